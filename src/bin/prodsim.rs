@@ -1,0 +1,296 @@
+//! `prodsim`: run any scenario headless and print its numbers.
+//!
+//! Exit status: 0 on success, 2 for bad input (with a message naming the
+//! valid choices), 1 if the scenario registry itself is broken.
+
+use prodsim::scenarios::{self, Scenario};
+use prodsim::spec::{ParamKind, ParamValue, RunConfig, SpecError, DEFAULT_SEED};
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage:
+  prodsim list [--json]
+  prodsim show <scenario> [--json]
+  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json]
+  prodsim bench [--requests N] [--json]";
+
+/// A failure and the exit status it maps to.
+enum Failure {
+    /// Bad input: exit 2.
+    Usage(String),
+    /// The registry is broken: exit 1.
+    Internal(String),
+}
+
+impl From<SpecError> for Failure {
+    fn from(e: SpecError) -> Self {
+        match e {
+            SpecError::Invalid(msg) => Failure::Internal(msg),
+            other => Failure::Usage(other.to_string()),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("prodsim: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Internal(msg)) => {
+            eprintln!("prodsim: internal error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<String, Failure> {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(Failure::Usage("no command given".into()));
+    };
+    match command.as_str() {
+        "list" => list(rest),
+        "show" => show(rest),
+        "run" => run(rest),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => Ok(USAGE.to_string()),
+        other => Err(Failure::Usage(format!(
+            "unknown command '{other}' (valid: list, show, run, bench, help)"
+        ))),
+    }
+}
+
+/// Parsed options: flags without values, and `--name value` pairs in order.
+struct Options {
+    positional: Vec<String>,
+    json: bool,
+    pairs: Vec<(String, String)>,
+}
+
+fn parse_options(args: &[String], with_value: &[&str]) -> Result<Options, Failure> {
+    let mut opts = Options {
+        positional: Vec::new(),
+        json: false,
+        pairs: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--json" {
+            opts.json = true;
+        } else if let Some(name) = arg.strip_prefix("--") {
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (name, None),
+            };
+            if !with_value.contains(&name) {
+                let mut valid: Vec<String> = with_value.iter().map(|n| format!("--{n}")).collect();
+                valid.push("--json".into());
+                return Err(Failure::Usage(format!(
+                    "unknown option '--{name}' (valid: {})",
+                    valid.join(", ")
+                )));
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| Failure::Usage(format!("--{name} needs a value")))?,
+            };
+            opts.pairs.push((name.to_string(), value));
+        } else {
+            opts.positional.push(arg.clone());
+        }
+    }
+    Ok(opts)
+}
+
+fn one_scenario(opts: &Options) -> Result<&'static Scenario, Failure> {
+    match opts.positional.as_slice() {
+        [id] => Ok(scenarios::find(id)?),
+        [] => {
+            let ids: Vec<String> = scenarios::catalogue()?
+                .iter()
+                .map(|s| s.spec.id.clone())
+                .collect();
+            Err(Failure::Usage(format!("which scenario? (valid: {})", ids.join(", "))))
+        }
+        [_, extra, ..] => Err(Failure::Usage(format!("unexpected argument '{extra}'"))),
+    }
+}
+
+fn to_json(v: &ParamValue) -> Value {
+    match v {
+        ParamValue::Flag(b) => json!(b),
+        ParamValue::Number(n) => json!(n),
+        ParamValue::Choice(c) => json!(c),
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+fn list(args: &[String]) -> Result<String, Failure> {
+    let opts = parse_options(args, &[])?;
+    if let Some(extra) = opts.positional.first() {
+        return Err(Failure::Usage(format!("unexpected argument '{extra}'")));
+    }
+    let all = scenarios::catalogue()?;
+    if opts.json {
+        let items: Vec<Value> = all
+            .iter()
+            .map(|s| json!({"id": s.spec.id, "title": s.spec.title, "part": s.spec.part, "summary": s.spec.summary}))
+            .collect();
+        return Ok(pretty(&Value::Array(items)));
+    }
+    let width = all.iter().map(|s| s.spec.id.len()).max().unwrap_or(0);
+    Ok(all
+        .iter()
+        .map(|s| format!("{:width$}  {:8}  {}", s.spec.id, s.spec.part, s.spec.title))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn show(args: &[String]) -> Result<String, Failure> {
+    let opts = parse_options(args, &[])?;
+    let spec = &one_scenario(&opts)?.spec;
+    if opts.json {
+        let v = serde_json::to_value(spec).map_err(|e| Failure::Internal(e.to_string()))?;
+        return Ok(pretty(&v));
+    }
+    let mut out = vec![format!("{} — {} ({})", spec.id, spec.title, spec.part), spec.summary.clone(), String::new(), "parameters:".into()];
+    for p in &spec.params {
+        let range = match p.kind {
+            ParamKind::Slider => format!("{} to {} step {} {}", p.min, p.max, p.step, p.unit),
+            ParamKind::Select => p.options.join(" | "),
+            ParamKind::Toggle => "true | false".into(),
+        };
+        out.push(format!("  {:22} default {:<14} {}", p.key, p.default.to_string(), range.trim_end()));
+    }
+    out.push(String::new());
+    out.push("presets:".into());
+    for preset in &spec.presets {
+        let values: Vec<String> = preset.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push(format!("  {:22} {}", preset.name, values.join(" ")));
+    }
+    out.push(String::new());
+    out.push(format!("metrics: {}", spec.metric_keys().join(", ")));
+    out.push(format!(
+        "duration: default {} s, {} to {} s",
+        spec.duration_s.default, spec.duration_s.min, spec.duration_s.max
+    ));
+    Ok(out.join("\n"))
+}
+
+fn run(args: &[String]) -> Result<String, Failure> {
+    let opts = parse_options(args, &["preset", "set", "seed", "duration"])?;
+    let scenario = one_scenario(&opts)?;
+    let spec = &scenario.spec;
+    let mut preset = None;
+    let mut sets = Vec::new();
+    let mut seed = DEFAULT_SEED;
+    let mut duration_s = spec.duration_s.default;
+    for (name, value) in &opts.pairs {
+        match name.as_str() {
+            "preset" => preset = Some(value.as_str()),
+            "set" => {
+                let (k, v) = value.split_once('=').ok_or_else(|| {
+                    Failure::Usage(format!("--set expects key=value, got '{value}'"))
+                })?;
+                sets.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            "seed" => {
+                seed = value.parse().map_err(|_| {
+                    Failure::Usage(format!("--seed '{value}' is not a whole number from 0 to {}", u64::MAX))
+                })?
+            }
+            _ => {
+                let d: f64 = value.parse().map_err(|_| {
+                    Failure::Usage(format!("--duration '{value}' is not a number of seconds"))
+                })?;
+                duration_s = spec.check_duration(d)?;
+            }
+        }
+    }
+    let params = spec.resolve(preset, &sets)?;
+    let config = RunConfig { seed, duration_s };
+    let started = Instant::now();
+    let result = scenario.run(&params, &config)?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    if opts.json {
+        let params_json: Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect();
+        let metrics: Map<String, Value> = result.metrics.iter().map(|m| (m.key.clone(), json!(m.value))).collect();
+        return Ok(pretty(&json!({
+            "scenario": spec.id,
+            "seed": seed,
+            "duration_s": duration_s,
+            "params": params_json,
+            "events": result.events,
+            "wall_ms": wall_ms,
+            "metrics": metrics,
+        })));
+    }
+    let mut out = vec![format!(
+        "{} — seed {seed}, {duration_s} s simulated, {} events in {wall_ms:.1} ms",
+        spec.id, result.events
+    )];
+    let labels = spec.metrics.iter().map(|m| (m.key.as_str(), m.label.as_str(), m.unit.as_str()));
+    for m in &result.metrics {
+        let (label, unit) = labels
+            .clone()
+            .find(|(k, _, _)| *k == m.key)
+            .map(|(_, l, u)| (l, u))
+            .unwrap_or((m.key.as_str(), ""));
+        out.push(format!("  {label:45} {:>14.3} {unit}", m.value));
+    }
+    for o in &result.outcomes {
+        out.push(format!("  {} ({}): {}", o.kind, o.reason, o.count));
+    }
+    Ok(out.join("\n"))
+}
+
+fn bench(args: &[String]) -> Result<String, Failure> {
+    let opts = parse_options(args, &["requests"])?;
+    let mut requests = 2_000_000u64;
+    for (_, value) in &opts.pairs {
+        requests = value
+            .parse()
+            .ok()
+            .filter(|&n: &u64| (1..=1_000_000_000).contains(&n))
+            .ok_or_else(|| Failure::Usage(format!("--requests '{value}' must be a whole number from 1 to 1000000000")))?;
+    }
+    let started = Instant::now();
+    let out = prodsim::bench::mmc(requests, DEFAULT_SEED);
+    let wall = started.elapsed().as_secs_f64();
+    let rps = out.completed as f64 / wall;
+    let eps = out.events as f64 / wall;
+    if opts.json {
+        return Ok(pretty(&json!({
+            "workload": "M/M/c, lambda 9/s, mean service 1 s, 10 servers",
+            "requests": out.completed,
+            "events": out.events,
+            "wall_s": wall,
+            "requests_per_s": rps,
+            "events_per_s": eps,
+            "mean_wait_s": out.mean_wait_s,
+        })));
+    }
+    Ok(format!(
+        "M/M/c (λ = 9/s, mean service 1 s, 10 servers): {} requests, {} events in {wall:.3} s\n\
+         {rps:.0} simulated requests per wall second\n{eps:.0} events per wall second\n\
+         mean wait {:.3} s (Erlang C predicts {:.3} s)",
+        out.completed,
+        out.events,
+        out.mean_wait_s,
+        prodsim::bench::erlang_c(10, 9.0)
+    ))
+}

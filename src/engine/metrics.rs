@@ -1,0 +1,560 @@
+//! Streaming metrics: bounded memory whatever the length of the run.
+//!
+//! * [`Histogram`]: log-linear buckets (the HDR-histogram layout) giving
+//!   percentiles within a fixed relative error, with no per-sample storage.
+//! * [`Recorder`]: the common request accounting every scenario shares
+//!   (conservation of requests, latency percentiles, throughput) plus
+//!   model-specific series in at most [`MAX_POINTS`] time buckets.
+
+use super::time::{as_secs, SimTime, MILLISECOND};
+use serde::{Deserialize, Serialize};
+
+/// The most points any series holds, whatever the duration of the run.
+pub const MAX_POINTS: usize = 300;
+
+/// A log-linear histogram of `u64` values (nanoseconds, bytes...).
+///
+/// Values below `2^bits` are exact; above that each power of two is split
+/// into `2^bits` equal sub-buckets, so a bucket is at most `2^-bits` of its
+/// value wide and the midpoint we report is within `2^-(bits+1)` of any
+/// value in it (0.4 % at 7 bits). Memory grows only with the largest value.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    bits: u32,
+    counts: Vec<u64>,
+    total: u64,
+    sum: f64,
+    max: u64,
+}
+
+impl Histogram {
+    /// Sub-bucket bits for summary percentiles: at most 0.4 % error.
+    pub const PRECISE: u32 = 7;
+    /// Sub-bucket bits for per-time-bucket percentiles: at most 3.2 % error.
+    pub const COARSE: u32 = 4;
+
+    /// An empty histogram with `2^bits` sub-buckets per power of two.
+    pub fn new(bits: u32) -> Self {
+        Self {
+            bits: bits.clamp(1, 16),
+            counts: Vec::new(),
+            total: 0,
+            sum: 0.0,
+            max: 0,
+        }
+    }
+
+    #[inline]
+    fn index(&self, v: u64) -> usize {
+        let b = self.bits;
+        if v < (1u64 << b) {
+            return v as usize;
+        }
+        let e = 63 - v.leading_zeros(); // floor(log2 v) >= b
+        let sub = (v >> (e - b)) - (1u64 << b);
+        ((1u64 << b) + u64::from(e - b) * (1u64 << b) + sub) as usize
+    }
+
+    /// The midpoint of bucket `i`, the value we report for samples in it.
+    fn value_at(&self, i: usize) -> f64 {
+        let b = self.bits;
+        let base = 1usize << b;
+        if i < base {
+            return i as f64;
+        }
+        let shift = ((i - base) >> b) as u32; // e - b
+        let sub = ((i - base) & (base - 1)) as u64;
+        let lower = ((1u64 << b) + sub) << shift;
+        let width = 1u64 << shift;
+        lower as f64 + (width - 1) as f64 / 2.0
+    }
+
+    /// Adds one sample.
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        let i = self.index(v);
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+        self.sum += v as f64;
+        self.max = self.max.max(v);
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    /// Exact mean of the samples (0 when empty).
+    pub fn mean(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.sum / self.total as f64
+        }
+    }
+
+    /// Largest sample seen (exact).
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The `q`-quantile (0 ≤ q ≤ 1) by the nearest-rank rule: the smallest
+    /// value with at least `q` of the samples at or below it. 0 when empty.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                // Never report more than the true maximum.
+                return self.value_at(i).min(self.max as f64);
+            }
+        }
+        self.max as f64
+    }
+}
+
+/// How a model-specific series turns samples into one value per time bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesKind {
+    /// Counts per bucket, reported per second.
+    Rate,
+    /// A level (queue length, heap size): the highest value set in the
+    /// bucket; a bucket with no sample carries the previous level forward.
+    Gauge,
+}
+
+/// Handle to a series registered with [`Recorder::series`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesId(usize);
+
+struct SeriesData {
+    key: &'static str,
+    kind: SeriesKind,
+    values: Vec<f64>,
+    touched: Vec<bool>,
+}
+
+/// One named summary number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// Metric key, as declared in the scenario file.
+    pub key: String,
+    /// Its value (finite).
+    pub value: f64,
+}
+
+/// One charted series: `values[i]` covers `[i, i+1) × bucket_s` seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Series key, as declared in the scenario file.
+    pub key: String,
+    /// One value per time bucket.
+    pub values: Vec<f64>,
+}
+
+/// How many requests ended one way for one reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// "failed" or "rejected".
+    pub kind: String,
+    /// Why, e.g. "rate_limited", "db_refused".
+    pub reason: String,
+    /// How many requests.
+    pub count: u64,
+}
+
+/// Everything a run produces: summary numbers, series and event count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Events the engine processed.
+    pub events: u64,
+    /// Simulated duration in seconds.
+    pub duration_s: f64,
+    /// Width of one series bucket in seconds.
+    pub bucket_s: f64,
+    /// Summary metrics: the common ones first, then the scenario's own.
+    pub metrics: Vec<Metric>,
+    /// Time series: the common ones first, then the scenario's own.
+    pub series: Vec<Series>,
+    /// Failures and rejections by reason.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl RunResult {
+    /// The summary metric called `key`.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics.iter().find(|m| m.key == key).map(|m| m.value)
+    }
+
+    /// The series called `key`.
+    pub fn series(&self, key: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.key == key)
+    }
+}
+
+/// Keys of the summary metrics every scenario reports.
+pub const COMMON_METRICS: &[&str] = &[
+    "requests",
+    "completed",
+    "failed",
+    "rejected",
+    "in_flight",
+    "throughput_rps",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "latency_p999_ms",
+];
+
+/// Keys of the series every scenario reports.
+pub const COMMON_SERIES: &[&str] = &[
+    "throughput_rps",
+    "errors_rps",
+    "in_flight",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+];
+
+/// Collects a run's measurements. Every request a model creates must end in
+/// exactly one of [`complete`](Self::complete), [`fail`](Self::fail) or
+/// [`reject`](Self::reject), or be in flight at the end: the totals are then
+/// conserved by construction and checked by the registry-wide tests.
+pub struct Recorder {
+    duration: SimTime,
+    bucket: SimTime,
+    requests: u64,
+    completed: u64,
+    failed: u64,
+    rejected: u64,
+    outcomes: Vec<(bool, &'static str, u64)>,
+    latency: Histogram,
+    bucket_latency: Vec<Histogram>,
+    arrivals_per_bucket: Vec<u64>,
+    completions_per_bucket: Vec<u64>,
+    errors_per_bucket: Vec<u64>,
+    ends_per_bucket: Vec<u64>,
+    extra: Vec<SeriesData>,
+}
+
+impl Recorder {
+    /// A recorder for a run of `duration` simulated time.
+    pub fn new(duration: SimTime) -> Self {
+        let duration = duration.max(1);
+        let bucket = duration.div_ceil(MAX_POINTS as u64).max(1);
+        let n = duration.div_ceil(bucket) as usize;
+        Self {
+            duration,
+            bucket,
+            requests: 0,
+            completed: 0,
+            failed: 0,
+            rejected: 0,
+            outcomes: Vec::new(),
+            latency: Histogram::new(Histogram::PRECISE),
+            bucket_latency: vec![Histogram::new(Histogram::COARSE); n],
+            arrivals_per_bucket: vec![0; n],
+            completions_per_bucket: vec![0; n],
+            errors_per_bucket: vec![0; n],
+            ends_per_bucket: vec![0; n],
+            extra: Vec::new(),
+        }
+    }
+
+    /// Width of one time bucket.
+    pub fn bucket_width(&self) -> SimTime {
+        self.bucket
+    }
+
+    #[inline]
+    fn slot(&self, t: SimTime) -> usize {
+        ((t / self.bucket) as usize).min(self.arrivals_per_bucket.len() - 1)
+    }
+
+    /// A request arrived.
+    #[inline]
+    pub fn arrival(&mut self, now: SimTime) {
+        self.requests += 1;
+        let s = self.slot(now);
+        self.arrivals_per_bucket[s] += 1;
+    }
+
+    /// A request finished successfully after `latency`.
+    #[inline]
+    pub fn complete(&mut self, now: SimTime, latency: SimTime) {
+        self.completed += 1;
+        self.latency.record(latency);
+        let s = self.slot(now);
+        self.bucket_latency[s].record(latency);
+        self.completions_per_bucket[s] += 1;
+        self.ends_per_bucket[s] += 1;
+    }
+
+    /// A request was accepted but failed, for `reason`.
+    pub fn fail(&mut self, now: SimTime, reason: &'static str) {
+        self.failed += 1;
+        self.end_badly(now, true, reason);
+    }
+
+    /// A request was turned away at the door, for `reason`.
+    pub fn reject(&mut self, now: SimTime, reason: &'static str) {
+        self.rejected += 1;
+        self.end_badly(now, false, reason);
+    }
+
+    fn end_badly(&mut self, now: SimTime, failed: bool, reason: &'static str) {
+        let s = self.slot(now);
+        self.errors_per_bucket[s] += 1;
+        self.ends_per_bucket[s] += 1;
+        match self
+            .outcomes
+            .iter_mut()
+            .find(|(f, r, _)| *f == failed && *r == reason)
+        {
+            Some(entry) => entry.2 += 1,
+            None => self.outcomes.push((failed, reason, 1)),
+        }
+    }
+
+    /// Requests so far that have not ended.
+    pub fn in_flight(&self) -> u64 {
+        self.requests - self.completed - self.failed - self.rejected
+    }
+
+    /// Registers a model-specific series. Register each key once, before the
+    /// run starts, and keep the handle: recording is then an index, not a lookup.
+    pub fn series(&mut self, key: &'static str, kind: SeriesKind) -> SeriesId {
+        let n = self.arrivals_per_bucket.len();
+        self.extra.push(SeriesData {
+            key,
+            kind,
+            values: vec![0.0; n],
+            touched: vec![false; n],
+        });
+        SeriesId(self.extra.len() - 1)
+    }
+
+    /// Adds `n` to a [`SeriesKind::Rate`] series at time `now`.
+    #[inline]
+    pub fn count(&mut self, id: SeriesId, now: SimTime, n: f64) {
+        let s = self.slot(now);
+        if let Some(series) = self.extra.get_mut(id.0) {
+            series.values[s] += n;
+            series.touched[s] = true;
+        }
+    }
+
+    /// Sets a [`SeriesKind::Gauge`] series to `value` at time `now`.
+    #[inline]
+    pub fn gauge(&mut self, id: SeriesId, now: SimTime, value: f64) {
+        let s = self.slot(now);
+        if let Some(series) = self.extra.get_mut(id.0) {
+            if !series.touched[s] || value > series.values[s] {
+                series.values[s] = value;
+            }
+            series.touched[s] = true;
+        }
+    }
+
+    /// Closes the run: `events` processed, plus the model's own summary
+    /// metrics, in the order the scenario file declares them.
+    pub fn finish(self, events: u64, own_metrics: Vec<(&'static str, f64)>) -> RunResult {
+        let secs = as_secs(self.duration);
+        let bucket_s = as_secs(self.bucket);
+        let ms = |ns: f64| ns / MILLISECOND as f64;
+        let in_flight = self.in_flight();
+        let mut metrics: Vec<Metric> = [
+            ("requests", self.requests as f64),
+            ("completed", self.completed as f64),
+            ("failed", self.failed as f64),
+            ("rejected", self.rejected as f64),
+            ("in_flight", in_flight as f64),
+            ("throughput_rps", self.completed as f64 / secs),
+            ("latency_mean_ms", ms(self.latency.mean())),
+            ("latency_p50_ms", ms(self.latency.quantile(0.50))),
+            ("latency_p95_ms", ms(self.latency.quantile(0.95))),
+            ("latency_p99_ms", ms(self.latency.quantile(0.99))),
+            ("latency_p999_ms", ms(self.latency.quantile(0.999))),
+        ]
+        .into_iter()
+        .chain(own_metrics)
+        .map(|(key, value)| Metric {
+            key: key.to_string(),
+            value: if value.is_finite() { value } else { 0.0 },
+        })
+        .collect();
+        metrics.shrink_to_fit();
+
+        let per_sec = |counts: &[u64]| counts.iter().map(|&c| c as f64 / bucket_s).collect();
+        let pct = |q: f64| {
+            self.bucket_latency
+                .iter()
+                .map(|h| ms(h.quantile(q)))
+                .collect()
+        };
+        let mut level = 0i64;
+        let in_flight_series = self
+            .arrivals_per_bucket
+            .iter()
+            .zip(&self.ends_per_bucket)
+            .map(|(&a, &e)| {
+                level += a as i64 - e as i64;
+                level as f64
+            })
+            .collect();
+        let mut series = vec![
+            Series {
+                key: "throughput_rps".into(),
+                values: per_sec(&self.completions_per_bucket),
+            },
+            Series {
+                key: "errors_rps".into(),
+                values: per_sec(&self.errors_per_bucket),
+            },
+            Series {
+                key: "in_flight".into(),
+                values: in_flight_series,
+            },
+            Series {
+                key: "latency_p50_ms".into(),
+                values: pct(0.50),
+            },
+            Series {
+                key: "latency_p95_ms".into(),
+                values: pct(0.95),
+            },
+            Series {
+                key: "latency_p99_ms".into(),
+                values: pct(0.99),
+            },
+        ];
+        for data in self.extra {
+            let values = match data.kind {
+                SeriesKind::Rate => data.values.iter().map(|v| v / bucket_s).collect(),
+                SeriesKind::Gauge => {
+                    let mut last = 0.0;
+                    data.values
+                        .iter()
+                        .zip(&data.touched)
+                        .map(|(&v, &t)| {
+                            if t {
+                                last = v;
+                            }
+                            last
+                        })
+                        .collect()
+                }
+            };
+            series.push(Series {
+                key: data.key.to_string(),
+                values,
+            });
+        }
+
+        let outcomes = self
+            .outcomes
+            .iter()
+            .map(|&(failed, reason, count)| Outcome {
+                kind: if failed { "failed" } else { "rejected" }.into(),
+                reason: reason.into(),
+                count,
+            })
+            .collect();
+        RunResult {
+            events,
+            duration_s: secs,
+            bucket_s,
+            metrics,
+            series,
+            outcomes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Dist, RngStream};
+
+    #[test]
+    fn small_values_are_exact() {
+        let mut h = Histogram::new(Histogram::PRECISE);
+        for v in 1..=100 {
+            h.record(v);
+        }
+        assert_eq!(h.quantile(0.5), 50.0);
+        assert_eq!(h.quantile(0.99), 99.0);
+        assert_eq!(h.quantile(1.0), 100.0);
+        assert_eq!(h.mean(), 50.5);
+        assert_eq!(Histogram::new(7).quantile(0.5), 0.0);
+    }
+
+    #[test]
+    fn percentiles_are_within_one_percent_of_exact_ones() {
+        // Compare against the exact nearest-rank percentile of the sorted samples.
+        let d = Dist::lognormal(0.05, 1.0);
+        let mut rng = RngStream::new(2, "lat");
+        let mut h = Histogram::new(Histogram::PRECISE);
+        let mut all: Vec<u64> = (0..100_000)
+            .map(|_| (d.sample(&mut rng) * 1e9) as u64)
+            .collect();
+        for &v in &all {
+            h.record(v);
+        }
+        all.sort_unstable();
+        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+            let exact = all[((q * all.len() as f64).ceil() as usize).max(1) - 1] as f64;
+            let err = (h.quantile(q) - exact).abs() / exact;
+            assert!(err < 0.01, "q {q}: {} vs {exact}", h.quantile(q));
+        }
+    }
+
+    #[test]
+    fn coarse_histogram_stays_within_its_bound() {
+        let mut h = Histogram::new(Histogram::COARSE);
+        for v in [1_000_000u64, 12_345_678, 987_654_321] {
+            let mut one = h.clone();
+            one.record(v);
+            let err = (one.quantile(0.5) - v as f64).abs() / v as f64;
+            assert!(err <= 1.0 / 32.0, "{v}: {}", one.quantile(0.5));
+        }
+        h.record(5);
+        assert_eq!(h.count(), 1);
+    }
+
+    #[test]
+    fn series_stay_bounded_and_totals_are_conserved() {
+        let hour = 3_600 * crate::engine::time::SECOND;
+        let mut r = Recorder::new(hour);
+        let q = r.series("queue", SeriesKind::Gauge);
+        let mut t = 0;
+        while t < hour {
+            r.arrival(t);
+            r.complete(t, 5 * MILLISECOND);
+            r.gauge(q, t, 3.0);
+            t += crate::engine::time::SECOND / 10;
+        }
+        r.arrival(t - 1);
+        r.reject(t - 1, "limited");
+        r.arrival(t - 1);
+        let out = r.finish(0, vec![]);
+        assert!(out.series.iter().all(|s| s.values.len() <= MAX_POINTS));
+        let m = |k| out.metric(k).unwrap_or(-1.0);
+        assert_eq!(m("requests"), m("completed") + m("failed") + m("rejected") + m("in_flight"));
+        assert_eq!(m("in_flight"), 1.0);
+        assert_eq!(m("rejected"), 1.0);
+        assert!((m("throughput_rps") - 10.0).abs() < 1e-9);
+        assert_eq!(out.outcomes[0].reason, "limited");
+        let tp = out.series("throughput_rps").map(|s| s.values[10]);
+        assert_eq!(tp, Some(10.0));
+        assert_eq!(out.series("queue").map(|s| s.values[299]), Some(3.0));
+    }
+}

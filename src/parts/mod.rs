@@ -1,0 +1,14 @@
+//! Reusable simulated components. Each is a plain state machine driven by the
+//! scenario model's event loop: it is told the current simulated time and
+//! answers with decisions, never scheduling events or reading clocks itself.
+//! That keeps every part testable on its own with hand-picked times.
+
+pub mod db;
+pub mod load;
+pub mod rate_limit;
+pub mod server;
+
+pub use db::{ConnectionPool, Database};
+pub use load::{Arrivals, KeyChooser, RateShape};
+pub use rate_limit::{Algorithm, RateLimiter, WindowPeak};
+pub use server::{Admit, WorkerPool};

@@ -1,0 +1,85 @@
+//! Scenario models and the one registry that lists them.
+//!
+//! A scenario is a data file (`scenarios/<id>.toml`: everything shown) plus
+//! a model (`src/scenarios/<id>.rs`: behaviour only). Adding one is one line
+//! in [`REGISTRY`]; the registry-wide tests then check it like every other.
+
+pub mod connection_pool;
+pub mod rate_limiting;
+
+use crate::engine::RunResult;
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
+use std::sync::OnceLock;
+
+/// A model: simulates one run with the given parameters.
+pub type ModelFn = fn(&Params, &RunConfig) -> Result<RunResult, SpecError>;
+
+/// One registered scenario: its data file and its model.
+pub struct Entry {
+    /// The TOML data file, embedded at compile time.
+    pub data: &'static str,
+    /// The model.
+    pub model: ModelFn,
+}
+
+/// Every scenario, in catalogue order.
+pub const REGISTRY: &[Entry] = &[
+    Entry { data: include_str!("../../scenarios/rate-limiting.toml"), model: rate_limiting::run },
+    Entry { data: include_str!("../../scenarios/connection-pool.toml"), model: connection_pool::run },
+];
+
+/// A registered scenario with its parsed data file.
+pub struct Scenario {
+    /// The parsed data file.
+    pub spec: ScenarioSpec,
+    /// The model.
+    pub model: ModelFn,
+}
+
+impl Scenario {
+    /// Runs the model after checking every parameter against the spec, so a
+    /// model only ever sees valid values.
+    pub fn run(&self, params: &Params, config: &RunConfig) -> Result<RunResult, SpecError> {
+        for p in &self.spec.params {
+            match params.get(&p.key) {
+                Some(v) => p.check(v)?,
+                None => {
+                    return Err(SpecError::Invalid(format!("missing parameter '{}'", p.key)));
+                }
+            }
+        }
+        self.spec.check_duration(config.duration_s)?;
+        (self.model)(params, config)
+    }
+}
+
+/// The parsed registry (parsed once, then shared).
+pub fn catalogue() -> Result<&'static [Scenario], SpecError> {
+    static PARSED: OnceLock<Result<Vec<Scenario>, SpecError>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            REGISTRY
+                .iter()
+                .map(|e| {
+                    Ok(Scenario {
+                        spec: ScenarioSpec::from_toml(e.data)?,
+                        model: e.model,
+                    })
+                })
+                .collect()
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
+/// The scenario called `id`.
+pub fn find(id: &str) -> Result<&'static Scenario, SpecError> {
+    let all = catalogue()?;
+    all.iter()
+        .find(|s| s.spec.id == id)
+        .ok_or_else(|| SpecError::UnknownScenario {
+            id: id.to_string(),
+            valid: all.iter().map(|s| s.spec.id.clone()).collect(),
+        })
+}

@@ -1,0 +1,594 @@
+//! The scenario data-file format and everything that checks values against it.
+//!
+//! A scenario file (`scenarios/<id>.toml`) holds everything presentational:
+//! titles, parameters with ranges, presets, metrics, charts, the diagram and
+//! the lesson. The model in `src/scenarios/<id>.rs` holds only behaviour.
+//! Parameter values are checked here, strictly for the CLI (bad input is an
+//! error naming the valid choices) and leniently for URLs (clamped, with a
+//! notice the page shows).
+
+mod error;
+pub mod url;
+
+pub use error::SpecError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A parameter value: a number, a choice among options, or an on/off flag.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// A toggle.
+    Flag(bool),
+    /// A slider.
+    Number(f64),
+    /// A select.
+    Choice(String),
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Flag(b) => write!(f, "{b}"),
+            ParamValue::Number(n) => write!(f, "{n}"),
+            ParamValue::Choice(c) => f.write_str(c),
+        }
+    }
+}
+
+/// How a parameter is edited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// A number in `[min, max]` in steps of `step`.
+    Slider,
+    /// One of `options`.
+    Select,
+    /// On or off.
+    Toggle,
+}
+
+/// One parameter of a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// Key used in URLs, `--set key=value` and the model.
+    pub key: String,
+    /// Human label.
+    pub label: String,
+    /// Unit shown after the value ("ms", "req/s").
+    #[serde(default)]
+    pub unit: String,
+    /// Slider, select or toggle.
+    pub kind: ParamKind,
+    /// Slider minimum.
+    #[serde(default)]
+    pub min: f64,
+    /// Slider maximum.
+    #[serde(default)]
+    pub max: f64,
+    /// Slider step.
+    #[serde(default)]
+    pub step: f64,
+    /// Default value.
+    pub default: ParamValue,
+    /// Select options.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// One-sentence explanation.
+    #[serde(default)]
+    pub help: String,
+}
+
+/// A named set of parameter values ("bad", "good"...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preset {
+    /// Name used by `--preset` and in URLs.
+    pub name: String,
+    /// Button label.
+    pub label: String,
+    /// What this preset shows.
+    #[serde(default)]
+    pub description: String,
+    /// Values that differ from the defaults.
+    pub values: BTreeMap<String, ParamValue>,
+}
+
+/// A summary number or a charted series declared by the scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSpec {
+    /// Key the model reports.
+    pub key: String,
+    /// Human label.
+    pub label: String,
+    /// Unit.
+    #[serde(default)]
+    pub unit: String,
+}
+
+/// One chart: several series sharing a unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartSpec {
+    /// Chart title.
+    pub title: String,
+    /// Y-axis unit.
+    #[serde(default)]
+    pub unit: String,
+    /// Series keys drawn on it (common or scenario-specific).
+    pub series: Vec<String>,
+}
+
+/// A box in the architecture diagram.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// Node id, referenced by links.
+    pub id: String,
+    /// Label in the box.
+    pub label: String,
+    /// Centre, in a 0–100 × 0–60 layout grid.
+    pub x: f64,
+    /// Centre, in a 0–100 × 0–60 layout grid.
+    pub y: f64,
+    /// Series keys whose value at the current time the box displays.
+    #[serde(default)]
+    pub shows: Vec<String>,
+}
+
+/// An arrow between two diagram nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    /// Source node id.
+    pub from: String,
+    /// Target node id.
+    pub to: String,
+    /// Optional label.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A predict-then-run question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Predict {
+    /// The question.
+    pub question: String,
+    /// The answer, revealed after a run.
+    pub answer: String,
+}
+
+/// An interview-style answer, in six steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interview {
+    /// Questions to ask first.
+    pub clarify: String,
+    /// What makes it hard.
+    pub challenge: String,
+    /// The design.
+    pub solution: String,
+    /// What it costs.
+    pub tradeoffs: String,
+    /// How it grows.
+    pub scale: String,
+    /// Running it for real.
+    pub production: String,
+}
+
+/// The lesson shown beside the simulation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Lesson {
+    /// What to notice.
+    pub notice: Vec<String>,
+    /// Guided experiments.
+    pub try_this: Vec<String>,
+    /// Predict, then run.
+    pub predict: Predict,
+    /// The interview answer.
+    pub interview: Interview,
+}
+
+/// Simulated duration bounds, seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DurationSpec {
+    /// Default run length.
+    pub default: f64,
+    /// Shortest allowed.
+    pub min: f64,
+    /// Longest allowed.
+    pub max: f64,
+}
+
+/// A whole scenario data file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioSpec {
+    /// Stable id (also the file name and the URL's `s=`).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Which part of the notes it comes from ("Part 1", "Node/Express").
+    pub part: String,
+    /// One-line summary for the catalogue.
+    pub summary: String,
+    /// Words the topic finder matches.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Duration bounds in seconds.
+    pub duration_s: DurationSpec,
+    /// Parameters, in display order.
+    pub params: Vec<ParamSpec>,
+    /// Presets.
+    #[serde(default)]
+    pub presets: Vec<Preset>,
+    /// The scenario's own summary metrics (the common ones are implicit).
+    pub metrics: Vec<MetricSpec>,
+    /// The scenario's own series (the common ones are implicit).
+    #[serde(default)]
+    pub series: Vec<MetricSpec>,
+    /// Charts to draw.
+    pub charts: Vec<ChartSpec>,
+    /// Diagram boxes.
+    pub nodes: Vec<NodeSpec>,
+    /// Diagram arrows.
+    pub links: Vec<LinkSpec>,
+    /// The lesson.
+    pub lesson: Lesson,
+}
+
+/// Effective parameter values for one run, in the spec's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    values: Vec<(String, ParamValue)>,
+}
+
+/// Run settings besides the parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunConfig {
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Simulated seconds.
+    pub duration_s: f64,
+}
+
+/// The seed used when none is given.
+pub const DEFAULT_SEED: u64 = 42;
+
+impl Params {
+    /// All values in spec order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ParamValue)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&ParamValue> {
+        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key` (already validated) to `value`.
+    fn put(&mut self, key: &str, value: ParamValue) {
+        if let Some(slot) = self.values.iter_mut().find(|(k, _)| k == key) {
+            slot.1 = value;
+        }
+    }
+
+    /// A numeric parameter.
+    pub fn number(&self, key: &str) -> Result<f64, SpecError> {
+        match self.get(key) {
+            Some(ParamValue::Number(n)) => Ok(*n),
+            Some(other) => Err(SpecError::wrong_type(key, "a number", other)),
+            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+        }
+    }
+
+    /// A numeric parameter as a count (rounded, at least 0).
+    pub fn count(&self, key: &str) -> Result<u64, SpecError> {
+        Ok(self.number(key)?.round().max(0.0) as u64)
+    }
+
+    /// A select parameter.
+    pub fn choice(&self, key: &str) -> Result<&str, SpecError> {
+        match self.get(key) {
+            Some(ParamValue::Choice(c)) => Ok(c),
+            Some(other) => Err(SpecError::wrong_type(key, "one of the options", other)),
+            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+        }
+    }
+
+    /// A toggle parameter.
+    pub fn flag(&self, key: &str) -> Result<bool, SpecError> {
+        match self.get(key) {
+            Some(ParamValue::Flag(b)) => Ok(*b),
+            Some(other) => Err(SpecError::wrong_type(key, "true or false", other)),
+            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+        }
+    }
+}
+
+impl ParamSpec {
+    /// Checks `value` strictly: right type, in range, a known option.
+    pub fn check(&self, value: &ParamValue) -> Result<(), SpecError> {
+        match (self.kind, value) {
+            (ParamKind::Slider, ParamValue::Number(n)) => {
+                if n.is_finite() && *n >= self.min && *n <= self.max {
+                    Ok(())
+                } else {
+                    Err(SpecError::OutOfRange {
+                        key: self.key.clone(),
+                        value: n.to_string(),
+                        min: self.min,
+                        max: self.max,
+                        unit: self.unit.clone(),
+                    })
+                }
+            }
+            (ParamKind::Select, ParamValue::Choice(c)) => {
+                if self.options.iter().any(|o| o == c) {
+                    Ok(())
+                } else {
+                    Err(SpecError::UnknownOption {
+                        key: self.key.clone(),
+                        value: c.clone(),
+                        options: self.options.clone(),
+                    })
+                }
+            }
+            (ParamKind::Toggle, ParamValue::Flag(_)) => Ok(()),
+            (_, other) => Err(SpecError::wrong_type(&self.key, self.expects(), other)),
+        }
+    }
+
+    fn expects(&self) -> &'static str {
+        match self.kind {
+            ParamKind::Slider => "a number",
+            ParamKind::Select => "one of the options",
+            ParamKind::Toggle => "true or false",
+        }
+    }
+
+    /// Parses text typed by a user (CLI `--set`, URL) strictly.
+    pub fn parse(&self, raw: &str) -> Result<ParamValue, SpecError> {
+        let raw = raw.trim();
+        let value = match self.kind {
+            ParamKind::Slider => match raw.parse::<f64>() {
+                Ok(n) if n.is_finite() => ParamValue::Number(n),
+                _ => {
+                    return Err(SpecError::WrongType {
+                        key: self.key.clone(),
+                        expected: format!("a number from {} to {}", self.min, self.max),
+                        got: raw.to_string(),
+                    })
+                }
+            },
+            ParamKind::Select => ParamValue::Choice(raw.to_string()),
+            ParamKind::Toggle => match raw {
+                "true" | "1" | "on" | "yes" => ParamValue::Flag(true),
+                "false" | "0" | "off" | "no" => ParamValue::Flag(false),
+                _ => {
+                    return Err(SpecError::WrongType {
+                        key: self.key.clone(),
+                        expected: "true or false".into(),
+                        got: raw.to_string(),
+                    })
+                }
+            },
+        };
+        self.check(&value)?;
+        Ok(value)
+    }
+
+    /// Parses leniently (for URLs): a number out of range is clamped to the
+    /// range and snapped to the step; anything unusable falls back to the
+    /// default. Returns the value and, if it was changed, a notice.
+    pub fn parse_clamped(&self, raw: &str) -> (ParamValue, Option<String>) {
+        match self.parse(raw) {
+            Ok(v) => (v, None),
+            Err(SpecError::OutOfRange { .. }) => {
+                let n = raw.trim().parse::<f64>().unwrap_or(self.min);
+                let v = ParamValue::Number(self.snap(n));
+                let note = format!(
+                    "{}: {} is outside {}–{}{}; using {}",
+                    self.key,
+                    raw.trim(),
+                    self.min,
+                    self.max,
+                    unit_suffix(&self.unit),
+                    v
+                );
+                (v, Some(note))
+            }
+            Err(e) => (
+                self.default.clone(),
+                Some(format!("{e}; using the default {}", self.default)),
+            ),
+        }
+    }
+
+    /// Clamps `n` into range and onto the step grid.
+    pub fn snap(&self, n: f64) -> f64 {
+        let clamped = n.clamp(self.min, self.max);
+        if self.step > 0.0 {
+            let steps = libm::round((clamped - self.min) / self.step);
+            (self.min + steps * self.step).clamp(self.min, self.max)
+        } else {
+            clamped
+        }
+    }
+}
+
+fn unit_suffix(unit: &str) -> String {
+    if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    }
+}
+
+impl ScenarioSpec {
+    /// Parses a TOML data file and checks it for internal consistency.
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        let spec: ScenarioSpec =
+            toml::from_str(text).map_err(|e| SpecError::Invalid(format!("data file: {e}")))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks the file against itself: unique keys, defaults and presets in
+    /// range, diagram links between existing nodes, charts of known series.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let bad = |msg: String| Err(SpecError::Invalid(format!("{}: {msg}", self.id)));
+        for (i, p) in self.params.iter().enumerate() {
+            if self.params[..i].iter().any(|q| q.key == p.key) {
+                return bad(format!("parameter '{}' declared twice", p.key));
+            }
+            if p.kind == ParamKind::Slider && !(p.min <= p.max && p.step >= 0.0) {
+                return bad(format!("parameter '{}' has an empty range", p.key));
+            }
+            p.check(&p.default)
+                .or_else(|e| bad(format!("default of '{}': {e}", p.key)))?;
+        }
+        for preset in &self.presets {
+            for (key, value) in &preset.values {
+                let Some(p) = self.param(key) else {
+                    return bad(format!("preset '{}' sets unknown '{key}'", preset.name));
+                };
+                p.check(value)
+                    .or_else(|e| bad(format!("preset '{}': {e}", preset.name)))?;
+            }
+        }
+        for link in &self.links {
+            for end in [&link.from, &link.to] {
+                if !self.nodes.iter().any(|n| &n.id == end) {
+                    return bad(format!("link to unknown node '{end}'"));
+                }
+            }
+        }
+        let known = self.series_keys();
+        for key in self
+            .charts
+            .iter()
+            .flat_map(|c| &c.series)
+            .chain(self.nodes.iter().flat_map(|n| &n.shows))
+        {
+            if !known.iter().any(|k| k == key) {
+                return bad(format!("chart or node shows unknown series '{key}'"));
+            }
+        }
+        let d = &self.duration_s;
+        if !(d.min > 0.0 && d.min <= d.default && d.default <= d.max) {
+            return bad("duration_s needs 0 < min <= default <= max".into());
+        }
+        Ok(())
+    }
+
+    /// The parameter called `key`.
+    pub fn param(&self, key: &str) -> Option<&ParamSpec> {
+        self.params.iter().find(|p| p.key == key)
+    }
+
+    /// All parameter keys, for error messages.
+    pub fn param_keys(&self) -> Vec<String> {
+        self.params.iter().map(|p| p.key.clone()).collect()
+    }
+
+    /// Every series key a run of this scenario produces: common + own.
+    pub fn series_keys(&self) -> Vec<String> {
+        crate::engine::metrics::COMMON_SERIES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.series.iter().map(|s| s.key.clone()))
+            .collect()
+    }
+
+    /// Every summary metric key a run produces: common + own.
+    pub fn metric_keys(&self) -> Vec<String> {
+        crate::engine::metrics::COMMON_METRICS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(self.metrics.iter().map(|m| m.key.clone()))
+            .collect()
+    }
+
+    /// The default value of every parameter.
+    pub fn defaults(&self) -> Params {
+        Params {
+            values: self
+                .params
+                .iter()
+                .map(|p| (p.key.clone(), p.default.clone()))
+                .collect(),
+        }
+    }
+
+    /// The preset called `name`.
+    pub fn preset(&self, name: &str) -> Result<&Preset, SpecError> {
+        self.presets
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| SpecError::UnknownPreset {
+                scenario: self.id.clone(),
+                name: name.to_string(),
+                valid: self.presets.iter().map(|p| p.name.clone()).collect(),
+            })
+    }
+
+    /// Defaults, then a preset's values, then each `key=value` override, all
+    /// checked strictly (the CLI's rules).
+    pub fn resolve(
+        &self,
+        preset: Option<&str>,
+        overrides: &[(String, String)],
+    ) -> Result<Params, SpecError> {
+        let mut params = self.defaults();
+        if let Some(name) = preset {
+            for (key, value) in &self.preset(name)?.values {
+                params.put(key, value.clone());
+            }
+        }
+        for (key, raw) in overrides {
+            let spec = self.param(key).ok_or_else(|| SpecError::UnknownParam {
+                scenario: self.id.clone(),
+                key: key.clone(),
+                valid: self.param_keys(),
+            })?;
+            params.put(key, spec.parse(raw)?);
+        }
+        Ok(params)
+    }
+
+    /// Applies a preset's values on top of `params` (already valid values).
+    pub fn apply_preset(&self, params: &mut Params, name: &str) -> Result<(), SpecError> {
+        for (key, value) in &self.preset(name)?.values {
+            params.put(key, value.clone());
+        }
+        Ok(())
+    }
+
+    /// Sets one parameter leniently (the URL's and the UI's rules): returns a
+    /// notice when the value had to be clamped or replaced.
+    pub fn set_clamped(&self, params: &mut Params, key: &str, raw: &str) -> Option<String> {
+        let Some(spec) = self.param(key) else {
+            return Some(format!(
+                "unknown parameter '{key}' ignored (valid: {})",
+                self.param_keys().join(", ")
+            ));
+        };
+        let (value, notice) = spec.parse_clamped(raw);
+        params.put(key, value);
+        notice
+    }
+
+    /// Checks a requested duration strictly.
+    pub fn check_duration(&self, seconds: f64) -> Result<f64, SpecError> {
+        let d = &self.duration_s;
+        if seconds.is_finite() && seconds >= d.min && seconds <= d.max {
+            Ok(seconds)
+        } else {
+            Err(SpecError::OutOfRange {
+                key: "duration".into(),
+                value: seconds.to_string(),
+                min: d.min,
+                max: d.max,
+                unit: "s".into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,25 @@
+//! Helpers shared by the lesson tests.
+
+#![allow(dead_code)]
+
+use prodsim::engine::RunResult;
+use prodsim::scenarios::find;
+use prodsim::spec::RunConfig;
+
+/// Runs scenario `id` from `preset` (if any) with `key=value` overrides.
+pub fn run(id: &str, preset: Option<&str>, sets: &[(&str, &str)], seed: u64, duration_s: f64) -> RunResult {
+    let scenario = find(id).unwrap_or_else(|e| panic!("{e}"));
+    let sets: Vec<(String, String)> = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let params = scenario
+        .spec
+        .resolve(preset, &sets)
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    scenario
+        .run(&params, &RunConfig { seed, duration_s })
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+/// The metric `key`, or a panic naming it.
+pub fn metric(out: &RunResult, key: &str) -> f64 {
+    out.metric(key).unwrap_or_else(|| panic!("no metric {key}"))
+}
