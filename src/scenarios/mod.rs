@@ -53,6 +53,26 @@ impl Scenario {
     }
 }
 
+/// The run used for cross-platform golden checks: defaults, seed 42 and
+/// at most 10 simulated seconds, so every scenario checks in milliseconds.
+pub fn golden_config(spec: &ScenarioSpec) -> RunConfig {
+    RunConfig {
+        seed: crate::spec::DEFAULT_SEED,
+        duration_s: spec.duration_s.default.min(10.0).max(spec.duration_s.min),
+    }
+}
+
+/// A run's summary as JSON text: the golden files' format, identical
+/// natively and in wasm when the simulation is.
+pub fn summary_json(result: &RunResult) -> serde_json::Value {
+    let metrics: serde_json::Map<String, serde_json::Value> = result
+        .metrics
+        .iter()
+        .map(|m| (m.key.clone(), serde_json::json!(m.value)))
+        .collect();
+    serde_json::json!({ "events": result.events, "metrics": metrics })
+}
+
 /// The parsed registry (parsed once, then shared).
 pub fn catalogue() -> Result<&'static [Scenario], SpecError> {
     static PARSED: OnceLock<Result<Vec<Scenario>, SpecError>> = OnceLock::new();
