@@ -6,7 +6,12 @@
 //! * [`spec`]: the scenario data-file format, parameter validation and URL codec.
 
 pub mod bench;
+pub mod draw;
 pub mod engine;
 pub mod parts;
+pub mod present;
+pub mod protocol;
 pub mod scenarios;
 pub mod spec;
+#[cfg(target_arch = "wasm32")]
+pub mod ui;

@@ -15,13 +15,19 @@ fn stderr(o: &Output) -> String {
 
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 #[test]
 fn list_names_every_registered_scenario() {
     let out = json(&prodsim(&["list", "--json"]));
-    let ids: Vec<&str> = out.as_array().into_iter().flatten().filter_map(|s| s["id"].as_str()).collect();
+    let ids: Vec<&str> = out
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     let expected: Vec<String> = prodsim::scenarios::catalogue()
         .unwrap_or_else(|e| panic!("{e}"))
         .iter()
@@ -36,8 +42,15 @@ fn list_names_every_registered_scenario() {
 fn show_gives_parameters_presets_and_metrics() {
     let out = json(&prodsim(&["show", "connection-pool", "--json"]));
     assert_eq!(out["id"], "connection-pool");
-    let pool = out["params"].as_array().into_iter().flatten().find(|p| p["key"] == "pool_size");
-    assert_eq!(pool.map(|p| p["default"].clone()), Some(serde_json::json!(16.0)));
+    let pool = out["params"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["key"] == "pool_size");
+    assert_eq!(
+        pool.map(|p| p["default"].clone()),
+        Some(serde_json::json!(16.0))
+    );
     assert!(out["presets"].as_array().is_some_and(|p| p.len() >= 2));
     let text = String::from_utf8_lossy(&prodsim(&["show", "rate-limiting"]).stdout).into_owned();
     assert!(text.contains("algorithm") && text.contains("fixed_window | sliding_log"));
@@ -46,7 +59,17 @@ fn show_gives_parameters_presets_and_metrics() {
 #[test]
 fn run_json_has_the_documented_shape() {
     let out = json(&prodsim(&[
-        "run", "rate-limiting", "--preset", "good", "--set", "limit=15", "--seed", "7", "--duration", "5", "--json",
+        "run",
+        "rate-limiting",
+        "--preset",
+        "good",
+        "--set",
+        "limit=15",
+        "--seed",
+        "7",
+        "--duration",
+        "5",
+        "--json",
     ]));
     assert_eq!(out["scenario"], "rate-limiting");
     assert_eq!(out["seed"], 7);
@@ -57,8 +80,18 @@ fn run_json_has_the_documented_shape() {
     assert!(out["events"].as_u64().is_some_and(|e| e > 0));
     assert!(out["wall_ms"].as_f64().is_some());
     for key in [
-        "requests", "completed", "failed", "rejected", "in_flight", "throughput_rps", "latency_mean_ms",
-        "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "allowed", "max_in_any_window",
+        "requests",
+        "completed",
+        "failed",
+        "rejected",
+        "in_flight",
+        "throughput_rps",
+        "latency_mean_ms",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "allowed",
+        "max_in_any_window",
     ] {
         assert!(out["metrics"][key].is_number(), "metrics.{key} missing");
     }
@@ -67,7 +100,15 @@ fn run_json_has_the_documented_shape() {
 
 #[test]
 fn same_command_gives_the_same_metrics() {
-    let args = ["run", "connection-pool", "--seed", "3", "--duration", "5", "--json"];
+    let args = [
+        "run",
+        "connection-pool",
+        "--seed",
+        "3",
+        "--duration",
+        "5",
+        "--json",
+    ];
     let (a, b) = (json(&prodsim(&args)), json(&prodsim(&args)));
     assert_eq!(a["metrics"], b["metrics"]);
     assert_eq!(a["events"], b["events"]);
@@ -78,27 +119,70 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
     let cases: &[(&[&str], &str)] = &[
         (&[], "no command"),
         (&["frobnicate"], "valid: list, show, run, bench"),
-        (&["run", "nope"], "valid: rate-limiting, connection-pool"),
+        (&["run", "nope"], "unknown scenario 'nope' (valid: large-datasets, bulk-upload, bulk-export, memory-leaks, rate-limiting, connection-pool)"),
         (&["run"], "which scenario?"),
-        (&["run", "rate-limiting", "--set", "speed=3"], "valid: algorithm, limit, window_ms"),
-        (&["run", "rate-limiting", "--set", "limit=0"], "limit=0 is out of range (valid: 1 to 1000 requests)"),
-        (&["run", "rate-limiting", "--set", "limit=lots"], "expected a number"),
-        (&["run", "rate-limiting", "--set", "algorithm=leaky"], "valid: fixed_window, sliding_log, sliding_counter, token_bucket"),
-        (&["run", "rate-limiting", "--set", "boundary_burst=maybe"], "expected true or false"),
-        (&["run", "rate-limiting", "--set", "limit"], "--set expects key=value"),
-        (&["run", "rate-limiting", "--preset", "best"], "valid: bad, good"),
-        (&["run", "rate-limiting", "--seed", "-1"], "--seed '-1' is not a whole number"),
-        (&["run", "rate-limiting", "--duration", "0"], "duration=0 is out of range"),
-        (&["run", "rate-limiting", "--duration", "abc"], "not a number of seconds"),
+        (
+            &["run", "rate-limiting", "--set", "speed=3"],
+            "valid: algorithm, limit, window_ms",
+        ),
+        (
+            &["run", "rate-limiting", "--set", "limit=0"],
+            "limit=0 is out of range (valid: 1 to 1000 requests)",
+        ),
+        (
+            &["run", "rate-limiting", "--set", "limit=lots"],
+            "expected a number",
+        ),
+        (
+            &["run", "rate-limiting", "--set", "algorithm=leaky"],
+            "valid: fixed_window, sliding_log, sliding_counter, token_bucket",
+        ),
+        (
+            &["run", "rate-limiting", "--set", "boundary_burst=maybe"],
+            "expected true or false",
+        ),
+        (
+            &["run", "rate-limiting", "--set", "limit"],
+            "--set expects key=value",
+        ),
+        (
+            &["run", "rate-limiting", "--preset", "best"],
+            "valid: bad, good",
+        ),
+        (
+            &["run", "rate-limiting", "--seed", "-1"],
+            "--seed '-1' is not a whole number",
+        ),
+        (
+            &["run", "rate-limiting", "--duration", "0"],
+            "duration=0 is out of range",
+        ),
+        (
+            &["run", "rate-limiting", "--duration", "abc"],
+            "not a number of seconds",
+        ),
         (&["run", "rate-limiting", "--seed"], "--seed needs a value"),
-        (&["run", "rate-limiting", "--colour"], "unknown option '--colour'"),
-        (&["show", "rate-limiting", "extra"], "unexpected argument 'extra'"),
-        (&["bench", "--requests", "0"], "--requests '0' must be a whole number"),
+        (
+            &["run", "rate-limiting", "--colour"],
+            "unknown option '--colour'",
+        ),
+        (
+            &["show", "rate-limiting", "extra"],
+            "unexpected argument 'extra'",
+        ),
+        (
+            &["bench", "--requests", "0"],
+            "--requests '0' must be a whole number",
+        ),
     ];
     for (args, needle) in cases {
         let out = prodsim(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{args:?}: expected '{needle}' in: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{args:?}: expected '{needle}' in: {}",
+            stderr(&out)
+        );
         assert!(!stderr(&out).contains("panicked"), "{args:?} panicked");
     }
 }

@@ -16,14 +16,21 @@ fn without_a_pool_every_request_pays_the_connect_and_load_exhausts_the_database(
     // requests are refused.
     assert_eq!(metric(&out, "db_active_max"), 100.0);
     assert!(metric(&out, "db_refused") > 0.01 * metric(&out, "requests"));
-    assert_eq!(metric(&out, "connections_opened") + metric(&out, "db_refused"), metric(&out, "requests"));
+    assert_eq!(
+        metric(&out, "connections_opened") + metric(&out, "db_refused"),
+        metric(&out, "requests")
+    );
 }
 
 #[test]
 fn with_a_pool_the_per_request_overhead_is_near_zero() {
     let bad = run("connection-pool", Some("bad"), &[], 1, 30.0);
     let good = run("connection-pool", Some("good"), &[], 1, 30.0);
-    assert_eq!(metric(&good, "requests"), metric(&bad, "requests"), "same traffic");
+    assert_eq!(
+        metric(&good, "requests"),
+        metric(&bad, "requests"),
+        "same traffic"
+    );
     assert!(metric(&good, "pool_wait_mean_ms") < 1.0);
     assert!(metric(&good, "pool_wait_mean_ms") * 50.0 < metric(&bad, "pool_wait_mean_ms"));
     assert_eq!(metric(&good, "db_refused"), 0.0);
@@ -47,16 +54,28 @@ fn pool_wait_matches_erlang_c_on_a_long_run() {
     // λ = 9/s, exponential 1 s queries, pool of 10, cores to spare: M/M/10.
     // Wq = C(10, 9) / (10 μ − λ) = 0.6687 / 1 s.
     let expected_ms = erlang_c(10, 9.0) / (10.0 - 9.0) * 1e3;
-    assert!((expected_ms - 668.7).abs() < 0.5, "formula check: {expected_ms}");
+    assert!(
+        (expected_ms - 668.7).abs() < 0.5,
+        "formula check: {expected_ms}"
+    );
     let scenario = find("connection-pool").unwrap_or_else(|e| panic!("{e}"));
-    let params = scenario.spec.resolve(Some("erlang"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let params = scenario
+        .spec
+        .resolve(Some("erlang"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
     // About 1.8 million requests: at 90 % load the mean converges slowly.
     for seed in [1, 2] {
-        let cfg = RunConfig { seed, duration_s: 200_000.0 };
+        let cfg = RunConfig {
+            seed,
+            duration_s: 200_000.0,
+        };
         let out = (scenario.model)(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
         let wait = metric(&out, "pool_wait_mean_ms");
         let err = (wait - expected_ms).abs() / expected_ms;
-        assert!(err < 0.03, "seed {seed}: mean wait {wait:.1} ms vs Erlang C {expected_ms:.1} ms");
+        assert!(
+            err < 0.03,
+            "seed {seed}: mean wait {wait:.1} ms vs Erlang C {expected_ms:.1} ms"
+        );
         assert_eq!(metric(&out, "connections_opened"), 10.0);
     }
 }
@@ -66,9 +85,19 @@ fn a_pool_far_larger_than_the_cores_has_worse_p99_than_a_right_sized_one() {
     for seed in 1..=3 {
         let huge = run("connection-pool", Some("oversized"), &[], seed, 30.0);
         let right = run("connection-pool", Some("right_sized_busy"), &[], seed, 30.0);
-        assert_eq!(metric(&huge, "requests"), metric(&right, "requests"), "same traffic");
-        let (p_huge, p_right) = (metric(&huge, "latency_p99_ms"), metric(&right, "latency_p99_ms"));
-        assert!(p_huge > 2.0 * p_right, "seed {seed}: p99 {p_huge:.1} vs {p_right:.1} ms");
+        assert_eq!(
+            metric(&huge, "requests"),
+            metric(&right, "requests"),
+            "same traffic"
+        );
+        let (p_huge, p_right) = (
+            metric(&huge, "latency_p99_ms"),
+            metric(&right, "latency_p99_ms"),
+        );
+        assert!(
+            p_huge > 2.0 * p_right,
+            "seed {seed}: p99 {p_huge:.1} vs {p_right:.1} ms"
+        );
         assert!(metric(&huge, "db_active_max") > 100.0);
         assert!(metric(&right, "db_active_max") <= 16.0);
     }
@@ -77,7 +106,13 @@ fn a_pool_far_larger_than_the_cores_has_worse_p99_than_a_right_sized_one() {
 #[test]
 fn acquire_timeout_fails_requests_that_wait_too_long() {
     // One connection, 100 ms queries, 50 req/s: hopelessly overloaded.
-    let sets = [("pool_size", "1"), ("query_ms", "100"), ("query_dist", "constant"), ("arrival_rps", "50"), ("acquire_timeout_ms", "500")];
+    let sets = [
+        ("pool_size", "1"),
+        ("query_ms", "100"),
+        ("query_dist", "constant"),
+        ("arrival_rps", "50"),
+        ("acquire_timeout_ms", "500"),
+    ];
     let out = run("connection-pool", Some("good"), &sets, 1, 30.0);
     assert!(metric(&out, "acquire_timeouts") > 0.5 * metric(&out, "requests"));
     assert_eq!(metric(&out, "acquire_timeouts"), metric(&out, "failed"));

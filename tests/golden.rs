@@ -34,5 +34,8 @@ fn native_runs_match_the_golden_summaries() {
             "{id} differs from tests/golden/summaries.json (bless only if the model change was intended)"
         );
     }
-    assert_eq!(golden.as_object().map(|o| o.len()), now.as_object().map(|o| o.len()));
+    assert_eq!(
+        golden.as_object().map(|o| o.len()),
+        now.as_object().map(|o| o.len())
+    );
 }

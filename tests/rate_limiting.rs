@@ -35,7 +35,11 @@ fn sliding_log_never_exceeds_the_limit() {
         let busy = run(
             "rate-limiting",
             None,
-            &[("algorithm", "sliding_log"), ("arrival_rps", "2000"), ("clients", "10")],
+            &[
+                ("algorithm", "sliding_log"),
+                ("arrival_rps", "2000"),
+                ("clients", "10"),
+            ],
             seed,
             10.0,
         );
@@ -66,7 +70,7 @@ fn sliding_counter_stays_close_to_the_limit_and_below_double() {
         let counter = run("rate-limiting", None, &sets("sliding_counter"), seed, 20.0);
         let fixed = run("rate-limiting", None, &sets("fixed_window"), seed, 20.0);
         let peak = metric(&counter, "max_in_any_window");
-        assert!(peak >= LIMIT && peak < 2.0 * LIMIT, "peak {peak}");
+        assert!((LIMIT..2.0 * LIMIT).contains(&peak), "peak {peak}");
         assert!(peak < metric(&fixed, "max_in_any_window"));
     }
 }
@@ -78,7 +82,12 @@ fn token_bucket_never_exceeds_capacity_plus_refill_per_window() {
         let out = run(
             "rate-limiting",
             None,
-            &[("algorithm", "token_bucket"), ("refill_per_s", &refill_s), ("arrival_rps", "3000"), ("clients", "3")],
+            &[
+                ("algorithm", "token_bucket"),
+                ("refill_per_s", &refill_s),
+                ("arrival_rps", "3000"),
+                ("clients", "3"),
+            ],
             seed,
             20.0,
         );
@@ -86,7 +95,10 @@ fn token_bucket_never_exceeds_capacity_plus_refill_per_window() {
         let peak = metric(&out, "max_in_any_window");
         assert!(peak <= bound, "refill {refill}: {peak} > {bound}");
         // And it is a real bound: a hammered bucket gets close to it.
-        assert!(peak >= 0.9 * bound, "refill {refill}: {peak} far below {bound}");
+        assert!(
+            peak >= 0.9 * bound,
+            "refill {refill}: {peak} far below {bound}"
+        );
     }
 }
 
@@ -94,16 +106,24 @@ fn token_bucket_never_exceeds_capacity_plus_refill_per_window() {
 fn limits_do_not_change_the_traffic_only_the_verdicts() {
     // Common random numbers: the same seed gives the same arrivals whatever
     // the algorithm, so requests are identical and allowed differs.
-    let runs: Vec<_> = ["fixed_window", "sliding_log", "sliding_counter", "token_bucket"]
-        .iter()
-        .map(|a| burst_run(a, 9))
-        .collect();
+    let runs: Vec<_> = [
+        "fixed_window",
+        "sliding_log",
+        "sliding_counter",
+        "token_bucket",
+    ]
+    .iter()
+    .map(|a| burst_run(a, 9))
+    .collect();
     for r in &runs[1..] {
         assert_eq!(metric(r, "requests"), metric(&runs[0], "requests"));
     }
     assert!(metric(&runs[0], "allowed") > metric(&runs[1], "allowed"));
     for r in &runs {
-        assert_eq!(metric(r, "allowed") + metric(r, "rejected"), metric(r, "requests"));
+        assert_eq!(
+            metric(r, "allowed") + metric(r, "rejected"),
+            metric(r, "requests")
+        );
     }
 }
 
@@ -113,7 +133,11 @@ fn under_the_limit_nobody_is_rejected() {
     let out = run(
         "rate-limiting",
         None,
-        &[("arrival", "constant"), ("arrival_rps", "10"), ("boundary_burst", "false")],
+        &[
+            ("arrival", "constant"),
+            ("arrival_rps", "10"),
+            ("boundary_burst", "false"),
+        ],
         1,
         20.0,
     );

@@ -12,7 +12,12 @@ fn all() -> &'static [Scenario] {
 /// A short run of `s` with its defaults: long enough to exercise the model,
 /// short enough to keep the suite quick.
 fn short_run(s: &Scenario, seed: u64) -> RunResult {
-    let duration_s = s.spec.duration_s.default.min(10.0).max(s.spec.duration_s.min);
+    let duration_s = s
+        .spec
+        .duration_s
+        .default
+        .min(10.0)
+        .max(s.spec.duration_s.min);
     let cfg = RunConfig { seed, duration_s };
     s.run(&s.spec.defaults(), &cfg)
         .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id))
@@ -22,12 +27,22 @@ fn short_run(s: &Scenario, seed: u64) -> RunResult {
 fn every_data_file_parses_and_ids_are_unique_and_match_files() {
     assert_eq!(all().len(), REGISTRY.len());
     for (i, s) in all().iter().enumerate() {
-        assert!(all()[..i].iter().all(|o| o.spec.id != s.spec.id), "duplicate id {}", s.spec.id);
+        assert!(
+            all()[..i].iter().all(|o| o.spec.id != s.spec.id),
+            "duplicate id {}",
+            s.spec.id
+        );
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("scenarios")
             .join(format!("{}.toml", s.spec.id));
         let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
-        assert_eq!(on_disk, REGISTRY[i].data, "{} must live in {}", s.spec.id, file.display());
+        assert_eq!(
+            on_disk,
+            REGISTRY[i].data,
+            "{} must live in {}",
+            s.spec.id,
+            file.display()
+        );
     }
 }
 
@@ -36,14 +51,33 @@ fn defaults_and_presets_lie_in_range_and_keys_avoid_url_words() {
     for s in all() {
         for p in &s.spec.params {
             assert!(p.check(&p.default).is_ok(), "{}.{}", s.spec.id, p.key);
-            assert!(!prodsim::spec::url::RESERVED.contains(&p.key.as_str()), "{}.{} is reserved", s.spec.id, p.key);
-            assert!(!p.label.is_empty() && !p.help.is_empty(), "{}.{} needs a label and help", s.spec.id, p.key);
+            assert!(
+                !prodsim::spec::url::RESERVED.contains(&p.key.as_str()),
+                "{}.{} is reserved",
+                s.spec.id,
+                p.key
+            );
+            assert!(
+                !p.label.is_empty() && !p.help.is_empty(),
+                "{}.{} needs a label and help",
+                s.spec.id,
+                p.key
+            );
         }
         for preset in &s.spec.presets {
-            assert!(s.spec.resolve(Some(&preset.name), &[]).is_ok(), "{}: {}", s.spec.id, preset.name);
+            assert!(
+                s.spec.resolve(Some(&preset.name), &[]).is_ok(),
+                "{}: {}",
+                s.spec.id,
+                preset.name
+            );
         }
         let names: Vec<_> = s.spec.presets.iter().map(|p| p.name.as_str()).collect();
-        assert!(names.contains(&"bad") && names.contains(&"good"), "{} needs bad and good presets", s.spec.id);
+        assert!(
+            names.contains(&"bad") && names.contains(&"good"),
+            "{} needs bad and good presets",
+            s.spec.id
+        );
     }
 }
 
@@ -60,7 +94,12 @@ fn every_declared_metric_and_series_is_produced_and_nothing_undeclared() {
         }
         for se in &out.series {
             assert!(se.values.len() <= prodsim::engine::metrics::MAX_POINTS);
-            assert!(se.values.iter().all(|v| v.is_finite()), "{}.{}", s.spec.id, se.key);
+            assert!(
+                se.values.iter().all(|v| v.is_finite()),
+                "{}.{}",
+                s.spec.id,
+                se.key
+            );
         }
     }
 }
@@ -74,7 +113,11 @@ fn assert_conserved(id: &str, out: &RunResult) {
         "{id}: requests must end exactly once"
     );
     let by_reason: u64 = out.outcomes.iter().map(|o| o.count).sum();
-    assert_eq!(by_reason as f64, m("failed") + m("rejected"), "{id}: every failure has a reason");
+    assert_eq!(
+        by_reason as f64,
+        m("failed") + m("rejected"),
+        "{id}: every failure has a reason"
+    );
 }
 
 #[test]
@@ -82,8 +125,14 @@ fn requests_are_conserved_in_every_preset() {
     for s in all() {
         assert_conserved(&s.spec.id, &short_run(s, 3));
         for preset in &s.spec.presets {
-            let params = s.spec.resolve(Some(&preset.name), &[]).unwrap_or_else(|e| panic!("{e}"));
-            let cfg = RunConfig { seed: 5, duration_s: s.spec.duration_s.default.min(10.0) };
+            let params = s
+                .spec
+                .resolve(Some(&preset.name), &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+            let cfg = RunConfig {
+                seed: 5,
+                duration_s: s.spec.duration_s.default.min(10.0),
+            };
             let out = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
             assert_conserved(&format!("{}:{}", s.spec.id, preset.name), &out);
         }
@@ -94,8 +143,18 @@ fn requests_are_conserved_in_every_preset() {
 fn same_seed_repeats_exactly_and_another_seed_differs() {
     for s in all() {
         let a = short_run(s, 11);
-        assert_eq!(a, short_run(s, 11), "{}: same seed, different result", s.spec.id);
-        assert_ne!(a, short_run(s, 12), "{}: the seed changes nothing", s.spec.id);
+        assert_eq!(
+            a,
+            short_run(s, 11),
+            "{}: same seed, different result",
+            s.spec.id
+        );
+        assert_ne!(
+            a,
+            short_run(s, 12),
+            "{}: the seed changes nothing",
+            s.spec.id
+        );
     }
 }
 
@@ -114,10 +173,18 @@ fn extreme_parameter_values_never_break_a_model() {
                 let mut params = s.spec.defaults();
                 let raw = v.to_string();
                 assert!(s.spec.set_clamped(&mut params, &p.key, &raw).is_none());
-                let cfg = RunConfig { seed: 2, duration_s: s.spec.duration_s.min.max(1.0) };
-                let out = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{}.{}={raw}: {e}", s.spec.id, p.key));
+                let cfg = RunConfig {
+                    seed: 2,
+                    duration_s: s.spec.duration_s.min.max(1.0),
+                };
+                let out = s
+                    .run(&params, &cfg)
+                    .unwrap_or_else(|e| panic!("{}.{}={raw}: {e}", s.spec.id, p.key));
                 let m = |k: &str| out.metric(k).unwrap_or(f64::NAN);
-                assert_eq!(m("requests"), m("completed") + m("failed") + m("rejected") + m("in_flight"));
+                assert_eq!(
+                    m("requests"),
+                    m("completed") + m("failed") + m("rejected") + m("in_flight")
+                );
             }
         }
     }
@@ -127,10 +194,21 @@ fn extreme_parameter_values_never_break_a_model() {
 fn lessons_are_complete() {
     for s in all() {
         let l = &s.spec.lesson;
-        assert!(l.notice.len() >= 2 && l.try_this.len() >= 2, "{}", s.spec.id);
+        assert!(
+            l.notice.len() >= 2 && l.try_this.len() >= 2,
+            "{}",
+            s.spec.id
+        );
         assert!(!l.predict.question.is_empty() && !l.predict.answer.is_empty());
         let i = &l.interview;
-        for part in [&i.clarify, &i.challenge, &i.solution, &i.tradeoffs, &i.scale, &i.production] {
+        for part in [
+            &i.clarify,
+            &i.challenge,
+            &i.solution,
+            &i.tradeoffs,
+            &i.scale,
+            &i.production,
+        ] {
             assert!(part.len() > 40, "{}: interview answer too thin", s.spec.id);
         }
         assert!(!s.spec.charts.is_empty() && !s.spec.nodes.is_empty());

@@ -120,7 +120,10 @@ fn one_scenario(opts: &Options) -> Result<&'static Scenario, Failure> {
                 .iter()
                 .map(|s| s.spec.id.clone())
                 .collect();
-            Err(Failure::Usage(format!("which scenario? (valid: {})", ids.join(", "))))
+            Err(Failure::Usage(format!(
+                "which scenario? (valid: {})",
+                ids.join(", ")
+            )))
         }
         [_, extra, ..] => Err(Failure::Usage(format!("unexpected argument '{extra}'"))),
     }
@@ -166,19 +169,33 @@ fn show(args: &[String]) -> Result<String, Failure> {
         let v = serde_json::to_value(spec).map_err(|e| Failure::Internal(e.to_string()))?;
         return Ok(pretty(&v));
     }
-    let mut out = vec![format!("{} — {} ({})", spec.id, spec.title, spec.part), spec.summary.clone(), String::new(), "parameters:".into()];
+    let mut out = vec![
+        format!("{} — {} ({})", spec.id, spec.title, spec.part),
+        spec.summary.clone(),
+        String::new(),
+        "parameters:".into(),
+    ];
     for p in &spec.params {
         let range = match p.kind {
             ParamKind::Slider => format!("{} to {} step {} {}", p.min, p.max, p.step, p.unit),
             ParamKind::Select => p.options.join(" | "),
             ParamKind::Toggle => "true | false".into(),
         };
-        out.push(format!("  {:22} default {:<14} {}", p.key, p.default.to_string(), range.trim_end()));
+        out.push(format!(
+            "  {:22} default {:<14} {}",
+            p.key,
+            p.default.to_string(),
+            range.trim_end()
+        ));
     }
     out.push(String::new());
     out.push("presets:".into());
     for preset in &spec.presets {
-        let values: Vec<String> = preset.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let values: Vec<String> = preset
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         out.push(format!("  {:22} {}", preset.name, values.join(" ")));
     }
     out.push(String::new());
@@ -209,7 +226,10 @@ fn run(args: &[String]) -> Result<String, Failure> {
             }
             "seed" => {
                 seed = value.parse().map_err(|_| {
-                    Failure::Usage(format!("--seed '{value}' is not a whole number from 0 to {}", u64::MAX))
+                    Failure::Usage(format!(
+                        "--seed '{value}' is not a whole number from 0 to {}",
+                        u64::MAX
+                    ))
                 })?
             }
             _ => {
@@ -227,8 +247,15 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let wall_ms = started.elapsed().as_secs_f64() * 1e3;
 
     if opts.json {
-        let params_json: Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect();
-        let metrics: Map<String, Value> = result.metrics.iter().map(|m| (m.key.clone(), json!(m.value))).collect();
+        let params_json: Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), to_json(v)))
+            .collect();
+        let metrics: Map<String, Value> = result
+            .metrics
+            .iter()
+            .map(|m| (m.key.clone(), json!(m.value)))
+            .collect();
         return Ok(pretty(&json!({
             "scenario": spec.id,
             "seed": seed,
@@ -243,7 +270,10 @@ fn run(args: &[String]) -> Result<String, Failure> {
         "{} — seed {seed}, {duration_s} s simulated, {} events in {wall_ms:.1} ms",
         spec.id, result.events
     )];
-    let labels = spec.metrics.iter().map(|m| (m.key.as_str(), m.label.as_str(), m.unit.as_str()));
+    let labels = spec
+        .metrics
+        .iter()
+        .map(|m| (m.key.as_str(), m.label.as_str(), m.unit.as_str()));
     for m in &result.metrics {
         let (label, unit) = labels
             .clone()
@@ -266,7 +296,11 @@ fn bench(args: &[String]) -> Result<String, Failure> {
             .parse()
             .ok()
             .filter(|&n: &u64| (1..=1_000_000_000).contains(&n))
-            .ok_or_else(|| Failure::Usage(format!("--requests '{value}' must be a whole number from 1 to 1000000000")))?;
+            .ok_or_else(|| {
+                Failure::Usage(format!(
+                    "--requests '{value}' must be a whole number from 1 to 1000000000"
+                ))
+            })?;
     }
     let started = Instant::now();
     let out = prodsim::bench::mmc(requests, DEFAULT_SEED);

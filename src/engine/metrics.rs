@@ -243,7 +243,11 @@ pub struct Recorder {
     errors_per_bucket: Vec<u64>,
     ends_per_bucket: Vec<u64>,
     extra: Vec<SeriesData>,
+    next_progress: SimTime,
 }
+
+/// Progress is reported every this fraction of the run.
+const PROGRESS_STEPS: u64 = 50;
 
 impl Recorder {
     /// A recorder for a run of `duration` simulated time.
@@ -266,6 +270,7 @@ impl Recorder {
             errors_per_bucket: vec![0; n],
             ends_per_bucket: vec![0; n],
             extra: Vec::new(),
+            next_progress: duration / PROGRESS_STEPS,
         }
     }
 
@@ -285,6 +290,10 @@ impl Recorder {
         self.requests += 1;
         let s = self.slot(now);
         self.arrivals_per_bucket[s] += 1;
+        if now >= self.next_progress {
+            super::progress::report(now as f64 / self.duration as f64);
+            self.next_progress = now + (self.duration / PROGRESS_STEPS).max(1);
+        }
     }
 
     /// A request finished successfully after `latency`.
@@ -548,7 +557,10 @@ mod tests {
         let out = r.finish(0, vec![]);
         assert!(out.series.iter().all(|s| s.values.len() <= MAX_POINTS));
         let m = |k| out.metric(k).unwrap_or(-1.0);
-        assert_eq!(m("requests"), m("completed") + m("failed") + m("rejected") + m("in_flight"));
+        assert_eq!(
+            m("requests"),
+            m("completed") + m("failed") + m("rejected") + m("in_flight")
+        );
         assert_eq!(m("in_flight"), 1.0);
         assert_eq!(m("rejected"), 1.0);
         assert!((m("throughput_rps") - 10.0).abs() < 1e-9);

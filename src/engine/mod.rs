@@ -7,6 +7,7 @@
 
 pub mod dist;
 pub mod metrics;
+pub mod progress;
 pub mod queue;
 pub mod rng;
 pub mod time;

@@ -231,9 +231,16 @@ mod tests {
         let mut a = Arrivals::poisson(50.0, 3, "a");
         let times = count_until(&mut a, 1_000 * SECOND);
         // Mean 50 000, standard deviation sqrt(50 000) ≈ 224.
-        assert!((times.len() as f64 - 50_000.0).abs() < 1_000.0, "{}", times.len());
+        assert!(
+            (times.len() as f64 - 50_000.0).abs() < 1_000.0,
+            "{}",
+            times.len()
+        );
         // Fraction of gaps shorter than the mean gap: 1 - 1/e ≈ 0.632.
-        let short = times.windows(2).filter(|w| w[1] - w[0] < SECOND / 50).count();
+        let short = times
+            .windows(2)
+            .filter(|w| w[1] - w[0] < SECOND / 50)
+            .count();
         let frac = short as f64 / (times.len() - 1) as f64;
         assert!((frac - 0.632).abs() < 0.01, "{frac}");
     }

@@ -3,12 +3,20 @@
 //! answers with decisions, never scheduling events or reading clocks itself.
 //! That keeps every part testable on its own with hand-picked times.
 
+pub mod batch;
 pub mod db;
+pub mod heap;
+pub mod jobs;
 pub mod load;
+pub mod paging;
 pub mod rate_limit;
 pub mod server;
+pub mod stream;
 
+pub use batch::{BatchWriter, WriteMode};
 pub use db::{ConnectionPool, Database};
+pub use heap::{BoundedCache, GcConfig, GcWork, Heap};
+pub use jobs::{Job, JobQueue, Retry};
 pub use load::{Arrivals, KeyChooser, RateShape};
 pub use rate_limit::{Algorithm, RateLimiter, WindowPeak};
 pub use server::{Admit, WorkerPool};

@@ -4,7 +4,11 @@
 //! a model (`src/scenarios/<id>.rs`: behaviour only). Adding one is one line
 //! in [`REGISTRY`]; the registry-wide tests then check it like every other.
 
+pub mod bulk_export;
+pub mod bulk_upload;
 pub mod connection_pool;
+pub mod large_datasets;
+pub mod memory_leaks;
 pub mod rate_limiting;
 
 use crate::engine::RunResult;
@@ -22,10 +26,24 @@ pub struct Entry {
     pub model: ModelFn,
 }
 
-/// Every scenario, in catalogue order.
+/// One registry line: the data file `scenarios/<file>.toml` and its model.
+macro_rules! entry {
+    ($file:literal, $model:ident) => {
+        Entry {
+            data: include_str!(concat!("../../scenarios/", $file, ".toml")),
+            model: $model::run,
+        }
+    };
+}
+
+/// Every scenario, in catalogue order (the order of the notes).
 pub const REGISTRY: &[Entry] = &[
-    Entry { data: include_str!("../../scenarios/rate-limiting.toml"), model: rate_limiting::run },
-    Entry { data: include_str!("../../scenarios/connection-pool.toml"), model: connection_pool::run },
+    entry!("large-datasets", large_datasets),
+    entry!("bulk-upload", bulk_upload),
+    entry!("bulk-export", bulk_export),
+    entry!("memory-leaks", memory_leaks),
+    entry!("rate-limiting", rate_limiting),
+    entry!("connection-pool", connection_pool),
 ];
 
 /// A registered scenario with its parsed data file.

@@ -112,7 +112,10 @@ impl fmt::Display for SpecError {
                 } else {
                     format!(" {unit}")
                 };
-                write!(f, "{key}={value} is out of range (valid: {min} to {max}{unit})")
+                write!(
+                    f,
+                    "{key}={value} is out of range (valid: {min} to {max}{unit})"
+                )
             }
             SpecError::WrongType { key, expected, got } => {
                 write!(f, "{key}='{got}' is not valid (expected {expected})")
@@ -121,7 +124,11 @@ impl fmt::Display for SpecError {
                 key,
                 value,
                 options,
-            } => write!(f, "{key}='{value}' is not an option (valid: {})", list(options)),
+            } => write!(
+                f,
+                "{key}='{value}' is not an option (valid: {})",
+                list(options)
+            ),
             SpecError::UnknownPreset {
                 scenario,
                 name,

@@ -272,7 +272,9 @@ impl Params {
         match self.get(key) {
             Some(ParamValue::Number(n)) => Ok(*n),
             Some(other) => Err(SpecError::wrong_type(key, "a number", other)),
-            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+            None => Err(SpecError::Invalid(format!(
+                "model reads undeclared parameter '{key}'"
+            ))),
         }
     }
 
@@ -286,7 +288,9 @@ impl Params {
         match self.get(key) {
             Some(ParamValue::Choice(c)) => Ok(c),
             Some(other) => Err(SpecError::wrong_type(key, "one of the options", other)),
-            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+            None => Err(SpecError::Invalid(format!(
+                "model reads undeclared parameter '{key}'"
+            ))),
         }
     }
 
@@ -295,7 +299,9 @@ impl Params {
         match self.get(key) {
             Some(ParamValue::Flag(b)) => Ok(*b),
             Some(other) => Err(SpecError::wrong_type(key, "true or false", other)),
-            None => Err(SpecError::Invalid(format!("model reads undeclared parameter '{key}'"))),
+            None => Err(SpecError::Invalid(format!(
+                "model reads undeclared parameter '{key}'"
+            ))),
         }
     }
 }

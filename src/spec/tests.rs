@@ -105,12 +105,30 @@ fn resolve_applies_preset_then_overrides_strictly() {
             .map(|e| e.to_string())
             .unwrap_or_default()
     };
-    assert_eq!(err(None, "rate", "500"), "rate=500 is out of range (valid: 1 to 100 req/s)");
-    assert_eq!(err(None, "rate", "fast"), "rate='fast' is not valid (expected a number from 1 to 100)");
-    assert_eq!(err(None, "mode", "c"), "mode='c' is not an option (valid: a, b)");
-    assert_eq!(err(None, "on", "maybe"), "on='maybe' is not valid (expected true or false)");
-    assert_eq!(err(None, "nope", "1"), "scenario 'demo' has no parameter 'nope' (valid: rate, mode, on)");
-    assert_eq!(err(Some("best"), "rate", "1"), "scenario 'demo' has no preset 'best' (valid: good)");
+    assert_eq!(
+        err(None, "rate", "500"),
+        "rate=500 is out of range (valid: 1 to 100 req/s)"
+    );
+    assert_eq!(
+        err(None, "rate", "fast"),
+        "rate='fast' is not valid (expected a number from 1 to 100)"
+    );
+    assert_eq!(
+        err(None, "mode", "c"),
+        "mode='c' is not an option (valid: a, b)"
+    );
+    assert_eq!(
+        err(None, "on", "maybe"),
+        "on='maybe' is not valid (expected true or false)"
+    );
+    assert_eq!(
+        err(None, "nope", "1"),
+        "scenario 'demo' has no parameter 'nope' (valid: rate, mode, on)"
+    );
+    assert_eq!(
+        err(Some("best"), "rate", "1"),
+        "scenario 'demo' has no preset 'best' (valid: good)"
+    );
     assert!(err(None, "rate", "NaN").contains("not valid"));
 }
 
@@ -120,7 +138,10 @@ fn validation_catches_inconsistent_files() {
         SAMPLE.replace("default = 10", "default = 1000"),
         SAMPLE.replace("values = { mode = \"b\"", "values = { mode = \"z\""),
         SAMPLE.replace("to = \"n2\"", "to = \"n9\""),
-        SAMPLE.replace("series = [\"depth\", \"throughput_rps\"]", "series = [\"nope\"]"),
+        SAMPLE.replace(
+            "series = [\"depth\", \"throughput_rps\"]",
+            "series = [\"nope\"]",
+        ),
         SAMPLE.replace("min = 1.0, max = 100.0", "min = 20.0, max = 100.0"),
         SAMPLE.replace("title = \"Demo\"", ""),
     ];
@@ -135,16 +156,22 @@ fn url_round_trips_every_part_of_the_view() {
     let (mut view, notices) = decode(&s, "");
     assert!(notices.is_empty());
     assert_eq!(encode(&s, &view), "s=demo");
-    view.params = s.resolve(None, &[("rate".into(), "37".into())]).unwrap_or_else(|e| panic!("{e}"));
+    view.params = s
+        .resolve(None, &[("rate".into(), "37".into())])
+        .unwrap_or_else(|e| panic!("{e}"));
     view.seed = 99;
     view.duration_s = 50.0;
     let mut variant = view.params.clone();
-    s.apply_preset(&mut variant, "good").unwrap_or_else(|e| panic!("{e}"));
+    s.apply_preset(&mut variant, "good")
+        .unwrap_or_else(|e| panic!("{e}"));
     view.compare = Some(variant);
     view.time_s = Some(12.5);
     view.embed = true;
     let query = encode(&s, &view);
-    assert_eq!(query, "s=demo&rate=37&seed=99&d=50&cmp=1&cmp.mode=b&cmp.on=true&t=12.5&embed=1");
+    assert_eq!(
+        query,
+        "s=demo&rate=37&seed=99&d=50&cmp=1&cmp.mode=b&cmp.on=true&t=12.5&embed=1"
+    );
     let (back, notices) = decode(&s, &format!("?{query}"));
     assert!(notices.is_empty(), "{notices:?}");
     assert_eq!(back, view);
@@ -163,10 +190,15 @@ fn bad_url_values_are_clamped_or_dropped_with_notices() {
     assert_eq!(view.seed, DEFAULT_SEED);
     assert_eq!(view.duration_s, 100.0);
     assert_eq!(view.time_s, Some(100.0));
-    assert_eq!(view.compare.as_ref().map(|c| c.number("rate")), Some(Ok(1.0)));
+    assert_eq!(
+        view.compare.as_ref().map(|c| c.number("rate")),
+        Some(Ok(1.0))
+    );
     assert_eq!(notices.len(), 8, "{notices:#?}");
     assert!(notices[0].contains("rate: 5000 is outside 1–100 req/s; using 100"));
-    assert!(notices.iter().any(|n| n.contains("unknown parameter 'bogus'")));
+    assert!(notices
+        .iter()
+        .any(|n| n.contains("unknown parameter 'bogus'")));
 }
 
 #[test]

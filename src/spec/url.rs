@@ -96,7 +96,9 @@ pub fn decode(spec: &ScenarioSpec, query: &str) -> (ViewState, Vec<String>) {
                         ));
                     }
                 }
-                _ => notices.push(format!("duration '{value}' is not a number; using the default")),
+                _ => notices.push(format!(
+                    "duration '{value}' is not a number; using the default"
+                )),
             },
             "t" => match value.parse::<f64>() {
                 Ok(t) if t.is_finite() && t >= 0.0 => view.time_s = Some(t),
@@ -115,7 +117,10 @@ pub fn decode(spec: &ScenarioSpec, query: &str) -> (ViewState, Vec<String>) {
     if let Some(t) = view.time_s {
         if t > view.duration_s {
             view.time_s = Some(view.duration_s);
-            notices.push(format!("time {t} s is past the end; showing {} s", view.duration_s));
+            notices.push(format!(
+                "time {t} s is past the end; showing {} s",
+                view.duration_s
+            ));
         }
     }
     // The variant starts from the main parameters (as finally decoded).
@@ -138,7 +143,11 @@ pub fn encode(spec: &ScenarioSpec, view: &ViewState) -> String {
     let defaults = spec.defaults();
     for (key, value) in view.params.iter() {
         if defaults.get(key) != Some(value) {
-            out.push(format!("{}={}", percent_encode(key), percent_encode(&value.to_string())));
+            out.push(format!(
+                "{}={}",
+                percent_encode(key),
+                percent_encode(&value.to_string())
+            ));
         }
     }
     if view.seed != DEFAULT_SEED {
@@ -187,16 +196,14 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         let hex = |c: u8| (c as char).to_digit(16);
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             c => out.push(c),
         }

@@ -7,9 +7,18 @@ use prodsim::scenarios::find;
 use prodsim::spec::RunConfig;
 
 /// Runs scenario `id` from `preset` (if any) with `key=value` overrides.
-pub fn run(id: &str, preset: Option<&str>, sets: &[(&str, &str)], seed: u64, duration_s: f64) -> RunResult {
+pub fn run(
+    id: &str,
+    preset: Option<&str>,
+    sets: &[(&str, &str)],
+    seed: u64,
+    duration_s: f64,
+) -> RunResult {
     let scenario = find(id).unwrap_or_else(|e| panic!("{e}"));
-    let sets: Vec<(String, String)> = sets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let params = scenario
         .spec
         .resolve(preset, &sets)

@@ -1,0 +1,13 @@
+//! The browser entry point (built by Trunk): mounts the playground.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    prodsim::ui::start();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!(
+        "prodsim-web runs in the browser: use `bash scripts/serve.sh`, or the `prodsim` CLI."
+    );
+}

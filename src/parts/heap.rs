@@ -1,0 +1,382 @@
+//! A garbage-collected heap (shaped like V8's): a young generation swept by
+//! short scavenges and an old generation swept by long mark-compacts.
+//!
+//! ```text
+//!   allocate(garbage, retained)
+//!      │ garbage                         │ retained (leaked or cached)
+//!      v                                 v
+//!   [ young: young_bytes ] ─full─> minor GC: short pause,
+//!                                  promote_percent % survives into ─┐
+//!   [ old: live + promoted garbage ] <──────────────────────────────┘
+//!      │ reaches the next trigger ─> major GC: pause ∝ live heap,
+//!      │                             garbage freed, next trigger set
+//!      └ live within min_headroom of the limit ─> out of memory (crash)
+//! ```
+//!
+//! After a major GC the heap may grow by `headroom_share` of what is left
+//! below the limit before the next one. Far from the limit that is a lot and
+//! major GCs are rare; as a leak eats the headroom, they come ever more often
+//! while each one, marking a bigger live heap, lasts longer: the GC thrash
+//! that makes latency climb before the crash.
+//!
+//! Sizes are bytes (integers, so runs are bit-identical everywhere); pauses
+//! are simulated time. The heap is told about allocations; it never reads a
+//! clock or schedules anything.
+
+use crate::engine::time::{millis, SimTime};
+
+/// One mebibyte, in bytes.
+pub const MB: u64 = 1 << 20;
+
+/// Sizes and costs of a heap. [`GcConfig::node`] gives Node-like values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GcConfig {
+    /// Live bytes of a freshly started process (code, modules, pools).
+    pub base_bytes: u64,
+    /// Old-generation limit (Node's `--max-old-space-size`).
+    pub limit_bytes: u64,
+    /// Young-generation size: a minor GC runs each time this much is allocated.
+    pub young_bytes: u64,
+    /// Percentage of the young generation that survives a minor GC and is
+    /// promoted, to die later in the old generation.
+    pub promote_percent: u64,
+    /// Pause of one minor GC.
+    pub minor_pause: SimTime,
+    /// Fixed part of a major GC pause.
+    pub major_base: SimTime,
+    /// Major GC pause per mebibyte of live heap marked.
+    pub major_per_mb: SimTime,
+    /// Fraction of the headroom left below the limit that the old generation
+    /// may fill before the next major GC.
+    pub headroom_share: f64,
+    /// Smallest growth allowed between two major GCs (unless the limit is closer).
+    pub min_step_bytes: u64,
+    /// A major GC that leaves less than this free below the limit gives up:
+    /// out of memory.
+    pub min_headroom_bytes: u64,
+}
+
+impl GcConfig {
+    /// Node-like defaults for a heap limit of `limit_mb` MB: 50 MB at start,
+    /// 16 MB young generation, 10 % promoted, 2 ms scavenges, major pauses of
+    /// 5 ms + 0.5 ms per live MB, a fifth of the headroom per cycle.
+    pub fn node(limit_mb: f64) -> Self {
+        Self {
+            base_bytes: 50 * MB,
+            limit_bytes: (limit_mb.max(1.0) * MB as f64) as u64,
+            young_bytes: 16 * MB,
+            promote_percent: 10,
+            minor_pause: millis(2.0),
+            major_base: millis(5.0),
+            major_per_mb: millis(0.5),
+            headroom_share: 0.2,
+            min_step_bytes: 4 * MB,
+            min_headroom_bytes: 4 * MB,
+        }
+    }
+}
+
+/// What one allocation cost: the collections it triggered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcWork {
+    /// Pause of the minor GC it triggered, if any.
+    pub minor: Option<SimTime>,
+    /// Pause of the major GC it triggered, if any.
+    pub major: Option<SimTime>,
+    /// The major GC could not free enough: the process is out of memory.
+    pub out_of_memory: bool,
+}
+
+impl GcWork {
+    /// Total stop-the-world pause.
+    pub fn pause(&self) -> SimTime {
+        self.minor.unwrap_or(0) + self.major.unwrap_or(0)
+    }
+}
+
+/// A heap with a young and an old generation.
+#[derive(Clone, Debug)]
+pub struct Heap {
+    cfg: GcConfig,
+    live: u64,
+    old_garbage: u64,
+    young: u64,
+    next_major: u64,
+    minors: u64,
+    majors: u64,
+    peak: u64,
+}
+
+impl Heap {
+    /// A freshly started heap holding `cfg.base_bytes`.
+    pub fn new(cfg: GcConfig) -> Self {
+        let mut heap = Self {
+            live: cfg.base_bytes,
+            cfg,
+            old_garbage: 0,
+            young: 0,
+            next_major: 0,
+            minors: 0,
+            majors: 0,
+            peak: 0,
+        };
+        heap.peak = heap.used();
+        heap.next_major = heap.trigger_after_gc();
+        heap
+    }
+
+    /// The process restarted: back to the base heap (GC counts are kept).
+    pub fn restart(&mut self) {
+        self.live = self.cfg.base_bytes;
+        self.old_garbage = 0;
+        self.young = 0;
+        self.next_major = self.trigger_after_gc();
+    }
+
+    fn trigger_after_gc(&self) -> u64 {
+        let headroom = self.cfg.limit_bytes.saturating_sub(self.live);
+        let share = (headroom as f64 * self.cfg.headroom_share.clamp(0.0, 1.0)) as u64;
+        let step = share.max(self.cfg.min_step_bytes).min(headroom);
+        self.live + step
+    }
+
+    /// Allocates `garbage` bytes that die young and `retained` bytes that stay
+    /// reachable (a leak, or a cache entry), and runs the collections that
+    /// allocation triggers.
+    pub fn allocate(&mut self, garbage: u64, retained: u64) -> GcWork {
+        let mut work = GcWork::default();
+        self.live = self.live.saturating_add(retained);
+        self.young = self.young.saturating_add(garbage);
+        if self.young >= self.cfg.young_bytes {
+            let share = u128::from(self.cfg.promote_percent.min(100));
+            let promoted = (u128::from(self.young) * share / 100) as u64;
+            self.old_garbage = self.old_garbage.saturating_add(promoted);
+            self.young = 0;
+            self.minors += 1;
+            work.minor = Some(self.cfg.minor_pause);
+        }
+        self.peak = self.peak.max(self.used());
+        if self.used() >= self.next_major {
+            work.major = Some(self.major_pause());
+            self.old_garbage = 0;
+            self.majors += 1;
+            let headroom = self.cfg.limit_bytes.saturating_sub(self.live);
+            if headroom < self.cfg.min_headroom_bytes {
+                work.out_of_memory = true;
+            }
+            self.next_major = self.trigger_after_gc();
+        }
+        work
+    }
+
+    /// `bytes` of retained memory become unreachable (a cache evicted an
+    /// entry): garbage for the next major GC.
+    pub fn free(&mut self, bytes: u64) {
+        let bytes = bytes.min(self.live);
+        self.live -= bytes;
+        self.old_garbage = self.old_garbage.saturating_add(bytes);
+    }
+
+    /// The pause a major GC would take now: proportional to the live heap.
+    pub fn major_pause(&self) -> SimTime {
+        let per_mb = u128::from(self.cfg.major_per_mb);
+        let marking = u128::from(self.live) * per_mb / u128::from(MB);
+        self.cfg
+            .major_base
+            .saturating_add(marking.min(u128::from(u64::MAX)) as SimTime)
+    }
+
+    /// Reachable bytes in the old generation (what a heap snapshot shows
+    /// after a full GC).
+    pub fn live_bytes(&self) -> u64 {
+        self.live
+    }
+
+    /// Old-generation bytes in use, live or not yet collected (what
+    /// `heapUsed` shows, minus the young generation).
+    pub fn used(&self) -> u64 {
+        self.live.saturating_add(self.old_garbage)
+    }
+
+    /// The most old-generation bytes ever in use, across restarts.
+    pub fn peak_used(&self) -> u64 {
+        self.peak
+    }
+
+    /// Bytes allocated in the young generation since the last minor GC.
+    pub fn young_used(&self) -> u64 {
+        self.young
+    }
+
+    /// The old-generation size at which the next major GC runs.
+    pub fn next_major_at(&self) -> u64 {
+        self.next_major
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GcConfig {
+        &self.cfg
+    }
+
+    /// Minor and major GCs so far.
+    pub fn gc_counts(&self) -> (u64, u64) {
+        (self.minors, self.majors)
+    }
+}
+
+/// An LRU cache's occupancy: how many entries it holds, up to a capacity.
+/// Only the count matters to the heap: once full, each insert evicts one
+/// entry, whose memory becomes garbage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoundedCache {
+    capacity: u64,
+    len: u64,
+}
+
+impl BoundedCache {
+    /// An empty cache holding at most `capacity` entries.
+    pub fn new(capacity: u64) -> Self {
+        Self { capacity, len: 0 }
+    }
+
+    /// Inserts one new entry; returns true if that evicted the least
+    /// recently used one (a capacity of 0 evicts the entry itself).
+    pub fn insert(&mut self) -> bool {
+        if self.len < self.capacity {
+            self.len += 1;
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Empties the cache (the process restarted).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> GcConfig {
+        GcConfig {
+            base_bytes: 10 * MB,
+            limit_bytes: 110 * MB,
+            young_bytes: MB,
+            promote_percent: 50,
+            minor_pause: millis(1.0),
+            major_base: millis(5.0),
+            major_per_mb: millis(1.0),
+            headroom_share: 0.5,
+            min_step_bytes: MB,
+            min_headroom_bytes: MB,
+        }
+    }
+
+    #[test]
+    fn a_minor_gc_runs_each_time_the_young_generation_fills() {
+        let mut h = Heap::new(small());
+        let mut minors = 0;
+        for _ in 0..10 {
+            // 1 MB in quarter-MB allocations: a minor GC every fourth one.
+            for i in 0..4 {
+                let w = h.allocate(MB / 4, 0);
+                assert_eq!(w.minor.is_some(), i == 3);
+                minors += u64::from(w.minor.is_some());
+            }
+        }
+        assert_eq!(minors, 10);
+        // Half of each MB was promoted as garbage.
+        assert_eq!(h.used(), 10 * MB + 10 * MB / 2);
+        assert_eq!(h.live_bytes(), 10 * MB);
+    }
+
+    #[test]
+    fn major_gc_frees_garbage_and_its_pause_grows_with_the_live_heap() {
+        let mut h = Heap::new(small());
+        // Trigger: 10 MB live + half of the 100 MB headroom = 60 MB.
+        assert_eq!(h.next_major_at(), 60 * MB);
+        let w = h.allocate(0, 50 * MB);
+        // 60 MB live: 5 ms + 60 × 1 ms.
+        assert_eq!(w.major, Some(millis(65.0)));
+        assert_eq!(h.used(), 60 * MB);
+        // Next trigger: 60 + (110 − 60) / 2 = 85 MB.
+        assert_eq!(h.next_major_at(), 85 * MB);
+        h.free(20 * MB);
+        assert_eq!((h.live_bytes(), h.used()), (40 * MB, 60 * MB));
+    }
+
+    #[test]
+    fn a_leak_makes_major_gcs_more_frequent_and_longer_then_runs_out_of_memory() {
+        let mut h = Heap::new(small());
+        let mut majors: Vec<(u64, SimTime)> = Vec::new();
+        let mut oom_at = None;
+        // Each step leaks 64 KB and promotes 64 KB of garbage.
+        for step in 0..10_000u64 {
+            let w = h.allocate(128 * 1024, 64 * 1024);
+            if let Some(p) = w.major {
+                majors.push((step, p));
+            }
+            if w.out_of_memory {
+                oom_at = Some(step);
+                break;
+            }
+        }
+        let oom_at = oom_at.unwrap_or_else(|| panic!("a leak must end in OOM"));
+        // 100 MB of headroom less the 1 MB floor at 64 KB per step is 1584
+        // steps; OOM shows at the next major GC, at most 1 MB (16 steps) later.
+        assert!((1_584..=1_600).contains(&oom_at), "oom at {oom_at}");
+        let gaps: Vec<u64> = majors.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(gaps.len() > 5);
+        let (first, last) = (gaps[0], gaps[gaps.len() - 1]);
+        assert!(last * 4 < first, "GCs come more often: {gaps:?}");
+        assert!(
+            majors.windows(2).all(|m| m[1].1 > m[0].1),
+            "and last longer"
+        );
+        h.restart();
+        assert_eq!(
+            (h.live_bytes(), h.used(), h.young_used()),
+            (10 * MB, 10 * MB, 0)
+        );
+    }
+
+    #[test]
+    fn without_a_leak_the_heap_stays_flat() {
+        let mut h = Heap::new(small());
+        let mut peak = 0;
+        for _ in 0..100_000 {
+            assert!(!h.allocate(64 * 1024, 0).out_of_memory);
+            peak = peak.max(h.used());
+        }
+        assert_eq!(h.live_bytes(), 10 * MB);
+        assert!(peak <= 60 * MB, "garbage never exceeds the first trigger");
+        // The peak is seen just before a major GC: the trigger plus at most
+        // one promotion (half of the 1 MB young generation).
+        assert!(h.peak_used() >= 60 * MB && h.peak_used() <= 60 * MB + MB / 2);
+        assert!(h.gc_counts().1 > 10);
+    }
+
+    #[test]
+    fn bounded_cache_evicts_once_full() {
+        let mut c = BoundedCache::new(2);
+        assert!(!c.insert() && !c.insert());
+        assert!(c.insert());
+        assert_eq!(c.len(), 2);
+        c.clear();
+        assert!(c.is_empty());
+        assert!(BoundedCache::new(0).insert());
+    }
+}

@@ -1,0 +1,299 @@
+//! Presentation logic shared by the web UI and the CLI, kept out of the
+//! components so it is tested natively: labels, number formatting, reading a
+//! series at a moment, the compare table, CSV export and the topic finder.
+
+use crate::engine::metrics::{RunResult, Series};
+use crate::spec::ScenarioSpec;
+
+/// Label and unit of the series every scenario reports.
+const COMMON_SERIES_LABELS: &[(&str, &str, &str)] = &[
+    ("throughput_rps", "Completed", "req/s"),
+    ("errors_rps", "Failed + rejected", "req/s"),
+    ("in_flight", "In flight", "requests"),
+    ("latency_p50_ms", "p50 latency", "ms"),
+    ("latency_p95_ms", "p95 latency", "ms"),
+    ("latency_p99_ms", "p99 latency", "ms"),
+];
+
+/// Label and unit of the summary metrics every scenario reports.
+const COMMON_METRIC_LABELS: &[(&str, &str, &str)] = &[
+    ("requests", "Requests", "requests"),
+    ("completed", "Completed", "requests"),
+    ("failed", "Failed", "requests"),
+    ("rejected", "Rejected", "requests"),
+    ("in_flight", "Still in flight at the end", "requests"),
+    ("throughput_rps", "Throughput", "req/s"),
+    ("latency_mean_ms", "Mean latency", "ms"),
+    ("latency_p50_ms", "p50 latency", "ms"),
+    ("latency_p95_ms", "p95 latency", "ms"),
+    ("latency_p99_ms", "p99 latency", "ms"),
+    ("latency_p999_ms", "p99.9 latency", "ms"),
+];
+
+/// Label and unit of series `key` in `spec` (falls back to the key).
+pub fn series_label<'a>(spec: &'a ScenarioSpec, key: &'a str) -> (&'a str, &'a str) {
+    if let Some(s) = spec.series.iter().find(|s| s.key == key) {
+        return (&s.label, &s.unit);
+    }
+    COMMON_SERIES_LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or((key, ""), |(_, l, u)| (*l, *u))
+}
+
+/// Label and unit of summary metric `key` in `spec` (falls back to the key).
+pub fn metric_label<'a>(spec: &'a ScenarioSpec, key: &'a str) -> (&'a str, &'a str) {
+    if let Some(m) = spec.metrics.iter().find(|m| m.key == key) {
+        return (&m.label, &m.unit);
+    }
+    COMMON_METRIC_LABELS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or((key, ""), |(_, l, u)| (*l, *u))
+}
+
+/// A number for people: thousands separated, sensible decimals.
+pub fn format_number(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let a = v.abs();
+    let decimals = if a == 0.0 || a >= 100.0 || v.fract() == 0.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{:.*}", decimals, a);
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if v < 0.0 && !text.trim_start_matches(['0', '.']).is_empty() {
+        "-"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+/// A value with its unit ("1,204 req/s", "0.25" for a fraction).
+pub fn format_with_unit(v: f64, unit: &str) -> String {
+    match unit {
+        "" | "fraction" => format_number(v),
+        "0/1" => if v >= 0.5 { "yes" } else { "no" }.into(),
+        u => format!("{} {u}", format_number(v)),
+    }
+}
+
+/// The value of `series` at `t` seconds (the bucket containing `t`; the
+/// last bucket at or past the end). `None` for an empty series.
+pub fn value_at(series: &Series, bucket_s: f64, t: f64) -> Option<f64> {
+    let last = series.values.len().checked_sub(1)?;
+    let i = if bucket_s > 0.0 && t.is_finite() && t > 0.0 {
+        ((t / bucket_s) as usize).min(last)
+    } else {
+        0
+    };
+    series.values.get(i).copied()
+}
+
+/// One row of the compare table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompareRow {
+    /// Metric key.
+    pub key: String,
+    /// Human label.
+    pub label: String,
+    /// Unit.
+    pub unit: String,
+    /// Value in run A.
+    pub a: f64,
+    /// Value in run B, when comparing.
+    pub b: Option<f64>,
+}
+
+impl CompareRow {
+    /// B − A, when comparing.
+    pub fn delta(&self) -> Option<f64> {
+        self.b.map(|b| b - self.a)
+    }
+
+    /// (B − A) / |A| in percent, when comparing and A is not zero.
+    pub fn delta_pct(&self) -> Option<f64> {
+        let d = self.delta()?;
+        (self.a != 0.0).then(|| d / self.a.abs() * 100.0)
+    }
+}
+
+/// The summary table: every metric of `a`, with `b`'s value beside it.
+pub fn compare_rows(spec: &ScenarioSpec, a: &RunResult, b: Option<&RunResult>) -> Vec<CompareRow> {
+    a.metrics
+        .iter()
+        .map(|m| {
+            let (label, unit) = metric_label(spec, &m.key);
+            CompareRow {
+                key: m.key.clone(),
+                label: label.to_string(),
+                unit: unit.to_string(),
+                a: m.value,
+                b: b.and_then(|b| b.metric(&m.key)),
+            }
+        })
+        .collect()
+}
+
+/// Every series of a run as CSV: a `time_s` column, then one per series.
+pub fn series_csv(result: &RunResult) -> String {
+    let mut out = String::from("time_s");
+    for s in &result.series {
+        out.push(',');
+        out.push_str(&s.key);
+    }
+    out.push('\n');
+    let rows = result
+        .series
+        .iter()
+        .map(|s| s.values.len())
+        .max()
+        .unwrap_or(0);
+    for i in 0..rows {
+        out.push_str(&format!("{}", i as f64 * result.bucket_s));
+        for s in &result.series {
+            out.push(',');
+            if let Some(v) = s.values.get(i) {
+                out.push_str(&v.to_string());
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Scenarios grouped by part of the notes, keeping only those that match
+/// every word of `query` in their title, summary, part, id or tags.
+pub fn filter_catalogue<'a>(
+    specs: &[&'a ScenarioSpec],
+    query: &str,
+) -> Vec<(String, Vec<&'a ScenarioSpec>)> {
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let mut groups: Vec<(String, Vec<&'a ScenarioSpec>)> = Vec::new();
+    for &spec in specs {
+        let haystack = format!(
+            "{} {} {} {} {}",
+            spec.title,
+            spec.summary,
+            spec.part,
+            spec.id,
+            spec.tags.join(" ")
+        )
+        .to_lowercase();
+        if !words.iter().all(|w| haystack.contains(w.as_str())) {
+            continue;
+        }
+        match groups.iter_mut().find(|(part, _)| *part == spec.part) {
+            Some((_, list)) => list.push(spec),
+            None => groups.push((spec.part.clone(), vec![spec])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::find;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(format_number(1234567.0), "1,234,567");
+        assert_eq!(format_number(12.345), "12.3");
+        assert_eq!(format_number(0.6687), "0.669");
+        assert_eq!(format_number(-2.5), "-2.50");
+        assert_eq!(format_number(999.9), "1,000");
+        assert_eq!(format_number(f64::NAN), "–");
+        assert_eq!(format_with_unit(3.0, "ms"), "3 ms");
+        assert_eq!(format_with_unit(1.0, "0/1"), "yes");
+    }
+
+    #[test]
+    fn value_at_picks_the_bucket_and_clamps() {
+        let s = Series {
+            key: "k".into(),
+            values: vec![1.0, 2.0, 3.0],
+        };
+        assert_eq!(value_at(&s, 0.5, 0.0), Some(1.0));
+        assert_eq!(value_at(&s, 0.5, 0.74), Some(2.0));
+        assert_eq!(value_at(&s, 0.5, 99.0), Some(3.0));
+        assert_eq!(value_at(&s, 0.5, f64::NAN), Some(1.0));
+        let empty = Series {
+            key: "e".into(),
+            values: vec![],
+        };
+        assert_eq!(value_at(&empty, 0.5, 1.0), None);
+    }
+
+    #[test]
+    fn compare_table_and_csv_cover_every_metric_and_series() {
+        let s = find("rate-limiting").unwrap_or_else(|e| panic!("{e}"));
+        let cfg = crate::spec::RunConfig {
+            seed: 1,
+            duration_s: 5.0,
+        };
+        let a = s
+            .run(&s.spec.defaults(), &cfg)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut params = s.spec.defaults();
+        s.spec
+            .apply_preset(&mut params, "good")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let rows = compare_rows(&s.spec, &a, Some(&b));
+        assert_eq!(rows.len(), a.metrics.len());
+        let peak = rows.iter().find(|r| r.key == "max_in_any_window");
+        // Fixed window lets the burst through (40), the log holds it to 20.
+        assert_eq!(peak.map(|r| (r.a, r.b)), Some((40.0, Some(20.0))));
+        assert_eq!(peak.and_then(CompareRow::delta_pct), Some(-50.0));
+        assert!(rows.iter().all(|r| !r.label.is_empty()));
+
+        let csv = series_csv(&a);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("time_s,throughput_rps,errors_rps"));
+        assert_eq!(lines.len(), 1 + a.series[0].values.len());
+        assert!(lines[1..]
+            .iter()
+            .all(|l| l.split(',').count() == 1 + a.series.len()));
+    }
+
+    #[test]
+    fn topic_finder_groups_by_part_and_matches_all_words() {
+        let all: Vec<&ScenarioSpec> = crate::scenarios::catalogue()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|s| &s.spec)
+            .collect();
+        let everything = filter_catalogue(&all, "");
+        assert_eq!(
+            everything.iter().map(|(_, l)| l.len()).sum::<usize>(),
+            all.len()
+        );
+        let burst = filter_catalogue(&all, "Token BUCKET");
+        assert_eq!(burst.len(), 1);
+        assert_eq!(burst[0].1[0].id, "rate-limiting");
+        assert!(filter_catalogue(&all, "postgres")
+            .iter()
+            .any(|(_, l)| l.iter().any(|s| s.id == "connection-pool")));
+        assert!(filter_catalogue(&all, "zebra crossing").is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! Small wrappers over browser APIs: the URL, downloads, the clipboard,
+//! the colour scheme, the embed host and the panic banner.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
+
+/// The page's query string (with its leading `?`, or empty).
+pub fn query() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// The page URL without its query: works from any host and sub-path.
+pub fn base_url() -> String {
+    web_sys::window()
+        .and_then(|w| {
+            let l = w.location();
+            Some(format!("{}{}", l.origin().ok()?, l.pathname().ok()?))
+        })
+        .unwrap_or_default()
+}
+
+/// Replaces the query string without reloading or adding history.
+pub fn replace_query(query: &str) {
+    let Some(w) = web_sys::window() else { return };
+    let path = w.location().pathname().unwrap_or_default();
+    let url = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    if let Ok(h) = w.history() {
+        let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+    }
+}
+
+/// True when the reader prefers a dark colour scheme.
+pub fn prefers_dark() -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+        .is_some_and(|m| m.matches())
+}
+
+/// Milliseconds from a monotonic clock (for the status line only; never
+/// inside a simulation).
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// Starts a download of `href` (a data: URL) as `filename`.
+pub fn download(filename: &str, href: &str) {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    let Ok(a) = doc.create_element("a") else {
+        return;
+    };
+    let _ = a.set_attribute("href", href);
+    let _ = a.set_attribute("download", filename);
+    if let Ok(a) = a.dyn_into::<web_sys::HtmlElement>() {
+        a.click();
+    }
+}
+
+/// A `data:` URL holding `text`.
+pub fn data_url(mime: &str, text: &str) -> String {
+    let encoded: String = js_sys::encode_uri_component(text).into();
+    format!("data:{mime};charset=utf-8,{encoded}")
+}
+
+/// Copies `text` to the clipboard (best effort: the page also shows it).
+pub fn copy(text: &str) {
+    if let Some(w) = web_sys::window() {
+        let _ = w.navigator().clipboard().write_text(text);
+    }
+}
+
+/// In an embed: tells the host page how tall the content is, so embed.js
+/// can size the iframe.
+pub fn post_height() {
+    let Some(w) = web_sys::window() else { return };
+    let Some(height) = w
+        .document()
+        .and_then(|d| d.document_element())
+        .map(|e| e.scroll_height())
+    else {
+        return;
+    };
+    let Ok(Some(parent)) = w.parent() else { return };
+    let msg = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&msg, &"prodsim".into(), &"resize".into());
+    let _ = js_sys::Reflect::set(&msg, &"height".into(), &JsValue::from(height));
+    let _ = parent.post_message(&msg, "*");
+}
+
+/// Shows a visible banner when anything panics, instead of a dead page,
+/// after logging the panic to the console.
+pub fn install_panic_banner() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Ok(banner) = doc.create_element("div") else {
+            return;
+        };
+        banner.set_class_name("panic-banner");
+        let _ = banner.set_attribute("role", "alert");
+        banner.set_text_content(Some(&format!(
+            "Prodsim hit an internal error and stopped: {info}. Reload the page to continue; \
+             if it happens again, please report the URL."
+        )));
+        if let Some(body) = doc.body() {
+            let _ = body.prepend_with_node_1(&banner);
+        }
+    }));
+}

@@ -1,0 +1,126 @@
+//! One chart on a canvas, drawn by the shared plotters routine, with a
+//! cursor at the playback time, a hover read-out and PNG export.
+
+use super::browser;
+use crate::draw::{draw_chart, ChartRun, PlotArea, Theme};
+use crate::engine::RunResult;
+use crate::present::{format_with_unit, series_label, value_at};
+use crate::spec::ScenarioSpec;
+use leptos::prelude::*;
+use plotters::prelude::IntoDrawingArea;
+use std::sync::Arc;
+
+/// Canvas size in pixels (CSS scales it to the column width).
+const WIDTH: u32 = 720;
+const HEIGHT: u32 = 300;
+
+/// Names of the runs: one run is unnamed, two are A and B.
+pub fn run_names(n: usize) -> &'static [&'static str] {
+    if n > 1 {
+        &["A", "B"]
+    } else {
+        &[""]
+    }
+}
+
+/// The read-out lines for chart `index` at `t` seconds.
+fn readout(spec: &ScenarioSpec, index: usize, runs: &[RunResult], t: f64) -> Vec<String> {
+    let Some(chart) = spec.charts.get(index) else {
+        return Vec::new();
+    };
+    let names = run_names(runs.len());
+    let mut lines = vec![format!("t = {t:.2} s")];
+    for (run, name) in runs.iter().zip(names) {
+        for key in &chart.series {
+            let (label, unit) = series_label(spec, key);
+            if let Some(v) = run.series(key).and_then(|s| value_at(s, run.bucket_s, t)) {
+                let prefix = if name.is_empty() {
+                    String::new()
+                } else {
+                    format!("{name} · ")
+                };
+                lines.push(format!("{prefix}{label}: {}", format_with_unit(v, unit)));
+            }
+        }
+    }
+    lines
+}
+
+/// A chart of the scenario's `index`-th declared chart.
+#[component]
+pub fn Chart(
+    spec: &'static ScenarioSpec,
+    index: usize,
+    results: RwSignal<Option<Arc<Vec<RunResult>>>>,
+    cursor: Signal<f64>,
+    dark: bool,
+) -> impl IntoView {
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let area = StoredValue::new(None::<PlotArea>);
+    let hover = RwSignal::new(Vec::<String>::new());
+    let title = spec
+        .charts
+        .get(index)
+        .map(|c| c.title.clone())
+        .unwrap_or_default();
+    let theme = if dark { Theme::DARK } else { Theme::LIGHT };
+
+    Effect::new(move |_| {
+        let t = cursor.get();
+        let Some(el) = canvas.get() else { return };
+        let Some(chart) = spec.charts.get(index) else {
+            return;
+        };
+        results.with(|res| {
+            let Some(runs) = res.as_ref() else { return };
+            let names = run_names(runs.len());
+            let chart_runs: Vec<ChartRun> = runs
+                .iter()
+                .zip(names)
+                .map(|(r, n)| ChartRun { name: n, result: r })
+                .collect();
+            let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(el) else {
+                return;
+            };
+            let root = backend.into_drawing_area();
+            if let Ok(plot) = draw_chart(&root, spec, chart, &chart_runs, Some(t), &theme) {
+                area.set_value(Some(plot));
+            }
+        });
+    });
+
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let (Some(el), Some(plot)) = (canvas.get_untracked(), area.get_value()) else {
+            return;
+        };
+        let css_width = f64::from(el.client_width().max(1));
+        let x = f64::from(ev.offset_x()) * f64::from(el.width()) / css_width;
+        let lines = match plot.time_at(x) {
+            Some(t) => results.with_untracked(|r| {
+                r.as_ref()
+                    .map(|runs| readout(spec, index, runs, t))
+                    .unwrap_or_default()
+            }),
+            None => Vec::new(),
+        };
+        hover.set(lines);
+    };
+    let export_png = move |_| {
+        if let Some(el) = canvas.get_untracked() {
+            if let Ok(url) = el.to_data_url() {
+                browser::download(&format!("{}-chart-{}.png", spec.id, index + 1), &url);
+            }
+        }
+    };
+
+    view! {
+        <figure class="chart" data-chart=index>
+            <canvas node_ref=canvas width=WIDTH height=HEIGHT role="img" aria-label=title.clone()
+                on:mousemove=on_move on:mouseleave=move |_| hover.set(Vec::new())></canvas>
+            <figcaption>
+                <span class="readout" aria-live="polite">{move || hover.get().join(" · ")}</span>
+                <button class="small" on:click=export_png>"PNG"</button>
+            </figcaption>
+        </figure>
+    }
+}

@@ -1,0 +1,119 @@
+//! Controls generated from the scenario's parameters: sliders with an
+//! editable number, selects and toggles. Every edit goes through the spec's
+//! lenient setter, so an out-of-range number is clamped with a notice.
+
+use crate::spec::url::ViewState;
+use crate::spec::{ParamKind, ParamSpec, ParamValue, ScenarioSpec};
+use leptos::prelude::*;
+
+/// Which run a control edits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The main run.
+    A,
+    /// The compare variant.
+    B,
+}
+
+/// Applies `raw` to parameter `key` of `variant`, recording any notice.
+pub fn set_param(
+    spec: &'static ScenarioSpec,
+    state: RwSignal<ViewState>,
+    notices: RwSignal<Vec<String>>,
+    variant: Variant,
+    key: &str,
+    raw: &str,
+) {
+    let mut notice = None;
+    state.update(|v| {
+        let target = match variant {
+            Variant::A => Some(&mut v.params),
+            Variant::B => v.compare.as_mut(),
+        };
+        if let Some(params) = target {
+            notice = spec.set_clamped(params, key, raw);
+        }
+    });
+    if let Some(n) = notice {
+        notices.update(|list| list.push(n));
+    }
+}
+
+fn current(state: RwSignal<ViewState>, variant: Variant, key: &'static str) -> Option<ParamValue> {
+    state.with(|v| match variant {
+        Variant::A => v.params.get(key).cloned(),
+        Variant::B => v.compare.as_ref().and_then(|c| c.get(key).cloned()),
+    })
+}
+
+/// One control.
+#[component]
+fn ParamControl(
+    spec: &'static ScenarioSpec,
+    param: &'static ParamSpec,
+    state: RwSignal<ViewState>,
+    notices: RwSignal<Vec<String>>,
+    variant: Variant,
+) -> impl IntoView {
+    let key = param.key.as_str();
+    let id = format!("{}-{}", if variant == Variant::A { "a" } else { "b" }, key);
+    let text = move || {
+        current(state, variant, key)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    let set = move |raw: String| set_param(spec, state, notices, variant, key, &raw);
+    let input = match param.kind {
+        ParamKind::Slider => view! {
+            <div class="slider">
+                <input type="range" id=id.clone() min=param.min max=param.max step=param.step
+                    prop:value=text on:input=move |ev| set(event_target_value(&ev)) />
+                <input type="number" class="num" aria-label=format!("{} value", param.label)
+                    min=param.min max=param.max step=param.step
+                    prop:value=text on:change=move |ev| set(event_target_value(&ev)) />
+                <span class="unit">{param.unit.clone()}</span>
+            </div>
+        }
+        .into_any(),
+        ParamKind::Select => view! {
+            <select id=id.clone() on:change=move |ev| set(event_target_value(&ev))>
+                {param
+                    .options
+                    .iter()
+                    .map(|o| {
+                        let value = o.clone();
+                        let selected = move || text() == value;
+                        view! { <option value=o.clone() prop:selected=selected>{o.replace('_', " ")}</option> }
+                    })
+                    .collect_view()}
+            </select>
+        }
+        .into_any(),
+        ParamKind::Toggle => view! {
+            <input type="checkbox" id=id.clone() prop:checked=move || text() == "true"
+                on:change=move |ev| set(event_target_checked(&ev).to_string()) />
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="control" data-param=key>
+            <label for=id title=param.help.clone()>{param.label.clone()}</label>
+            {input}
+            <p class="help">{param.help.clone()}</p>
+        </div>
+    }
+}
+
+/// Every parameter of `variant`.
+#[component]
+pub fn ParamControls(
+    spec: &'static ScenarioSpec,
+    state: RwSignal<ViewState>,
+    notices: RwSignal<Vec<String>>,
+    variant: Variant,
+) -> impl IntoView {
+    spec.params
+        .iter()
+        .map(|param| view! { <ParamControl spec=spec param=param state=state notices=notices variant=variant /> })
+        .collect_view()
+}

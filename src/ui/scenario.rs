@@ -1,0 +1,502 @@
+//! One scenario: controls, diagram, playback, charts, summary and lesson.
+//! The page state is the URL's [`ViewState`]; every change re-runs the
+//! simulation (in the worker) and rewrites the query string.
+
+use super::browser;
+use super::chart::{run_names, Chart};
+use super::controls::{ParamControls, Variant};
+use super::runner::submit;
+use crate::draw::diagram_svg;
+use crate::engine::RunResult;
+use crate::present::{compare_rows, format_number, format_with_unit, series_csv};
+use crate::protocol::{Job, Reply, RunSpec};
+use crate::scenarios::Scenario;
+use crate::spec::url::{decode, encode, ViewState};
+use crate::spec::{RunConfig, ScenarioSpec};
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// Playback refresh interval, ms.
+const FRAME_MS: u32 = 50;
+
+/// How the compare selector reads the current state.
+fn compare_choice(spec: &ScenarioSpec, v: &ViewState) -> String {
+    let Some(b) = &v.compare else {
+        return "none".into();
+    };
+    for p in &spec.presets {
+        let mut with = v.params.clone();
+        if spec.apply_preset(&mut with, &p.name).is_ok() && &with == b {
+            return format!("preset:{}", p.name);
+        }
+    }
+    "custom".into()
+}
+
+/// The scenario page.
+#[component]
+pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView {
+    let spec: &'static ScenarioSpec = &scenario.spec;
+    let (initial, initial_notices) = decode(spec, &query);
+    let embed = initial.embed;
+    let start_time = initial.time_s;
+    let state = RwSignal::new(ViewState {
+        time_s: None,
+        ..initial
+    });
+    let notices = RwSignal::new(initial_notices);
+    let results = RwSignal::new(None::<Arc<Vec<RunResult>>>);
+    let progress = RwSignal::new(None::<f64>);
+    let stats = RwSignal::new(String::from("starting…"));
+    let failure = RwSignal::new(None::<String>);
+    let runs_done = RwSignal::new(0u32);
+    let rerun = RwSignal::new(0u32);
+    let time = RwSignal::new(start_time);
+    let playing = RwSignal::new(false);
+    let speed = RwSignal::new(1.0_f64);
+    let next_job = StoredValue::new(0u32);
+    let play_generation = StoredValue::new(0u32);
+    let dark = browser::prefers_dark();
+
+    // Re-simulate whenever the parameters, seed, duration or variant change.
+    Effect::new(move |_| {
+        rerun.track();
+        let v = state.get();
+        next_job.update_value(|j| *j += 1);
+        let id = next_job.get_value();
+        let config = RunConfig {
+            seed: v.seed,
+            duration_s: v.duration_s,
+        };
+        let mut runs = vec![RunSpec::new(&v.params, config)];
+        if let Some(b) = &v.compare {
+            runs.push(RunSpec::new(b, config));
+        }
+        progress.set(Some(0.0));
+        let started = browser::now_ms();
+        submit(
+            Job {
+                id,
+                scenario: spec.id.clone(),
+                runs,
+            },
+            move |reply| match reply {
+                Reply::Progress { id: r, fraction } if r == id => progress.set(Some(fraction)),
+                Reply::Done {
+                    id: r,
+                    results: out,
+                } if r == id => {
+                    let events: u64 = out.iter().map(|r| r.events).sum();
+                    let ms = browser::now_ms() - started;
+                    stats.set(format!(
+                        "{} events in {ms:.1} ms",
+                        format_number(events as f64)
+                    ));
+                    failure.set(None);
+                    results.set(Some(Arc::new(out)));
+                    progress.set(None);
+                    runs_done.update(|n| *n += 1);
+                }
+                Reply::Failed { id: r, message } if r == id => {
+                    failure.set(Some(message));
+                    progress.set(None);
+                }
+                _ => {}
+            },
+        );
+    });
+
+    // Keep the URL in step (the time only while paused, to spare history).
+    Effect::new(move |_| {
+        let mut v = state.get();
+        v.time_s = if playing.get() { None } else { time.get() };
+        v.embed = embed;
+        browser::replace_query(&encode(spec, &v));
+    });
+
+    if embed {
+        Effect::new(move |_| {
+            results.track();
+            leptos::task::spawn_local(async {
+                gloo_timers::future::TimeoutFuture::new(30).await;
+                browser::post_height();
+            });
+        });
+    }
+
+    let duration = move || state.with(|v| v.duration_s);
+    let bucket = move || {
+        results.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.first())
+                .map_or(0.1, |r| r.bucket_s)
+        })
+    };
+    let cursor = Signal::derive(move || time.get().unwrap_or_else(duration).min(duration()));
+
+    let play = move |_| {
+        if playing.get_untracked() {
+            playing.set(false);
+            return;
+        }
+        if cursor.get_untracked() >= duration() {
+            time.set(Some(0.0));
+        }
+        playing.set(true);
+        play_generation.update_value(|g| *g += 1);
+        let generation = play_generation.get_value();
+        leptos::task::spawn_local(async move {
+            loop {
+                gloo_timers::future::TimeoutFuture::new(FRAME_MS).await;
+                if play_generation.try_get_value() != Some(generation)
+                    || playing.try_get_untracked() != Some(true)
+                {
+                    return;
+                }
+                // At 1× a whole run plays in ten seconds.
+                let d = duration();
+                let step = d / 10.0 * speed.get_untracked() * f64::from(FRAME_MS) / 1000.0;
+                let next = cursor.get_untracked() + step;
+                if next >= d {
+                    time.set(None);
+                    playing.set(false);
+                    return;
+                }
+                time.set(Some(next));
+            }
+        });
+    };
+    let step = move |_| {
+        playing.set(false);
+        let next = cursor.get_untracked() + bucket();
+        time.set(if next >= duration() { None } else { Some(next) });
+    };
+
+    let diagram = move || {
+        results.with(|r| diagram_svg(spec, r.as_ref().and_then(|r| r.first()), cursor.get()))
+    };
+    let diagram_b = move || {
+        results.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.get(1))
+                .map(|b| diagram_svg(spec, Some(b), cursor.get()))
+        })
+    };
+
+    let export_csv = move |_| {
+        results.with_untracked(|r| {
+            for (run, name) in r.iter().flat_map(|r| r.iter()).zip(["a", "b"]) {
+                browser::download(
+                    &format!("{}-series-{name}.csv", spec.id),
+                    &browser::data_url("text/csv", &series_csv(run)),
+                );
+            }
+        })
+    };
+    let export_json = move |_| {
+        let v = state.get_untracked();
+        let summary = results.with_untracked(|r| {
+            let runs: Vec<serde_json::Value> = r
+                .iter()
+                .flat_map(|r| r.iter())
+                .zip([Some(&v.params), v.compare.as_ref()])
+                .map(|(run, params)| {
+                    let params: serde_json::Map<String, serde_json::Value> = params
+                        .map(|p| p.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect())
+                        .unwrap_or_default();
+                    let metrics: serde_json::Map<String, serde_json::Value> =
+                        run.metrics.iter().map(|m| (m.key.clone(), serde_json::json!(m.value))).collect();
+                    serde_json::json!({ "params": params, "events": run.events, "metrics": metrics })
+                })
+                .collect();
+            serde_json::json!({ "scenario": spec.id, "seed": v.seed, "duration_s": v.duration_s, "runs": runs })
+        });
+        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        browser::download(
+            &format!("{}-summary.json", spec.id),
+            &browser::data_url("application/json", &text),
+        );
+    };
+
+    let link = move || {
+        let mut v = state.get();
+        v.time_s = time.get();
+        v.embed = false;
+        format!("{}?{}", browser::base_url(), encode(spec, &v))
+    };
+    let show_share = RwSignal::new(false);
+    let embed_snippet = move || {
+        let mut v = state.get();
+        v.time_s = None;
+        v.embed = false;
+        let query = encode(spec, &v);
+        let params = query
+            .split('&')
+            .filter(|p| !p.starts_with("s="))
+            .collect::<Vec<_>>()
+            .join("&");
+        let base = browser::base_url();
+        let dir = base
+            .rsplit_once('/')
+            .map_or(base.as_str(), |(d, _)| d)
+            .to_string();
+        format!(
+            "<div data-prodsim=\"{}\" data-params=\"{}\"></div>\n<script src=\"{dir}/embed.js\"></script>",
+            spec.id,
+            params.replace('&', "&amp;")
+        )
+    };
+
+    let summary = move || {
+        results.with(|r| {
+            let Some(runs) = r.as_ref() else { return ().into_any() };
+            let Some(a) = runs.first() else { return ().into_any() };
+            let rows = compare_rows(spec, a, runs.get(1));
+            let comparing = runs.len() > 1;
+            view! {
+                <table class="summary" data-testid="summary">
+                    <thead><tr>
+                        <th scope="col">"Metric"</th>
+                        <th scope="col">{if comparing { "A" } else { "Value" }}</th>
+                        {comparing.then(|| view! { <th scope="col">"B"</th><th scope="col">"B − A"</th> })}
+                    </tr></thead>
+                    <tbody>
+                        {rows
+                            .into_iter()
+                            .map(|row| {
+                                let delta = row.delta().map(|d| {
+                                    let pct = row.delta_pct().map(|p| format!(" ({p:+.0} %)")).unwrap_or_default();
+                                    format!("{}{}", format_with_unit(d, &row.unit), pct)
+                                });
+                                view! {
+                                    <tr data-metric=row.key.clone()>
+                                        <th scope="row">{row.label.clone()}</th>
+                                        <td>{format_with_unit(row.a, &row.unit)}</td>
+                                        {comparing.then(|| view! {
+                                            <td>{row.b.map(|b| format_with_unit(b, &row.unit)).unwrap_or_default()}</td>
+                                            <td>{delta.unwrap_or_default()}</td>
+                                        })}
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any()
+        })
+    };
+
+    let presets = move || {
+        spec.presets
+            .iter()
+            .map(|p| {
+                let name = p.name.clone();
+                let apply = move |_| {
+                    state.update(|v| {
+                        let mut params = spec.defaults();
+                        if spec.apply_preset(&mut params, &name).is_ok() {
+                            v.params = params;
+                        }
+                    });
+                };
+                view! { <button class="preset" title=p.description.clone() data-preset=p.name.clone() on:click=apply>{p.label.clone()}</button> }
+            })
+            .collect_view()
+    };
+
+    let on_compare = move |ev| {
+        let choice = event_target_value(&ev);
+        state.update(|v| {
+            v.compare = match choice.as_str() {
+                "none" => None,
+                "custom" => Some(v.params.clone()),
+                other => {
+                    let name = other.trim_start_matches("preset:");
+                    let mut b = v.params.clone();
+                    spec.apply_preset(&mut b, name).ok().map(|_| b)
+                }
+            };
+        });
+    };
+
+    let controls = move || {
+        view! {
+            <section class="controls" aria-label="Parameters">
+                <div class="presets" role="group" aria-label="Presets">{presets}</div>
+                <ParamControls spec=spec state=state notices=notices variant=Variant::A />
+                <div class="control">
+                    <label for="seed">"Seed"</label>
+                    <div class="slider">
+                        <input id="seed" type="number" min="0" class="num wide" prop:value=move || state.with(|v| v.seed.to_string())
+                            on:change=move |ev| {
+                                let raw = event_target_value(&ev);
+                                match raw.trim().parse::<u64>() {
+                                    Ok(seed) => state.update(|v| v.seed = seed),
+                                    Err(_) => notices.update(|n| n.push(format!("seed '{raw}' is not a whole number; kept the old seed"))),
+                                }
+                            } />
+                        <button class="small" on:click=move |_| {
+                            let seed = (js_sys::Math::random() * 1e12) as u64;
+                            state.update(|v| v.seed = seed);
+                        }>"New seed"</button>
+                    </div>
+                </div>
+                <div class="control">
+                    <label for="duration">"Duration"</label>
+                    <div class="slider">
+                        <input id="duration" type="number" class="num wide" min=spec.duration_s.min max=spec.duration_s.max
+                            prop:value=move || state.with(|v| v.duration_s.to_string())
+                            on:change=move |ev| {
+                                let raw = event_target_value(&ev);
+                                let (lo, hi) = (spec.duration_s.min, spec.duration_s.max);
+                                match raw.trim().parse::<f64>() {
+                                    Ok(d) if d.is_finite() => {
+                                        let clamped = d.clamp(lo, hi);
+                                        if clamped != d {
+                                            notices.update(|n| n.push(format!("duration {d} s is outside {lo}–{hi} s; using {clamped}")));
+                                        }
+                                        state.update(|v| v.duration_s = clamped);
+                                    }
+                                    _ => notices.update(|n| n.push(format!("duration '{raw}' is not a number; kept the old one"))),
+                                }
+                            } />
+                        <span class="unit">"s simulated"</span>
+                    </div>
+                </div>
+                <div class="control">
+                    <label for="compare">"Compare with"</label>
+                    <select id="compare" on:change=on_compare>
+                        <option value="none" prop:selected=move || state.with(|v| v.compare.is_none())>"nothing"</option>
+                        <option value="custom" prop:selected=move || state.with(|v| compare_choice(spec, v) == "custom")>"a copy to edit"</option>
+                        {spec.presets.iter().map(|p| {
+                            let value = format!("preset:{}", p.name);
+                            let v2 = value.clone();
+                            view! { <option value=value prop:selected=move || state.with(|v| compare_choice(spec, v) == v2)>{p.label.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <Show when=move || state.with(|v| v.compare.is_some())>
+                    <details class="variant-b">
+                        <summary>"Variant B parameters"</summary>
+                        <ParamControls spec=spec state=state notices=notices variant=Variant::B />
+                    </details>
+                </Show>
+                <div class="actions">
+                    <button on:click=move |_| rerun.update(|n| *n += 1)>"Run again"</button>
+                    <button on:click=move |_| { browser::copy(&link()); show_share.set(true); }>"Copy link"</button>
+                    <button on:click=move |_| show_share.update(|s| *s = !*s)>"Embed"</button>
+                    <button on:click=export_csv>"CSV"</button>
+                    <button on:click=export_json>"JSON"</button>
+                </div>
+                <Show when=move || show_share.get()>
+                    <label class="share">"Link" <input readonly prop:value=link /></label>
+                    <label class="share">"Embed snippet" <textarea readonly rows="3" prop:value=embed_snippet></textarea></label>
+                </Show>
+            </section>
+        }
+    };
+
+    let lesson = move || {
+        let l = &spec.lesson;
+        let revealed = RwSignal::new(false);
+        let can_reveal = move || runs_done.get() >= 2;
+        view! {
+            <section class="lesson" aria-label="Lesson">
+                <h2>"What to notice"</h2>
+                <ul>{l.notice.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                <h2>"Try this"</h2>
+                <ol>{l.try_this.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ol>
+                <h2>"Predict, then run"</h2>
+                <p class="question">{l.predict.question.clone()}</p>
+                <button disabled=move || !can_reveal() on:click=move |_| revealed.set(true)>
+                    {move || if can_reveal() { "Reveal the answer" } else { "Change something (or Run again) first" }}
+                </button>
+                <Show when=move || revealed.get()><p class="answer">{l.predict.answer.clone()}</p></Show>
+                <h2>"The interview answer"</h2>
+                <dl class="interview">
+                    <dt>"Clarify"</dt><dd>{l.interview.clarify.clone()}</dd>
+                    <dt>"The challenge"</dt><dd>{l.interview.challenge.clone()}</dd>
+                    <dt>"Solution"</dt><dd>{l.interview.solution.clone()}</dd>
+                    <dt>"Trade-offs"</dt><dd>{l.interview.tradeoffs.clone()}</dd>
+                    <dt>"At scale"</dt><dd>{l.interview.scale.clone()}</dd>
+                    <dt>"In production"</dt><dd>{l.interview.production.clone()}</dd>
+                </dl>
+            </section>
+        }
+    };
+
+    let open_full = move || {
+        let mut v = state.get();
+        v.embed = false;
+        format!("?{}", encode(spec, &v))
+    };
+
+    view! {
+        <div class="page" class:embed=embed>
+            {(!embed).then(|| view! {
+                <header class="site small">
+                    <a href="?" class="home">"Prodsim"</a>
+                    <span class="crumb">{spec.part.clone()}</span>
+                </header>
+            })}
+            <div class="notices" role="status" aria-live="polite">
+                {move || notices.get().into_iter().map(|n| view! { <p class="notice">{n}</p> }).collect_view()}
+                {move || (!notices.with(Vec::is_empty)).then(|| view! {
+                    <button class="small" on:click=move |_| notices.set(Vec::new())>"Dismiss"</button>
+                })}
+            </div>
+            <h1 class="title">
+                {if embed {
+                    view! { <a href=open_full target="_blank" rel="noopener">{spec.title.clone()}</a> }.into_any()
+                } else {
+                    view! { <span>{spec.title.clone()}</span> }.into_any()
+                }}
+            </h1>
+            {(!embed).then(|| view! { <p class="summary-line">{spec.summary.clone()}</p> })}
+            <div class="layout">
+                {(!embed).then(controls)}
+                <section class="stage" aria-label="Simulation">
+                    {embed.then(|| view! { <div class="presets" role="group" aria-label="Presets">{presets}</div> })}
+                    <div class="diagrams">
+                        <div class="diagram-wrap" inner_html=diagram></div>
+                        {move || diagram_b().map(|svg| view! { <div class="diagram-wrap b" aria-label="Variant B" inner_html=svg></div> })}
+                    </div>
+                    <div class="playback" role="group" aria-label="Playback">
+                        <button on:click=play aria-label="Play or pause">{move || if playing.get() { "Pause" } else { "Play" }}</button>
+                        <button on:click=step>"Step"</button>
+                        <label>"Speed "
+                            <select on:change=move |ev| speed.set(event_target_value(&ev).parse().unwrap_or(1.0))>
+                                <option value="0.25">"¼×"</option>
+                                <option value="1" selected>"1×"</option>
+                                <option value="4">"4×"</option>
+                            </select>
+                        </label>
+                        <input type="range" class="scrubber" aria-label="Simulated time" min="0" max=move || duration().to_string()
+                            step=move || bucket().to_string() prop:value=move || cursor.get().to_string()
+                            on:input=move |ev| {
+                                playing.set(false);
+                                let t: f64 = event_target_value(&ev).parse().unwrap_or(0.0);
+                                time.set(if t >= duration() { None } else { Some(t) });
+                            } />
+                        <span class="time">{move || format!("{:.1} / {} s", cursor.get(), duration())}</span>
+                    </div>
+                    <div class="status">
+                        <Show when=move || progress.get().is_some()>
+                            <progress max="1" value=move || progress.get().unwrap_or(0.0).to_string() aria-label="Simulation progress"></progress>
+                        </Show>
+                        <span data-testid="sim-stats">{move || stats.get()}</span>
+                        {move || failure.get().map(|f| view! { <p class="error" role="alert">{f}</p> })}
+                    </div>
+                    <div class="charts">
+                        {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor dark=dark /> }).collect_view()}
+                    </div>
+                    {summary}
+                    {move || results.with(|r| r.as_ref().map(|r| run_names(r.len()).len()).unwrap_or(0) > 1)
+                        .then(|| view! { <p class="legend-note">"Solid lines are A, dashed lines are B; both runs see the same arrivals."</p> })}
+                </section>
+                {(!embed).then(lesson)}
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,256 @@
+//! The large-datasets lessons, asserted on numbers.
+//!
+//! Independent facts used below: 1 KB = 1 000 bytes, so N records of 1 KB
+//! are N / 1 000 MB; the model's database reads 1 KB of rows in 1 µs
+//! (documented in `parts::paging`); the default round trip costs 2 ms and
+//! processing 20 µs per record.
+
+mod common;
+use common::{metric, run};
+
+const ID: &str = "large-datasets";
+
+fn outcome(out: &prodsim::engine::RunResult, reason: &str) -> u64 {
+    out.outcomes
+        .iter()
+        .filter(|o| o.reason == reason)
+        .map(|o| o.count)
+        .sum()
+}
+
+#[test]
+fn loading_everything_needs_records_times_record_size_and_dies_at_the_heap_limit() {
+    // The notes' numbers: 10 M records × 1 KB = 10 000 MB, far over a 4 096 MB heap.
+    let out = run(ID, Some("bad"), &[], 1, 3600.0);
+    assert_eq!(metric(&out, "oom"), 1.0);
+    assert_eq!(metric(&out, "completed"), 0.0);
+    assert_eq!(outcome(&out, "out_of_memory"), 1);
+    let peak = metric(&out, "peak_memory_mb");
+    assert!(
+        peak <= 4_096.0 && peak > 4_095.9,
+        "dies at the heap limit: {peak}"
+    );
+    // It dies while rows are still arriving: 4.096 M rows read at 1 µs each
+    // after one ~2 ms round trip, about 4.1 s in.
+    let t = metric(&out, "total_time_s");
+    assert!((4.09..4.2).contains(&t), "crash at {t} s");
+    assert_eq!(
+        metric(&out, "first_result_ms"),
+        0.0,
+        "no record was ever ready"
+    );
+
+    // With room for it, the same query holds exactly records × size, and
+    // doubling the records doubles the memory.
+    for (records, mb) in [("10000000", 10_000.0), ("20000000", 20_000.0)] {
+        let out = run(
+            ID,
+            Some("bad"),
+            &[("records", records), ("heap_limit_mb", "65536")],
+            1,
+            3600.0,
+        );
+        assert_eq!(metric(&out, "oom"), 0.0);
+        assert!(
+            (metric(&out, "peak_memory_mb") - mb).abs() < 1e-6,
+            "{records}"
+        );
+        assert_eq!(metric(&out, "db_queries"), 1.0);
+    }
+}
+
+#[test]
+fn keyset_and_stream_hold_about_one_batch_whatever_the_table_size() {
+    for records in ["1000000", "10000000"] {
+        // Keyset: one page of 1 000 × 1 KB = 1 MB held at a time.
+        let keyset = run(ID, Some("keyset"), &[("records", records)], 1, 7200.0);
+        assert_eq!(metric(&keyset, "peak_memory_mb"), 1.0, "keyset, {records}");
+        assert_eq!(metric(&keyset, "oom"), 0.0);
+        // Stream of 100-record batches: the batch being processed plus the
+        // one read ahead, 100 to 200 KB, the notes' "about 100 KB".
+        let stream = run(ID, Some("good"), &[("records", records)], 1, 7200.0);
+        let peak = metric(&stream, "peak_memory_mb");
+        assert!((0.1..=0.2).contains(&peak), "stream, {records}: {peak} MB");
+        assert_eq!(metric(&stream, "completed"), metric(&stream, "requests"));
+    }
+}
+
+/// Total time of a sequential paged scan, derived by hand: `pages` round
+/// trips of `q` seconds, `n` rows read once and processed once, and for
+/// offset paging the skipped rows `b × (0 + 1 + … + (P − 1)) = b P (P − 1) / 2`.
+fn paged_time(n: f64, b: f64, offset: bool) -> f64 {
+    let (q, row_read, per_record) = (0.002, 1e-6, 20e-6);
+    let pages = n / b;
+    let skipped = if offset {
+        b * pages * (pages - 1.0) / 2.0
+    } else {
+        0.0
+    };
+    pages * q + n * (row_read + per_record) + skipped * row_read
+}
+
+#[test]
+fn offset_pages_grow_quadratically_while_keyset_stays_linear() {
+    let total = |preset: &str, records: &str| {
+        metric(
+            &run(ID, Some(preset), &[("records", records)], 1, 7200.0),
+            "total_time_s",
+        )
+    };
+    let (off_1m, off_2m) = (
+        total("skip_limit", "1000000"),
+        total("skip_limit", "2000000"),
+    );
+    let (key_1m, key_2m) = (total("keyset", "1000000"), total("keyset", "2000000"));
+    // Hand derivation: offset 1 M = 2 + 21 + 499.5 = 522.5 s, 2 M = 2051 s;
+    // keyset 23 s and 46 s. Round trips are randomly spread around their
+    // 2 ms mean, so allow 2 %.
+    for (got, n, offset) in [
+        (off_1m, 1e6, true),
+        (off_2m, 2e6, true),
+        (key_1m, 1e6, false),
+        (key_2m, 2e6, false),
+    ] {
+        let want = paged_time(n, 1_000.0, offset);
+        assert!(
+            (got - want).abs() / want < 0.02,
+            "n {n} offset {offset}: {got} vs {want}"
+        );
+    }
+    // Doubling the records: skipped rows grow with N², so offset's time
+    // nearly quadruples (4 − the linear part's share); keyset's doubles.
+    let off_ratio = off_2m / off_1m;
+    let key_ratio = key_2m / key_1m;
+    assert!((3.7..4.0).contains(&off_ratio), "offset grew {off_ratio}×");
+    assert!(
+        (1.95..2.05).contains(&key_ratio),
+        "keyset grew {key_ratio}×"
+    );
+}
+
+#[test]
+fn every_offset_page_is_slower_than_the_one_before() {
+    let series = |preset: &str| {
+        let out = run(ID, Some(preset), &[], 1, 600.0);
+        let p50 = out
+            .series("latency_p50_ms")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        let busy: Vec<f64> = p50.into_iter().filter(|&v| v > 0.0).collect();
+        (
+            busy.first().copied().unwrap_or(0.0),
+            busy.last().copied().unwrap_or(0.0),
+        )
+    };
+    // Offset: page k takes about 23 ms + k ms (k thousand skipped rows at
+    // 1 µs each). The first 2-second bucket holds roughly pages 0 to 60, so
+    // its median is near 50 ms; the last pages of a million take ~1 s.
+    let (first, last) = series("skip_limit");
+    assert!(
+        first < 100.0 && last > 10.0 * first,
+        "offset pages: {first} → {last} ms"
+    );
+    // Keyset: every page reads the same 1 000 rows.
+    let (first, last) = series("keyset");
+    assert!(
+        (last / first - 1.0).abs() < 0.2,
+        "keyset pages: {first} → {last} ms"
+    );
+}
+
+#[test]
+fn one_round_trip_per_batch_and_a_partial_last_batch() {
+    // ceil(1 000 000 / 300) = 3 334 pages: 3 333 full ones and one of 100.
+    let pages = (1_000_000.0_f64 / 300.0).ceil();
+    for strategy in ["offset_pages", "keyset_cursor", "stream"] {
+        let out = run(
+            ID,
+            None,
+            &[("strategy", strategy), ("batch_size", "300")],
+            1,
+            7200.0,
+        );
+        assert_eq!(metric(&out, "db_queries"), pages, "{strategy}");
+        assert_eq!(
+            metric(&out, "completed"),
+            pages,
+            "{strategy}: every batch done"
+        );
+        // 300 × 1 KB per batch; the stream also holds the batch read ahead.
+        let batches_held = if strategy == "stream" { 2.0 } else { 1.0 };
+        assert_eq!(
+            metric(&out, "peak_memory_mb"),
+            0.3 * batches_held,
+            "{strategy}"
+        );
+    }
+}
+
+#[test]
+fn streaming_overlaps_fetching_with_processing() {
+    // Batches of 1 000: fetching takes ~3 ms and processing 20 ms. Keyset does
+    // them one after the other (23 ms a batch); the stream fetches the next
+    // batch while processing, so processing alone, 1 M × 20 µs = 20 s, bounds it.
+    let keyset = run(ID, Some("keyset"), &[], 1, 3600.0);
+    let stream = run(ID, Some("keyset"), &[("strategy", "stream")], 1, 3600.0);
+    let (k, s) = (
+        metric(&keyset, "total_time_s"),
+        metric(&stream, "total_time_s"),
+    );
+    assert!((20.0..20.5).contains(&s), "stream {s} s");
+    assert!(k > s + 2.5, "keyset {k} s vs stream {s} s");
+    // Reading ahead costs one extra batch of memory: 2 MB against 1 MB.
+    assert_eq!(metric(&stream, "peak_memory_mb"), 2.0);
+    assert_eq!(metric(&keyset, "peak_memory_mb"), 1.0);
+}
+
+#[test]
+fn load_all_answers_only_after_the_last_row_paged_reads_after_one_batch() {
+    // 100 000 rows of 1 KB take 100 ms to read, plus a ~2 ms round trip.
+    let all = run(ID, Some("small_table"), &[], 1, 600.0);
+    let first = metric(&all, "first_result_ms");
+    assert!(
+        (100.0..110.0).contains(&first),
+        "load_all first result {first} ms"
+    );
+    assert_eq!(metric(&all, "oom"), 0.0);
+    assert_eq!(metric(&all, "peak_memory_mb"), 100.0);
+    // A keyset page of 1 000 rows is in hand after ~2 ms + 1 ms.
+    let paged = run(ID, Some("keyset"), &[("records", "100000")], 1, 600.0);
+    assert!(metric(&paged, "first_result_ms") < 10.0);
+}
+
+#[test]
+fn ten_million_records_cost_events_per_batch_not_per_record() {
+    // 10 M records in batches of 100 are 100 000 batches; two events each
+    // (fetched, processed) is 200 000, far fewer than one per record.
+    let out = run(ID, Some("good"), &[], 1, 3600.0);
+    assert_eq!(metric(&out, "completed"), 100_000.0);
+    assert!(out.events <= 200_001, "{} events", out.events);
+}
+
+#[test]
+fn the_memory_chart_climbs_to_the_heap_limit_then_drops_when_the_process_dies() {
+    // 10 s run: rows arrive at 1 GB/s, so the heap fills for ~4.1 s, then the crash frees it.
+    let out = run(ID, Some("bad"), &[], 1, 10.0);
+    let mem = out
+        .series("memory_mb")
+        .map(|s| s.values.clone())
+        .unwrap_or_default();
+    let top = mem.iter().cloned().fold(0.0, f64::max);
+    let at_top = mem.iter().position(|&v| v == top).unwrap_or(0);
+    assert!(top > 4_095.0 && top <= 4_096.0, "peak on the chart {top}");
+    assert!(
+        mem[..at_top].windows(2).all(|w| w[1] >= w[0]),
+        "memory only climbs before the crash"
+    );
+    assert!(
+        mem[at_top / 2] > 0.3 * top && mem[at_top / 2] < 0.7 * top,
+        "a straight climb"
+    );
+    assert_eq!(
+        mem.last().copied(),
+        Some(0.0),
+        "nothing held after the crash"
+    );
+}

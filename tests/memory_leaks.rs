@@ -1,0 +1,206 @@
+//! The memory-leak lessons, asserted on numbers.
+
+mod common;
+use common::{metric, run};
+use prodsim::engine::RunResult;
+use prodsim::parts::heap::MB;
+use prodsim::parts::GcConfig;
+use prodsim::scenarios::memory_leaks::{CRASH_DOWN_S, RESTART_S};
+
+const ID: &str = "memory-leaks";
+/// Twelve hours: the `hours` default, also passed as the run duration.
+const DAY_HALF_S: f64 = 43_200.0;
+/// The scenario's defaults: 100 req/s, 2 KB leaked each, 1 536 MB limit.
+const RPS: f64 = 100.0;
+const LEAK_KB: f64 = 2.0;
+const LIMIT_MB: f64 = 1_536.0;
+
+fn series<'a>(out: &'a RunResult, key: &str) -> &'a [f64] {
+    &out.series(key)
+        .unwrap_or_else(|| panic!("no series {key}"))
+        .values
+}
+
+/// The model's stated assumption: a fresh process holds this much (MB).
+fn base_mb() -> f64 {
+    GcConfig::node(LIMIT_MB).base_bytes as f64 / MB as f64
+}
+
+/// Seconds for a leak of `kb` per request at `rps` to fill `mb` megabytes.
+fn seconds_to_fill(mb: f64, kb: f64, rps: f64) -> f64 {
+    mb * 1_024.0 / (kb * rps)
+}
+
+#[test]
+fn a_leak_grows_the_heap_linearly_and_crashes_when_it_fills_the_limit() {
+    let out = run(ID, Some("bad"), &[], 1, DAY_HALF_S);
+    // The notes' rule of thumb: limit / (leak per request × rps) ≈ 2.18 h.
+    let rough_h = seconds_to_fill(LIMIT_MB, LEAK_KB, RPS) / 3_600.0;
+    // Sharper: only the room above the starting heap has to fill.
+    let fill_s = seconds_to_fill(LIMIT_MB - base_mb(), LEAK_KB, RPS);
+    let first = metric(&out, "hours_to_first_crash");
+    assert!(
+        (first - rough_h).abs() / rough_h < 0.05,
+        "{first} h vs about {rough_h} h"
+    );
+    assert!(
+        (first - fill_s / 3_600.0).abs() / (fill_s / 3_600.0) < 0.01,
+        "{first} h"
+    );
+
+    // Straight line: the live heap at the end of bucket i is base + rate × t.
+    let live = series(&out, "heap_live_mb");
+    let rate_mb_s = LEAK_KB * RPS / 1_024.0;
+    for i in [5, 15, 30, 45] {
+        let t = (i + 1) as f64 * out.bucket_s;
+        let want = base_mb() + rate_mb_s * t;
+        assert!(
+            (live[i] - want).abs() / want < 0.02,
+            "bucket {i}: {} MB vs {want}",
+            live[i]
+        );
+    }
+    // Each cycle is one fill plus the time down after the crash.
+    let cycles = (DAY_HALF_S / (fill_s + CRASH_DOWN_S)).floor();
+    assert_eq!(metric(&out, "crashes"), cycles);
+    assert!(metric(&out, "heap_peak_mb") <= LIMIT_MB);
+    assert!(metric(&out, "heap_peak_mb") > 0.99 * LIMIT_MB);
+}
+
+#[test]
+fn time_to_crash_halves_with_twice_the_traffic_and_grows_with_the_limit() {
+    let base = metric(
+        &run(ID, Some("bad"), &[], 2, DAY_HALF_S),
+        "hours_to_first_crash",
+    );
+    let busy = metric(
+        &run(ID, Some("bad"), &[("rps", "200")], 2, DAY_HALF_S),
+        "hours_to_first_crash",
+    );
+    let roomy = run(ID, Some("bad"), &[("heap_limit_mb", "3072")], 2, DAY_HALF_S);
+    assert!((busy / base - 0.5).abs() < 0.01, "{busy} vs {base}");
+    // (3 072 − 50) / (1 536 − 50): a little over twice as long.
+    let want = base * (2.0 * LIMIT_MB - base_mb()) / (LIMIT_MB - base_mb());
+    let got = metric(&roomy, "hours_to_first_crash");
+    assert!((got - want).abs() / want < 0.01, "{got} vs {want}");
+}
+
+#[test]
+fn the_lru_cache_keeps_the_heap_flat_under_the_same_traffic() {
+    let leak = run(ID, Some("bad"), &[], 3, DAY_HALF_S);
+    let lru = run(ID, Some("good"), &[], 3, DAY_HALF_S);
+    let none = run(ID, Some("no_leak"), &[], 3, DAY_HALF_S);
+    assert_eq!(
+        metric(&lru, "requests"),
+        metric(&leak, "requests"),
+        "same traffic"
+    );
+    assert_eq!(metric(&lru, "crashes"), 0.0);
+    assert_eq!(metric(&lru, "dropped_requests"), 0.0);
+    // The cache holds at most 500 entries × 2 KB ≈ 1 MB above the base heap.
+    let cap_mb = 500.0 * LEAK_KB / 1_024.0;
+    let live = series(&lru, "heap_live_mb");
+    let hi = live.iter().copied().fold(0.0, f64::max);
+    assert!(hi <= base_mb() + cap_mb + 1e-9, "live heap {hi} MB");
+    // Flat all day: the last hour holds what the first did.
+    assert_eq!(live[live.len() - 1], hi);
+    // Garbage still comes and goes exactly as without any cache.
+    assert!((metric(&lru, "heap_peak_mb") - metric(&none, "heap_peak_mb")).abs() <= cap_mb + 1.0);
+    assert!(metric(&lru, "heap_peak_mb") < 0.3 * metric(&leak, "heap_peak_mb"));
+}
+
+#[test]
+fn p99_latency_rises_before_the_crash() {
+    for seed in [1, 4] {
+        let out = run(ID, Some("bad"), &[], seed, DAY_HALF_S);
+        let p99 = series(&out, "latency_p99_ms");
+        let crash_bucket = (metric(&out, "hours_to_first_crash") * 3_600.0 / out.bucket_s) as usize;
+        // Early on the event loop is an M/M/1 queue at 20 % load (100 req/s ×
+        // 2 ms): p99 sojourn = ln(100) / (500 − 100) s = 11.5 ms, plus 10 ms of
+        // I/O, 21.5 ms (the per-bucket histogram is within about 3 %).
+        let early = p99[2];
+        assert!((early - 21.5).abs() < 1.5, "seed {seed}: early p99 {early}");
+        // In the last bucket before the crash the live heap is near 1.5 GB:
+        // each major GC pause is about 5 ms + 0.5 ms × 1 500 ≈ 750 ms, and
+        // they come every few seconds, so over 1 % of requests wait behind one.
+        let late = p99[crash_bucket - 1];
+        assert!(
+            late > 10.0 * early,
+            "seed {seed}: p99 {late} ms before the crash vs {early}"
+        );
+        let pause = series(&out, "gc_pause_ms")[crash_bucket - 1];
+        assert!((pause - 760.0).abs() < 30.0, "seed {seed}: pause {pause}");
+        let gc = series(&out, "gc_time_pct");
+        assert!(
+            gc[crash_bucket - 1] > 20.0 * gc[2],
+            "GC thrash: {} vs {}",
+            gc[crash_bucket - 1],
+            gc[2]
+        );
+        // An hour before the crash, latency was still normal.
+        let hour_before = crash_bucket - (3_600.0 / out.bucket_s) as usize;
+        assert!(p99[hour_before] < 2.0 * early);
+    }
+}
+
+#[test]
+fn auto_restart_trades_crashes_for_periodic_dropped_requests() {
+    let crashing = run(ID, Some("bad"), &[], 5, DAY_HALF_S);
+    let restarting = run(ID, Some("pm2_restart"), &[], 5, DAY_HALF_S);
+    assert!(metric(&crashing, "crashes") >= 4.0);
+    assert_eq!(metric(&restarting, "crashes"), 0.0);
+    let restarts = metric(&restarting, "restarts");
+    assert!(restarts >= 4.0, "{restarts} restarts");
+    // Each restart keeps the process down 3 s: at 100 req/s about 300
+    // arrivals are turned away (Poisson, sd ≈ 17 each), plus the few in flight.
+    let per_restart = metric(&restarting, "dropped_requests") / restarts;
+    assert!(
+        (per_restart - RESTART_S * RPS).abs() < 30.0,
+        "{per_restart} per restart"
+    );
+    // A crash keeps it down 30 s: ten times the loss per event.
+    let per_crash = metric(&crashing, "dropped_requests") / metric(&crashing, "crashes");
+    assert!(
+        (per_crash - CRASH_DOWN_S * RPS).abs() < 100.0,
+        "{per_crash} per crash"
+    );
+    assert!(metric(&restarting, "dropped_requests") < metric(&crashing, "dropped_requests"));
+
+    // The restarts are regular: the leak refills the same room each time.
+    let errors = series(&restarting, "errors_rps");
+    let at: Vec<usize> = (0..errors.len()).filter(|&i| errors[i] > 0.0).collect();
+    let gaps: Vec<usize> = at
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&g| g > 1)
+        .collect();
+    assert!(gaps.len() >= 3, "{at:?}");
+    let (lo, hi) = (gaps.iter().min(), gaps.iter().max());
+    assert!(
+        hi.zip(lo).is_some_and(|(h, l)| h - l <= 1),
+        "restart gaps {gaps:?}"
+    );
+    // Restarting at 80 % of the limit skips the worst of the GC thrash.
+    let worst = |o: &RunResult| {
+        series(o, "latency_p99_ms")
+            .iter()
+            .copied()
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        worst(&restarting) < 0.5 * worst(&crashing),
+        "{} vs {}",
+        worst(&restarting),
+        worst(&crashing)
+    );
+}
+
+#[test]
+fn hours_set_the_run_length_and_a_shorter_duration_cuts_it() {
+    let hour = run(ID, Some("good"), &[("hours", "1")], 1, 172_800.0);
+    assert_eq!(hour.duration_s, 3_600.0);
+    let short = run(ID, Some("good"), &[("hours", "12")], 1, 600.0);
+    assert_eq!(short.duration_s, 600.0);
+    // 100 req/s for an hour: 360 000 requests, Poisson sd 600.
+    assert!((metric(&hour, "requests") - 360_000.0).abs() < 3_000.0);
+}
