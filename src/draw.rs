@@ -204,6 +204,8 @@ fn escape(s: &str) -> String {
 /// Diagram units: nodes are laid out on a 100 × 60 grid, scaled by this.
 const SCALE: f64 = 8.0;
 const NODE_W: f64 = 150.0;
+/// Rough width of one character of node text, for sizing boxes to fit.
+const CHAR_W: f64 = 7.4;
 const NODE_H_BASE: f64 = 34.0;
 const LINE_H: f64 = 16.0;
 
@@ -242,6 +244,18 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
             .collect()
     };
     let height = |n: &crate::spec::NodeSpec| NODE_H_BASE + LINE_H * n.shows.len() as f64;
+    // Wide enough for the longest label plus room for a value; it depends on
+    // labels only, so boxes do not jitter as values change during playback.
+    let width = |n: &crate::spec::NodeSpec| {
+        let longest = n
+            .shows
+            .iter()
+            .map(|k| series_label(spec, k).0.chars().count() + 14)
+            .chain(std::iter::once(n.label.chars().count() + 4))
+            .max()
+            .unwrap_or(0);
+        (longest as f64 * CHAR_W).clamp(NODE_W, 2.0 * NODE_W)
+    };
     for link in &spec.links {
         let (Some(a), Some(b)) = (
             spec.nodes.iter().find(|n| n.id == link.from),
@@ -251,9 +265,9 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
         };
         let (ax, ay, bx, by) = (a.x * SCALE, a.y * SCALE, b.x * SCALE, b.y * SCALE);
         // Clip the line to the two boxes' edges so the arrowhead shows.
-        let clip = |x: f64, y: f64, dx: f64, dy: f64, hh: f64| {
+        let clip = |x: f64, y: f64, dx: f64, dy: f64, ww: f64, hh: f64| {
             let sx = if dx != 0.0 {
-                (NODE_W / 2.0) / dx.abs()
+                (ww / 2.0) / dx.abs()
             } else {
                 f64::INFINITY
             };
@@ -266,8 +280,8 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
             (x + dx * s, y + dy * s)
         };
         let (dx, dy) = (bx - ax, by - ay);
-        let (x1, y1) = clip(ax, ay, dx, dy, height(a));
-        let (x2, y2) = clip(bx, by, -dx, -dy, height(b));
+        let (x1, y1) = clip(ax, ay, dx, dy, width(a), height(a));
+        let (x2, y2) = clip(bx, by, -dx, -dy, width(b), height(b));
         out.push_str(&format!(
             "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" class=\"link\" marker-end=\"url(#arrow)\"/>"
         ));
@@ -282,11 +296,11 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
     }
     for node in &spec.nodes {
         let lines = lines_of(node);
-        let nh = height(node);
-        let (x, y) = (node.x * SCALE - NODE_W / 2.0, node.y * SCALE - nh / 2.0);
+        let (nw, nh) = (width(node), height(node));
+        let (x, y) = (node.x * SCALE - nw / 2.0, node.y * SCALE - nh / 2.0);
         let alert = lines.iter().any(|(_, a)| *a);
         out.push_str(&format!(
-            "<g class=\"node{}\" data-node=\"{}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_W}\" height=\"{nh}\" rx=\"8\"/>\
+            "<g class=\"node{}\" data-node=\"{}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{nw:.1}\" height=\"{nh}\" rx=\"8\"/>\
 <text x=\"{:.1}\" y=\"{:.1}\" class=\"node-title\" text-anchor=\"middle\">{}</text>",
             if alert { " alert" } else { "" },
             escape(&node.id),

@@ -51,6 +51,8 @@ pub struct Job {
 /// What the worker says back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
+    /// The worker has started and listens for jobs.
+    Ready,
     /// Fraction of the job done.
     Progress {
         /// Job number.

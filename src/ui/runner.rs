@@ -19,6 +19,10 @@ type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 #[derive(Default)]
 struct Runner {
     worker: Option<web_sys::Worker>,
+    /// The worker has loaded its wasm and installed its listener; until
+    /// then a message would be lost, so the latest job waits here.
+    ready: bool,
+    pending: Option<String>,
     busy: bool,
     unavailable: bool,
     on_reply: Option<OnReply>,
@@ -42,8 +46,16 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener)> {
         };
         let handler = RUNNER.with(|r| {
             let mut r = r.borrow_mut();
-            if matches!(reply, Reply::Done { .. } | Reply::Failed { .. }) {
-                r.busy = false;
+            match reply {
+                Reply::Ready => {
+                    r.ready = true;
+                    if let (Some(job), Some(w)) = (r.pending.take(), r.worker.as_ref()) {
+                        let _ = w.post_message(&job.into());
+                    }
+                    return None;
+                }
+                Reply::Done { .. } | Reply::Failed { .. } => r.busy = false,
+                Reply::Progress { .. } => {}
             }
             r.on_reply.clone()
         });
@@ -66,7 +78,7 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
         if r.unavailable {
             return false;
         }
-        if r.busy {
+        if r.busy && r.ready {
             // Cancel the stale run for real: stop its worker.
             if let Some(w) = r.worker.take() {
                 w.terminate();
@@ -77,12 +89,19 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
                 Some((w, l)) => {
                     r.worker = Some(w);
                     r._listener = Some(l);
+                    r.ready = false;
                 }
                 None => {
                     r.unavailable = true;
                     return false;
                 }
             }
+        }
+        r.busy = true;
+        if !r.ready {
+            // Sent as soon as the worker says it is listening.
+            r.pending = Some(text.clone());
+            return true;
         }
         let Some(w) = r.worker.as_ref() else {
             return false;
@@ -91,7 +110,6 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
             r.unavailable = true;
             return false;
         }
-        r.busy = true;
         true
     });
     if !sent {
@@ -140,4 +158,6 @@ pub fn worker_main() {
         });
     scope.set_onmessage(Some(listener.as_ref().unchecked_ref()));
     listener.forget();
+    let ready = serde_json::to_string(&Reply::Ready).unwrap_or_default();
+    let _ = scope.post_message(&ready.into());
 }
