@@ -213,15 +213,6 @@ const LINE_H: f64 = 16.0;
 /// Each node lists the current value of the series it `shows`; a node
 /// showing errors or rejections above zero is drawn in the alert colour.
 pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> String {
-    let (w, h) = (100.0 * SCALE, 60.0 * SCALE);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" class=\"diagram\" role=\"img\" aria-label=\"{}\">\
-<title>{}</title>\
-<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
-<path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>",
-        escape(&format!("Architecture of {}", spec.title)),
-        escape(&format!("Architecture of {}", spec.title)),
-    );
     let lines_of = |node: &crate::spec::NodeSpec| -> Vec<(String, bool)> {
         node.shows
             .iter()
@@ -256,6 +247,34 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
             .unwrap_or(0);
         (longest as f64 * CHAR_W).clamp(NODE_W, 2.0 * NODE_W)
     };
+    // Crop the view to the boxes (plus a margin), so the diagram fills its
+    // space however the layout grid is used.
+    const MARGIN: f64 = 16.0;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for n in &spec.nodes {
+        let (cx, cy, hw, hh) = (n.x * SCALE, n.y * SCALE, width(n) / 2.0, height(n) / 2.0);
+        x0 = x0.min(cx - hw);
+        y0 = y0.min(cy - hh);
+        x1 = x1.max(cx + hw);
+        y1 = y1.max(cy + hh);
+    }
+    if spec.nodes.is_empty() {
+        (x0, y0, x1, y1) = (0.0, 0.0, 100.0 * SCALE, 60.0 * SCALE);
+    }
+    let (vx, vy, w, h) = (
+        x0 - MARGIN,
+        y0 - MARGIN,
+        x1 - x0 + 2.0 * MARGIN,
+        y1 - y0 + 2.0 * MARGIN,
+    );
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"{vx:.1} {vy:.1} {w:.1} {h:.1}\" class=\"diagram\" role=\"img\" aria-label=\"{}\">\
+<title>{}</title>\
+<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
+<path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>",
+        escape(&format!("Architecture of {}", spec.title)),
+        escape(&format!("Architecture of {}", spec.title)),
+    );
     for link in &spec.links {
         let (Some(a), Some(b)) = (
             spec.nodes.iter().find(|n| n.id == link.from),

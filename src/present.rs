@@ -187,7 +187,10 @@ pub fn filter_catalogue<'a>(
     specs: &[&'a ScenarioSpec],
     query: &str,
 ) -> Vec<(String, Vec<&'a ScenarioSpec>)> {
-    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<String> = query
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
     let mut groups: Vec<(String, Vec<&'a ScenarioSpec>)> = Vec::new();
     for &spec in specs {
         let haystack = format!(
@@ -198,7 +201,7 @@ pub fn filter_catalogue<'a>(
             spec.id,
             spec.tags.join(" ")
         )
-        .to_lowercase();
+        .to_ascii_lowercase();
         if !words.iter().all(|w| haystack.contains(w.as_str())) {
             continue;
         }

@@ -188,6 +188,33 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
 }
 
 #[test]
+fn svg_export_writes_every_chart_and_the_diagram() {
+    let dir = std::env::temp_dir().join(format!("prodsim-svg-{}", std::process::id()));
+    let out = prodsim(&[
+        "run",
+        "connection-pool",
+        "--duration",
+        "3",
+        "--svg",
+        dir.to_str().unwrap_or(""),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let charts = prodsim::scenarios::find("connection-pool")
+        .map(|s| s.spec.charts.len())
+        .unwrap_or(0);
+    for i in 1..=charts {
+        let svg = std::fs::read_to_string(dir.join(format!("chart-{i}.svg"))).unwrap_or_default();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("simulated time (s)"),
+            "chart {i}"
+        );
+    }
+    let diagram = std::fs::read_to_string(dir.join("diagram.svg")).unwrap_or_default();
+    assert!(diagram.contains("App + pool") && diagram.contains("<style>"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bench_reports_rates() {
     let out = json(&prodsim(&["bench", "--requests", "20000", "--json"]));
     assert_eq!(out["requests"], 20000);

@@ -3,6 +3,7 @@
 
 use prodsim::engine::RunResult;
 use prodsim::scenarios::{catalogue, Scenario, REGISTRY};
+
 use prodsim::spec::{ParamKind, ParamValue, RunConfig};
 
 fn all() -> &'static [Scenario] {
@@ -36,9 +37,11 @@ fn every_data_file_parses_and_ids_are_unique_and_match_files() {
             .join("scenarios")
             .join(format!("{}.toml", s.spec.id));
         let on_disk = std::fs::read_to_string(&file).unwrap_or_default();
+        let parsed: prodsim::spec::ScenarioSpec =
+            toml::from_str(&on_disk).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(
-            on_disk,
-            REGISTRY[i].data,
+            parsed,
+            s.spec,
             "{} must live in {}",
             s.spec.id,
             file.display()

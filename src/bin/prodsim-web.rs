@@ -1,8 +1,13 @@
-//! The browser entry point (built by Trunk): mounts the playground.
+//! The browser entry point (built by Trunk): mounts the playground, or,
+//! when started inside the simulation worker (www/worker.js), answers jobs.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    prodsim::ui::start();
+    if prodsim::ui::in_worker() {
+        prodsim::ui::worker_main();
+    } else {
+        prodsim::ui::start();
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

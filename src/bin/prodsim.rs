@@ -13,7 +13,7 @@ const USAGE: &str = "\
 usage:
   prodsim list [--json]
   prodsim show <scenario> [--json]
-  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json]
+  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json] [--svg DIR]
   prodsim bench [--requests N] [--json]";
 
 /// A failure and the exit status it maps to.
@@ -208,16 +208,18 @@ fn show(args: &[String]) -> Result<String, Failure> {
 }
 
 fn run(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &["preset", "set", "seed", "duration"])?;
+    let opts = parse_options(args, &["preset", "set", "seed", "duration", "svg"])?;
     let scenario = one_scenario(&opts)?;
     let spec = &scenario.spec;
     let mut preset = None;
     let mut sets = Vec::new();
     let mut seed = DEFAULT_SEED;
     let mut duration_s = spec.duration_s.default;
+    let mut svg_dir = None;
     for (name, value) in &opts.pairs {
         match name.as_str() {
             "preset" => preset = Some(value.as_str()),
+            "svg" => svg_dir = Some(std::path::PathBuf::from(value)),
             "set" => {
                 let (k, v) = value.split_once('=').ok_or_else(|| {
                     Failure::Usage(format!("--set expects key=value, got '{value}'"))
@@ -245,6 +247,9 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let started = Instant::now();
     let result = scenario.run(&params, &config)?;
     let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Some(dir) = &svg_dir {
+        write_svgs(spec, &result, dir)?;
+    }
 
     if opts.json {
         let params_json: Map<String, Value> = params
@@ -286,6 +291,34 @@ fn run(args: &[String]) -> Result<String, Failure> {
         out.push(format!("  {} ({}): {}", o.kind, o.reason, o.count));
     }
     Ok(out.join("\n"))
+}
+
+/// Writes every chart and the diagram (at the end of the run) as SVG files.
+fn write_svgs(
+    spec: &prodsim::spec::ScenarioSpec,
+    result: &prodsim::engine::RunResult,
+    dir: &std::path::Path,
+) -> Result<(), Failure> {
+    use prodsim::draw::{chart_svg, diagram_svg, ChartRun, Theme};
+    let io = |e: std::io::Error| Failure::Usage(format!("--svg {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let runs = [ChartRun { name: "", result }];
+    for (i, chart) in spec.charts.iter().enumerate() {
+        let svg =
+            chart_svg(spec, chart, &runs, (800, 360), &Theme::LIGHT).map_err(Failure::Internal)?;
+        std::fs::write(dir.join(format!("chart-{}.svg", i + 1)), svg).map_err(io)?;
+    }
+    let diagram = diagram_svg(spec, Some(result), result.duration_s);
+    // Standalone files need the colours the page's stylesheet gives.
+    let styled = diagram.replacen(
+        "<defs>",
+        "<style>.node rect{fill:#eef4fb;stroke:#0b63b5;stroke-width:2}.node.alert rect{fill:#fce8e6;stroke:#c5221f}\
+         text{font:13px sans-serif;fill:#202124}.node-title{font-weight:700}.link{stroke:#5f6368;stroke-width:2}\
+         .arrowhead{fill:#5f6368}.link-label{fill:#5f6368;font-size:12px}</style><defs>",
+        1,
+    );
+    std::fs::write(dir.join("diagram.svg"), styled).map_err(io)?;
+    Ok(())
 }
 
 fn bench(args: &[String]) -> Result<String, Failure> {

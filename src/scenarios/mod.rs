@@ -20,7 +20,7 @@ pub type ModelFn = fn(&Params, &RunConfig) -> Result<RunResult, SpecError>;
 
 /// One registered scenario: its data file and its model.
 pub struct Entry {
-    /// The TOML data file, embedded at compile time.
+    /// The data file, converted from TOML to JSON by build.rs and embedded.
     pub data: &'static str,
     /// The model.
     pub model: ModelFn,
@@ -30,7 +30,7 @@ pub struct Entry {
 macro_rules! entry {
     ($file:literal, $model:ident) => {
         Entry {
-            data: include_str!(concat!("../../scenarios/", $file, ".toml")),
+            data: include_str!(concat!(env!("OUT_DIR"), "/", $file, ".json")),
             model: $model::run,
         }
     };
@@ -100,7 +100,7 @@ pub fn catalogue() -> Result<&'static [Scenario], SpecError> {
                 .iter()
                 .map(|e| {
                     Ok(Scenario {
-                        spec: ScenarioSpec::from_toml(e.data)?,
+                        spec: ScenarioSpec::from_json(e.data)?,
                         model: e.model,
                     })
                 })

@@ -426,7 +426,18 @@ fn unit_suffix(unit: &str) -> String {
 }
 
 impl ScenarioSpec {
-    /// Parses a TOML data file and checks it for internal consistency.
+    /// Parses a data file (as the JSON the build script converts each
+    /// `scenarios/*.toml` into) and checks it for internal consistency.
+    pub fn from_json(text: &str) -> Result<Self, SpecError> {
+        let spec: ScenarioSpec = serde_json::from_str(text)
+            .map_err(|e| SpecError::Invalid(format!("data file: {e}")))?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Parses a TOML data file directly (tests and tools; the binaries use
+    /// the build-time JSON).
+    #[cfg(test)]
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         let spec: ScenarioSpec =
             toml::from_str(text).map_err(|e| SpecError::Invalid(format!("data file: {e}")))?;

@@ -12,6 +12,12 @@ mod scenario;
 pub use app::App;
 pub use runner::worker_main;
 
+/// True inside a Web Worker (no window to mount into).
+pub fn in_worker() -> bool {
+    use wasm_bindgen::JsCast;
+    js_sys::global().dyn_into::<web_sys::Window>().is_err()
+}
+
 /// Starts the app: installs the panic banner, then mounts [`App`].
 pub fn start() {
     browser::install_panic_banner();

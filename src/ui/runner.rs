@@ -1,8 +1,9 @@
-//! Runs simulations off the page's thread: a Web Worker gets each job and
-//! sends back progress and results, so the page never freezes. A newer job
-//! cancels an older one by terminating the worker. Where no worker can be
-//! started (a sandboxed embed has no origin to load one from) the job runs
-//! on the page after yielding once, so input is still handled first.
+//! Runs simulations off the page's thread: a Web Worker (www/worker.js,
+//! which starts this same wasm) gets each job and sends back progress and
+//! results, so the page never freezes. A newer job cancels an older one by
+//! terminating the worker. Where no worker can run (a sandboxed embed has no
+//! origin to load one from, or the script is missing) jobs run on the page
+//! after yielding once, so input is still handled first.
 
 use crate::protocol::{answer, execute, parse_reply, Job, Reply};
 use std::cell::RefCell;
@@ -10,69 +11,98 @@ use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
-/// The worker script Trunk emits for the `prodsim-worker` binary.
-const WORKER_URL: &str = "./prodsim-worker_loader.js";
+/// The worker script: a module that starts this same wasm.
+const WORKER_URL: &str = "./worker.js";
 
 type OnReply = Rc<dyn Fn(Reply)>;
 type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
+type ErrorListener = Closure<dyn FnMut(web_sys::Event)>;
 
 #[derive(Default)]
 struct Runner {
     worker: Option<web_sys::Worker>,
     /// The worker has loaded its wasm and installed its listener; until
-    /// then a message would be lost, so the latest job waits here.
+    /// then a message would be lost, so the latest job waits in `pending`.
     ready: bool,
-    pending: Option<String>,
+    /// The job in the worker (or waiting for it), kept to rerun on the page
+    /// if the worker fails.
+    current: Option<Job>,
     busy: bool,
     unavailable: bool,
     on_reply: Option<OnReply>,
-    // Kept alive as long as the worker uses it.
-    _listener: Option<Listener>,
+    // Kept alive as long as the worker uses them.
+    _listeners: Option<(Listener, ErrorListener)>,
 }
 
 thread_local! {
     static RUNNER: RefCell<Runner> = RefCell::new(Runner::default());
 }
 
-fn spawn_worker() -> Option<(web_sys::Worker, Listener)> {
-    let options = web_sys::WorkerOptions::new();
-    let worker = web_sys::Worker::new_with_options(WORKER_URL, &options).ok()?;
-    let listener = Listener::new(|ev: web_sys::MessageEvent| {
-        let Some(text) = ev.data().as_string() else {
-            return;
-        };
-        let Ok(reply) = parse_reply(&text) else {
-            return;
-        };
-        let handler = RUNNER.with(|r| {
-            let mut r = r.borrow_mut();
-            match reply {
-                Reply::Ready => {
-                    r.ready = true;
-                    if let (Some(job), Some(w)) = (r.pending.take(), r.worker.as_ref()) {
-                        let _ = w.post_message(&job.into());
-                    }
-                    return None;
+fn post(worker: &web_sys::Worker, job: &Job) -> bool {
+    let text = serde_json::to_string(job).unwrap_or_default();
+    worker.post_message(&text.into()).is_ok()
+}
+
+fn on_message(ev: web_sys::MessageEvent) {
+    let Some(reply) = ev.data().as_string().and_then(|t| parse_reply(&t).ok()) else {
+        return;
+    };
+    let handler = RUNNER.with(|r| {
+        let mut r = r.borrow_mut();
+        match reply {
+            Reply::Ready => {
+                r.ready = true;
+                if let (Some(job), Some(w)) = (r.current.as_ref(), r.worker.as_ref()) {
+                    post(w, job);
                 }
-                Reply::Done { .. } | Reply::Failed { .. } => r.busy = false,
-                Reply::Progress { .. } => {}
+                return None;
             }
-            r.on_reply.clone()
-        });
-        if let Some(h) = handler {
-            h(reply);
+            Reply::Done { .. } | Reply::Failed { .. } => {
+                r.busy = false;
+                r.current = None;
+            }
+            Reply::Progress { .. } => {}
         }
+        r.on_reply.clone()
     });
+    if let Some(h) = handler {
+        h(reply);
+    }
+}
+
+/// The worker could not start or crashed: stop using workers and run the
+/// job it had on the page instead.
+fn on_error(_: web_sys::Event) {
+    let retry = RUNNER.with(|r| {
+        let mut r = r.borrow_mut();
+        r.unavailable = true;
+        r.busy = false;
+        if let Some(w) = r.worker.take() {
+            w.terminate();
+        }
+        r.current.take().zip(r.on_reply.clone())
+    });
+    if let Some((job, on_reply)) = retry {
+        run_on_page(job, on_reply);
+    }
+}
+
+fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
+    let options = web_sys::WorkerOptions::new();
+    options.set_type(web_sys::WorkerType::Module);
+    let worker = web_sys::Worker::new_with_options(WORKER_URL, &options).ok()?;
+    let listener = Listener::new(on_message);
+    let error_listener = ErrorListener::new(on_error);
     worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
-    Some((worker, listener))
+    worker.set_onerror(Some(error_listener.as_ref().unchecked_ref()));
+    Some((worker, listener, error_listener))
 }
 
 /// Submits `job`; `on_reply` hears its progress and result. Replies of an
 /// earlier job are never delivered after this call.
 pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
     let on_reply: OnReply = Rc::new(on_reply);
-    let text = serde_json::to_string(&job).unwrap_or_default();
-    let sent = RUNNER.with(|r| {
+    let queued = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
         r.on_reply = Some(Rc::clone(&on_reply));
         if r.unavailable {
@@ -85,34 +115,24 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
             }
         }
         if r.worker.is_none() {
-            match spawn_worker() {
-                Some((w, l)) => {
-                    r.worker = Some(w);
-                    r._listener = Some(l);
-                    r.ready = false;
-                }
-                None => {
-                    r.unavailable = true;
-                    return false;
-                }
-            }
+            let Some((w, l, e)) = spawn_worker() else {
+                r.unavailable = true;
+                return false;
+            };
+            r.worker = Some(w);
+            r._listeners = Some((l, e));
+            r.ready = false;
         }
         r.busy = true;
-        if !r.ready {
-            // Sent as soon as the worker says it is listening.
-            r.pending = Some(text.clone());
-            return true;
-        }
-        let Some(w) = r.worker.as_ref() else {
-            return false;
-        };
-        if w.post_message(&text.clone().into()).is_err() {
+        // Not ready yet: sent as soon as the worker says it is listening.
+        if r.ready && !r.worker.as_ref().is_some_and(|w| post(w, &job)) {
             r.unavailable = true;
             return false;
         }
+        r.current = Some(job.clone());
         true
     });
-    if !sent {
+    if !queued {
         run_on_page(job, on_reply);
     }
 }
@@ -143,19 +163,18 @@ fn run_on_page(job: Job, on_reply: OnReply) {
 pub fn worker_main() {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let reply_scope = scope.clone();
-    let listener =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            let Some(text) = ev.data().as_string() else {
-                return;
-            };
-            let out = reply_scope.clone();
-            answer(
-                &text,
-                Rc::new(move |reply: String| {
-                    let _ = out.post_message(&reply.into());
-                }),
-            );
-        });
+    let listener = Listener::new(move |ev: web_sys::MessageEvent| {
+        let Some(text) = ev.data().as_string() else {
+            return;
+        };
+        let out = reply_scope.clone();
+        answer(
+            &text,
+            Rc::new(move |reply: String| {
+                let _ = out.post_message(&reply.into());
+            }),
+        );
+    });
     scope.set_onmessage(Some(listener.as_ref().unchecked_ref()));
     listener.forget();
     let ready = serde_json::to_string(&Reply::Ready).unwrap_or_default();

@@ -211,7 +211,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 .collect();
             serde_json::json!({ "scenario": spec.id, "seed": v.seed, "duration_s": v.duration_s, "runs": runs })
         });
-        let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        let text = serde_json::to_string(&summary).unwrap_or_default();
         browser::download(
             &format!("{}-summary.json", spec.id),
             &browser::data_url("application/json", &text),
