@@ -1,10 +1,15 @@
 //! Browser tests, run by `wasm-pack test --headless --chrome -- --test web`
-//! in Debian's headless Chromium.
+//! in Debian's headless Chromium: the real app, mounted into the page.
 
 #![cfg(target_arch = "wasm32")]
 
+use gloo_timers::future::TimeoutFuture;
+use leptos::mount::mount_to;
 use prodsim::scenarios::{catalogue, golden_config, summary_json};
+use prodsim::spec::url::decode;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -27,4 +32,271 @@ fn golden_runs_match_native_bit_for_bit() {
             s.spec.id
         );
     }
+}
+
+fn window() -> web_sys::Window {
+    web_sys::window().unwrap_or_else(|| panic!("no window"))
+}
+
+fn set_query(query: &str) {
+    let path = window().location().pathname().unwrap_or_default();
+    let _ = window().history().and_then(|h| {
+        h.replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&format!("{path}{query}")),
+        )
+    });
+}
+
+fn location_query() -> String {
+    window().location().search().unwrap_or_default()
+}
+
+/// Mounts the real app as if the page had been opened with `query`.
+fn open(query: &str) -> (impl Drop, HtmlElement) {
+    set_query(query);
+    let doc = window().document().unwrap_or_else(|| panic!("no document"));
+    let host: HtmlElement = doc
+        .create_element("div")
+        .unwrap_or_else(|_| panic!("div"))
+        .unchecked_into();
+    doc.body().map(|b| b.append_child(&host));
+    let handle = mount_to(host.clone(), prodsim::ui::App);
+    (Unmount(Some(handle), host.clone()), host)
+}
+
+struct Unmount<H>(Option<H>, HtmlElement);
+impl<H> Drop for Unmount<H> {
+    fn drop(&mut self) {
+        drop(self.0.take());
+        self.1.remove();
+    }
+}
+
+fn all(host: &HtmlElement, selector: &str) -> Vec<Element> {
+    let list = host
+        .query_selector_all(selector)
+        .unwrap_or_else(|_| panic!("bad selector {selector}"));
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into::<Element>().ok())
+        .collect()
+}
+
+fn text(host: &HtmlElement, selector: &str) -> String {
+    all(host, selector)
+        .iter()
+        .filter_map(|e| e.text_content())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits (up to 20 s) until `ready` holds.
+async fn until(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if ready() {
+            return;
+        }
+        TimeoutFuture::new(50).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn stats_change(host: &HtmlElement, before: &str) {
+    until("a new run", || {
+        let now = text(host, "[data-testid=sim-stats]");
+        now.contains("events in") && now != before
+    })
+    .await;
+}
+
+fn metric_cell(host: &HtmlElement, key: &str, column: usize) -> String {
+    all(host, &format!("tr[data-metric={key}] td"))
+        .get(column)
+        .and_then(|c| c.text_content())
+        .unwrap_or_default()
+}
+
+fn canvas_pixels(host: &HtmlElement) -> Vec<String> {
+    all(host, "canvas")
+        .into_iter()
+        .filter_map(|c| c.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        .map(|c| c.to_data_url().unwrap_or_default())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn every_scenario_opens_with_diagram_charts_and_numbers() {
+    for s in catalogue().unwrap_or_else(|e| panic!("{e}")) {
+        let (_mounted, host) = open(&format!(
+            "?s={}&d={}",
+            s.spec.id,
+            golden_config(&s.spec).duration_s
+        ));
+        stats_change(&host, "").await;
+        let id = &s.spec.id;
+        assert_eq!(
+            all(&host, "canvas").len(),
+            s.spec.charts.len(),
+            "{id}: one canvas per chart"
+        );
+        assert_eq!(
+            all(&host, "svg.diagram g.node").len(),
+            s.spec.nodes.len(),
+            "{id}: diagram nodes"
+        );
+        assert_eq!(
+            all(&host, "tr[data-metric]").len(),
+            s.spec.metric_keys().len(),
+            "{id}: summary rows"
+        );
+        assert_eq!(
+            all(&host, "[data-param]").len(),
+            s.spec.params.len(),
+            "{id}: a control per parameter"
+        );
+        assert!(!text(&host, ".lesson").is_empty(), "{id}: lesson");
+        // The summary shows the same requests count as a direct run.
+        let direct = s
+            .run(&s.spec.defaults(), &golden_config(&s.spec))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let requests = direct.metric("requests").unwrap_or(-1.0);
+        assert_eq!(
+            metric_cell(&host, "requests", 0)
+                .replace(',', "")
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse::<f64>().ok()),
+            Some(requests),
+            "{id}: requests"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn changing_a_control_reruns_and_changes_numbers_and_charts() {
+    let (_mounted, host) = open("?s=rate-limiting");
+    stats_change(&host, "").await;
+    assert_eq!(metric_cell(&host, "max_in_any_window", 0), "40 requests");
+    let before_stats = text(&host, "[data-testid=sim-stats]");
+    let before_pixels = canvas_pixels(&host);
+    let select: web_sys::HtmlSelectElement = all(&host, "[data-param=algorithm] select")
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("algorithm select"));
+    select.set_value("sliding_log");
+    let _ =
+        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+    until("the sliding log result", || {
+        metric_cell(&host, "max_in_any_window", 0) == "20 requests"
+    })
+    .await;
+    assert_ne!(text(&host, "[data-testid=sim-stats]"), before_stats);
+    TimeoutFuture::new(100).await;
+    assert_ne!(canvas_pixels(&host), before_pixels, "charts were redrawn");
+    assert!(
+        location_query().contains("algorithm=sliding_log"),
+        "{}",
+        location_query()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_url_restores_the_exact_view_and_round_trips() {
+    let query = "?s=rate-limiting&limit=15&seed=7&d=12&cmp=1&cmp.algorithm=token_bucket&t=5";
+    let (_mounted, host) = open(query);
+    stats_change(&host, "").await;
+    let input: web_sys::HtmlInputElement = all(&host, "[data-param=limit] input[type=number]")
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("limit input"));
+    assert_eq!(input.value(), "15");
+    assert_eq!(
+        metric_cell(&host, "max_in_any_window", 0),
+        "30 requests",
+        "fixed window: 2 × 15"
+    );
+    assert_eq!(text(&host, ".time"), "5.0 / 12 s");
+    let spec = &prodsim::scenarios::find("rate-limiting")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec;
+    let (written, notices) = decode(spec, &location_query());
+    let (asked, _) = decode(spec, query);
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(written, asked, "the page wrote back the view it was given");
+}
+
+#[wasm_bindgen_test]
+async fn bad_url_values_are_clamped_with_a_visible_notice() {
+    let (_mounted, host) = open("?s=rate-limiting&limit=99999&algorithm=leaky&bogus=1&seed=x");
+    stats_change(&host, "").await;
+    let notices = text(&host, ".notices");
+    assert!(
+        notices.contains("limit: 99999 is outside 1–1000 requests; using 1000"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains("algorithm='leaky' is not an option"),
+        "{notices}"
+    );
+    assert!(notices.contains("unknown parameter 'bogus'"), "{notices}");
+    assert!(notices.contains("seed 'x'"), "{notices}");
+    assert!(location_query().contains("limit=1000"));
+}
+
+#[wasm_bindgen_test]
+async fn unknown_scenario_falls_back_to_the_catalogue_with_a_notice() {
+    let (_mounted, host) = open("?s=no-such-thing");
+    TimeoutFuture::new(50).await;
+    assert!(text(&host, ".notices").contains("unknown scenario 'no-such-thing'"));
+    assert_eq!(
+        all(&host, ".card").len(),
+        catalogue().map(|c| c.len()).unwrap_or(0)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn compare_mode_shows_both_runs_side_by_side() {
+    let (_mounted, host) = open("?s=connection-pool&d=5&cmp=1&cmp.pooling=false");
+    stats_change(&host, "").await;
+    assert_eq!(all(&host, "svg.diagram").len(), 2, "a diagram per variant");
+    assert!(text(&host, "table.summary thead").contains("B − A"));
+    // Same arrivals in both runs, so the request counts match...
+    assert_eq!(
+        metric_cell(&host, "requests", 0),
+        metric_cell(&host, "requests", 1)
+    );
+    // ...while connect-per-request waits the whole 50 ms handshake.
+    assert_eq!(metric_cell(&host, "pool_wait_mean_ms", 1), "50 ms");
+}
+
+#[wasm_bindgen_test]
+async fn an_embed_renders_without_the_chrome() {
+    let (_mounted, host) = open("?s=connection-pool&d=5&embed=1");
+    stats_change(&host, "").await;
+    assert!(all(&host, ".controls").is_empty() && all(&host, ".lesson").is_empty());
+    assert!(all(&host, "header.site").is_empty());
+    assert_eq!(all(&host, "canvas").len(), 3);
+    assert!(
+        all(&host, ".page.embed h1 a[target=_blank]").len() == 1,
+        "a link to the full page"
+    );
+    assert!(location_query().contains("embed=1"));
+}
+
+#[wasm_bindgen_test]
+async fn the_catalogue_lists_every_scenario_and_filters_by_topic() {
+    let (_mounted, host) = open("");
+    TimeoutFuture::new(50).await;
+    let n = catalogue().map(|c| c.len()).unwrap_or(0);
+    assert_eq!(all(&host, ".card").len(), n);
+    let input: web_sys::HtmlInputElement = all(&host, "input[type=search]")
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("finder"));
+    input.set_value("token bucket");
+    let _ = input.dispatch_event(&web_sys::Event::new("input").unwrap_or_else(|_| panic!("event")));
+    until("the filter", || all(&host, ".card").len() == 1).await;
+    assert_eq!(all(&host, ".card[data-scenario=rate-limiting]").len(), 1);
 }
