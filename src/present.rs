@@ -93,6 +93,10 @@ pub fn format_with_unit(v: f64, unit: &str) -> String {
     match unit {
         "" | "fraction" => format_number(v),
         "0/1" => if v >= 0.5 { "yes" } else { "no" }.into(),
+        // "1 request", not "1 requests" (units like "req/s" and "ms" stay).
+        u if v == 1.0 && u.len() > 2 && u.ends_with('s') && !u.contains('/') => {
+            format!("1 {}", &u[..u.len() - 1])
+        }
         u => format!("{} {u}", format_number(v)),
     }
 }
@@ -228,6 +232,9 @@ mod tests {
         assert_eq!(format_number(f64::NAN), "–");
         assert_eq!(format_with_unit(3.0, "ms"), "3 ms");
         assert_eq!(format_with_unit(1.0, "0/1"), "yes");
+        assert_eq!(format_with_unit(1.0, "requests"), "1 request");
+        assert_eq!(format_with_unit(1.0, "ms"), "1 ms");
+        assert_eq!(format_with_unit(2.0, "requests"), "2 requests");
     }
 
     #[test]

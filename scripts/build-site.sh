@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the release site into dist/ and enforces the download budget:
+# wasm + js + css, gzipped, at most 300 KiB (307,200 bytes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+trunk build --release
+bash scripts/site-size.sh

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prints the gzipped size of every wasm, js and css file in dist/ and fails
+# when the total is over the budget (300 KiB unless SITE_BUDGET_BYTES says).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+budget=${SITE_BUDGET_BYTES:-307200}
+total=0
+shopt -s nullglob
+files=(dist/*.wasm dist/*.js dist/*.css)
+[ ${#files[@]} -gt 0 ] || { echo "site-size: dist/ has no wasm/js/css; build first" >&2; exit 1; }
+printf '%-32s %10s %10s\n' file bytes gzip
+for f in "${files[@]}"; do
+  raw=$(stat -c %s "$f")
+  gz=$(gzip -9 -c "$f" | wc -c)
+  total=$((total + gz))
+  printf '%-32s %10d %10d\n' "$(basename "$f")" "$raw" "$gz"
+done
+printf '%-32s %10s %10d  (%d.%d KiB; budget %d bytes)\n' total "" "$total" $((total / 1024)) $(((total % 1024) * 10 / 1024)) "$budget"
+if [ "$total" -gt "$budget" ]; then
+  echo "site-size: over budget by $((total - budget)) bytes" >&2
+  exit 1
+fi

@@ -1,0 +1,133 @@
+// The built site (dist/) served on 127.0.0.1 under a sub-path and driven in
+// Debian's headless Chromium: what a visitor actually gets.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { serve } from "./server.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const { chromium } = await import(path.join(root, ".tools/node_modules/playwright-core/index.mjs"));
+const artifacts = path.join(root, "artifacts");
+const scenarios = JSON.parse(
+  execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", "list", "--json"], { cwd: root, encoding: "utf8" }),
+).map((s) => s.id);
+
+let server, browser, base;
+before(async () => {
+  fs.mkdirSync(artifacts, { recursive: true });
+  server = await serve(path.join(root, "dist"), "/prodsim/");
+  base = `http://127.0.0.1:${server.address().port}/prodsim/`;
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/** A fresh page that records console errors and uncaught exceptions. */
+async function visit(query, viewport = { width: 1400, height: 1000 }) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(base + query);
+  return { page, errors };
+}
+
+const ran = (page) => page.waitForFunction(
+  () => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""),
+  null, { timeout: 30000 });
+
+test("the catalogue lists every registered scenario without console errors", async () => {
+  const { page, errors } = await visit("");
+  await page.waitForSelector(".card");
+  const ids = await page.$$eval(".card", (cards) => cards.map((c) => c.dataset.scenario));
+  assert.deepEqual([...ids].sort(), [...scenarios].sort());
+  await page.screenshot({ path: path.join(artifacts, "site-catalogue.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("every scenario page runs in a worker and draws its charts", async () => {
+  for (const id of scenarios) {
+    const { page, errors } = await visit(`?s=${id}`);
+    await ran(page);
+    // Charts are drawn: each canvas has many pixels unlike its corner.
+    const inked = await page.$$eval("canvas", (canvases) => canvases.map((c) => {
+      const ctx = c.getContext("2d");
+      const { data } = ctx.getImageData(0, 0, c.width, c.height);
+      const bg = data.slice(0, 4).join();
+      let differing = 0;
+      for (let i = 0; i < data.length; i += 4) if (data.slice(i, i + 4).join() !== bg) differing++;
+      return differing / (c.width * c.height);
+    }));
+    assert.ok(inked.length > 0, `${id}: no charts`);
+    for (const f of inked) assert.ok(f > 0.01, `${id}: a chart is blank (${f})`);
+    assert.ok(page.workers().length >= 1, `${id}: the simulation did not use a worker`);
+    assert.deepEqual(errors, [], `${id}: console errors`);
+    if (id === "rate-limiting") await page.screenshot({ path: path.join(artifacts, "site-rate-limiting.png"), fullPage: true });
+    await page.close();
+  }
+});
+
+test("a shared URL restores its parameters, seed and compare variant", async () => {
+  const query = "?s=connection-pool&pool_size=7&seed=3&cmp=1&cmp.pooling=false";
+  const { page, errors } = await visit(query);
+  await ran(page);
+  assert.equal(await page.inputValue("[data-param=pool_size] input[type=number]"), "7");
+  assert.equal(await page.inputValue("#seed"), "3");
+  assert.equal(await page.locator("svg.diagram").count(), 2);
+  const search = await page.evaluate(() => location.search);
+  for (const part of ["pool_size=7", "seed=3", "cmp=1", "cmp.pooling=false"]) assert.ok(search.includes(part), search);
+  // Reload from the rewritten URL: the same numbers come back.
+  const before = await page.locator("table.summary").innerText();
+  await page.reload();
+  await ran(page);
+  assert.equal(await page.locator("table.summary").innerText(), before);
+  await page.screenshot({ path: path.join(artifacts, "site-compare.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a bad URL value is clamped and the page says so", async () => {
+  const { page } = await visit("?s=rate-limiting&limit=5000&window_ms=-3");
+  await ran(page);
+  const notices = await page.locator(".notices").innerText();
+  assert.match(notices, /limit: 5000 is outside 1–1000 requests; using 1000/);
+  assert.match(notices, /window_ms: -3 is outside 100–60000 ms; using 100/);
+  await page.close();
+});
+
+test("two embedded widgets run inside sandboxed iframes and size themselves", async () => {
+  const { page, errors } = await visit("embed-demo.html", { width: 1000, height: 3200 });
+  const frames = page.locator("iframe");
+  await page.waitForFunction(() => document.querySelectorAll("iframe").length === 2);
+  assert.equal(await frames.count(), 2);
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await frames.nth(i).getAttribute("sandbox"), "allow-scripts allow-popups");
+    const frame = page.frameLocator("iframe").nth(i);
+    await frame.locator("[data-testid=sim-stats]").filter({ hasText: "events in" }).waitFor({ timeout: 30000 });
+    assert.equal(await frame.locator(".controls").count(), 0, "chrome-free");
+  }
+  // embed.js sized the frames to their content (the default is 480 px).
+  await page.waitForFunction(() => [...document.querySelectorAll("iframe")].every((f) => f.style.height !== "480px"));
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: path.join(artifacts, "site-embed.png") });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("the scenario page reads on a phone", async () => {
+  const { page } = await visit("?s=memory-leaks", { width: 390, height: 844 });
+  await ran(page);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `page is ${overflow}px wider than the phone`);
+  await page.screenshot({ path: path.join(artifacts, "site-phone.png"), fullPage: false });
+  await page.close();
+});
