@@ -108,10 +108,19 @@ pub fn draw_chart<DB: DrawingBackend>(
         .fold(0.0_f64, f64::max);
     let y_top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
     let text = |size: u32| ("sans-serif", size).into_font().color(&theme.foreground);
+    // Long runs read better in minutes or hours than in raw seconds.
+    let (per_unit, unit) = if t_max >= 3.0 * 3600.0 {
+        (3600.0, "h")
+    } else if t_max >= 180.0 {
+        (60.0, "min")
+    } else {
+        (1.0, "s")
+    };
+    let x_desc = format!("simulated time ({unit})");
     let mut ctx = ChartBuilder::on(root)
         .margin(8)
         .caption(&chart.title, text(15))
-        .x_label_area_size(30)
+        .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..t_max, 0.0..y_top)?;
     ctx.configure_mesh()
@@ -120,7 +129,9 @@ pub fn draw_chart<DB: DrawingBackend>(
         .axis_style(theme.foreground)
         .label_style(text(11))
         .axis_desc_style(text(12))
-        .x_desc("simulated time (s)")
+        .x_desc(x_desc.as_str())
+        .x_label_formatter(&|t| crate::present::format_number(t / per_unit))
+        .y_label_formatter(&|v| crate::present::format_number(*v))
         .y_desc(chart.unit.as_str())
         .x_labels(6)
         .y_labels(5)

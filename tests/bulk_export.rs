@@ -7,17 +7,9 @@
 //! and 5 s for the e-mail.
 
 mod common;
-use common::{metric, run};
+use common::{metric, outcome, run};
 
 const ID: &str = "bulk-export";
-
-fn outcome(out: &prodsim::engine::RunResult, reason: &str) -> u64 {
-    out.outcomes
-        .iter()
-        .filter(|o| o.reason == reason)
-        .map(|o| o.count)
-        .sum()
-}
 
 fn close(got: f64, want: f64, rel: f64) -> bool {
     (got - want).abs() <= rel * want.abs()

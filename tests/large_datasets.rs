@@ -6,17 +6,9 @@
 //! processing 20 µs per record.
 
 mod common;
-use common::{metric, run};
+use common::{metric, outcome, run};
 
 const ID: &str = "large-datasets";
-
-fn outcome(out: &prodsim::engine::RunResult, reason: &str) -> u64 {
-    out.outcomes
-        .iter()
-        .filter(|o| o.reason == reason)
-        .map(|o| o.count)
-        .sum()
-}
 
 #[test]
 fn loading_everything_needs_records_times_record_size_and_dies_at_the_heap_limit() {
@@ -34,11 +26,10 @@ fn loading_everything_needs_records_times_record_size_and_dies_at_the_heap_limit
     // after one ~2 ms round trip, about 4.1 s in.
     let t = metric(&out, "total_time_s");
     assert!((4.09..4.2).contains(&t), "crash at {t} s");
-    assert_eq!(
-        metric(&out, "first_result_ms"),
-        0.0,
-        "no record was ever ready"
-    );
+    assert_eq!(metric(&out, "finished"), 0.0);
+    // No record was ever ready: the metric reads the run's length, 3 600 s,
+    // not an instant answer.
+    assert_eq!(metric(&out, "first_result_ms"), 3_600_000.0);
 
     // With room for it, the same query holds exactly records × size, and
     // doubling the records doubles the memory.
@@ -51,6 +42,7 @@ fn loading_everything_needs_records_times_record_size_and_dies_at_the_heap_limit
             3600.0,
         );
         assert_eq!(metric(&out, "oom"), 0.0);
+        assert_eq!(metric(&out, "finished"), 1.0);
         assert!(
             (metric(&out, "peak_memory_mb") - mb).abs() < 1e-6,
             "{records}"
@@ -130,32 +122,78 @@ fn offset_pages_grow_quadratically_while_keyset_stays_linear() {
 
 #[test]
 fn every_offset_page_is_slower_than_the_one_before() {
-    let series = |preset: &str| {
+    // The median batch latency of each 2-second bucket while the job runs
+    // (the 1 M-record job ends after ~522 s and ~23 s, well inside 600 s).
+    let busy = |preset: &str| -> Vec<f64> {
         let out = run(ID, Some(preset), &[], 1, 600.0);
-        let p50 = out
-            .series("latency_p50_ms")
-            .map(|s| s.values.clone())
-            .unwrap_or_default();
-        let busy: Vec<f64> = p50.into_iter().filter(|&v| v > 0.0).collect();
-        (
-            busy.first().copied().unwrap_or(0.0),
-            busy.last().copied().unwrap_or(0.0),
-        )
+        assert_eq!(metric(&out, "finished"), 1.0, "{preset}");
+        out.series("latency_p50_ms")
+            .map(|s| s.values.iter().copied().filter(|&v| v > 0.0).collect())
+            .unwrap_or_default()
     };
     // Offset: page k takes about 23 ms + k ms (k thousand skipped rows at
-    // 1 µs each). The first 2-second bucket holds roughly pages 0 to 60, so
-    // its median is near 50 ms; the last pages of a million take ~1 s.
-    let (first, last) = series("skip_limit");
+    // 1 µs each), so every bucket's pages come after, and are slower than,
+    // the previous bucket's: at least two more pages per bucket (2 s / ~1 s)
+    // means a median at least ~2 ms higher, against round-trip jitter of
+    // ~0.5 ms and a histogram that only merges, never reorders, values.
+    let off = busy("skip_limit");
+    assert!(off.len() > 200, "{} busy buckets", off.len());
+    assert!(
+        off.windows(2).all(|w| w[1] >= w[0]),
+        "offset batch latency never falls: {off:?}"
+    );
+    // And it keeps rising: ten buckets on, always strictly slower.
+    assert!(
+        off.windows(11).all(|w| w[10] > w[0]),
+        "offset batch latency keeps climbing: {off:?}"
+    );
+    // The first bucket holds pages 0 to ~60 (median near 50 ms); the last
+    // pages of a million take ~1 s.
+    let (first, last) = (off[0], off[off.len() - 1]);
     assert!(
         first < 100.0 && last > 10.0 * first,
         "offset pages: {first} → {last} ms"
     );
-    // Keyset: every page reads the same 1 000 rows.
-    let (first, last) = series("keyset");
+    // Keyset: every page reads the same 1 000 rows, so every bucket's median
+    // stays within 20 % of the first.
+    let key = busy("keyset");
+    assert!(key.len() > 5);
     assert!(
-        (last / first - 1.0).abs() < 0.2,
-        "keyset pages: {first} → {last} ms"
+        key.iter().all(|&v| (v / key[0] - 1.0).abs() < 0.2),
+        "keyset pages: {key:?}"
     );
+}
+
+#[test]
+fn an_unfinished_job_projects_its_total_time_from_progress() {
+    // Keyset pages take a constant 2 ms + 1 ms + 20 ms = 23 ms: after 10 s,
+    // 434 whole pages are done, and the projection 10 s × 1 000 / 434 =
+    // 23.04 s is the 23 s the whole job takes (see `paged_time`).
+    let out = run(ID, Some("keyset"), &[], 1, 10.0);
+    assert_eq!(metric(&out, "finished"), 0.0);
+    let t = metric(&out, "total_time_s");
+    let want = paged_time(1e6, 1_000.0, false);
+    assert!(
+        (t - want).abs() / want < 0.03,
+        "keyset projected {t} s vs {want}"
+    );
+    // Offset pages slow down, so the linear projection is a lower bound:
+    // after 100 s, the P pages done satisfy 0.023 P + 0.001 P (P − 1) / 2
+    // = 100, so P ≈ 425 and the projection is 100 × 1 000 / 425 ≈ 235 s,
+    // far short of the 522.5 s the job really takes.
+    let out = run(ID, Some("skip_limit"), &[], 1, 100.0);
+    assert_eq!(metric(&out, "finished"), 0.0);
+    let t = metric(&out, "total_time_s");
+    assert!((t - 235.0).abs() / 235.0 < 0.03, "offset projected {t} s");
+    assert!(t < paged_time(1e6, 1_000.0, true));
+    // Nothing processed yet, nothing to project from: the run's length.
+    // load_all with room for 10 M × 1 KB reads rows for ~10 s; a 1-second
+    // run sees no record ready either, so both read 1 s.
+    let out = run(ID, Some("bad"), &[("heap_limit_mb", "65536")], 1, 1.0);
+    assert_eq!(metric(&out, "finished"), 0.0);
+    assert_eq!(metric(&out, "oom"), 0.0);
+    assert_eq!(metric(&out, "total_time_s"), 1.0);
+    assert_eq!(metric(&out, "first_result_ms"), 1_000.0);
 }
 
 #[test]
@@ -214,6 +252,7 @@ fn load_all_answers_only_after_the_last_row_paged_reads_after_one_batch() {
         "load_all first result {first} ms"
     );
     assert_eq!(metric(&all, "oom"), 0.0);
+    assert_eq!(metric(&all, "finished"), 1.0);
     assert_eq!(metric(&all, "peak_memory_mb"), 100.0);
     // A keyset page of 1 000 rows is in hand after ~2 ms + 1 ms.
     let paged = run(ID, Some("keyset"), &[("records", "100000")], 1, 600.0);

@@ -19,14 +19,23 @@
 //! while each one, marking a bigger live heap, lasts longer: the GC thrash
 //! that makes latency climb before the crash.
 //!
-//! Sizes are bytes (integers, so runs are bit-identical everywhere); pauses
-//! are simulated time. The heap is told about allocations; it never reads a
+//! Sizes are bytes (integers, so runs are bit-identical everywhere), and
+//! MB and KB are decimal, as everywhere in Prodsim: 1 MB = 10^6 bytes,
+//! 1 KB = 1 000 bytes. Pauses are simulated time.
+//!
+//! The heap never holds more than its limit: when an allocation would take
+//! the old generation past it, the major GC runs first (the trigger is never
+//! above the limit), so the recorded peak is at most the limit; if that GC
+//! cannot make room, the process is out of memory. The heap is told about allocations; it never reads a
 //! clock or schedules anything.
 
 use crate::engine::time::{millis, SimTime};
 
-/// One mebibyte, in bytes.
-pub const MB: u64 = 1 << 20;
+/// One megabyte, in bytes (decimal: 10^6).
+pub const MB: u64 = 1_000_000;
+
+/// One kilobyte, in bytes (decimal: 1 000).
+pub const KB: u64 = 1_000;
 
 /// Sizes and costs of a heap. [`GcConfig::node`] gives Node-like values.
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +53,7 @@ pub struct GcConfig {
     pub minor_pause: SimTime,
     /// Fixed part of a major GC pause.
     pub major_base: SimTime,
-    /// Major GC pause per mebibyte of live heap marked.
+    /// Major GC pause per MB (10^6 bytes) of live heap marked.
     pub major_per_mb: SimTime,
     /// Fraction of the headroom left below the limit that the old generation
     /// may fill before the next major GC.
@@ -59,7 +68,8 @@ pub struct GcConfig {
 impl GcConfig {
     /// Node-like defaults for a heap limit of `limit_mb` MB: 50 MB at start,
     /// 16 MB young generation, 10 % promoted, 2 ms scavenges, major pauses of
-    /// 5 ms + 0.5 ms per live MB, a fifth of the headroom per cycle.
+    /// 5 ms + 0.5 ms per live MB, a fifth of the headroom per cycle (at least
+    /// 4 MB), and out of memory when a major GC leaves less than 4 MB free.
     pub fn node(limit_mb: f64) -> Self {
         Self {
             base_bytes: 50 * MB,
@@ -155,8 +165,14 @@ impl Heap {
             self.minors += 1;
             work.minor = Some(self.cfg.minor_pause);
         }
-        self.peak = self.peak.max(self.used());
-        if self.used() >= self.next_major {
+        // The trigger is never above the limit (unless the live heap alone
+        // is, which is out of memory below), so the level reached before a
+        // collection is at most one allocation past the limit. A real heap
+        // collects before crossing it instead: count the limit, not the
+        // overshoot.
+        let reached = self.used();
+        self.peak = self.peak.max(reached.min(self.cfg.limit_bytes));
+        if reached >= self.next_major {
             work.major = Some(self.major_pause());
             self.old_garbage = 0;
             self.majors += 1;
@@ -198,7 +214,8 @@ impl Heap {
         self.live.saturating_add(self.old_garbage)
     }
 
-    /// The most old-generation bytes ever in use, across restarts.
+    /// The most old-generation bytes ever in use, across restarts; never
+    /// more than the limit.
     pub fn peak_used(&self) -> u64 {
         self.peak
     }
@@ -325,7 +342,7 @@ mod tests {
         let mut oom_at = None;
         // Each step leaks 64 KB and promotes 64 KB of garbage.
         for step in 0..10_000u64 {
-            let w = h.allocate(128 * 1024, 64 * 1024);
+            let w = h.allocate(128 * KB, 64 * KB);
             if let Some(p) = w.major {
                 majors.push((step, p));
             }
@@ -335,9 +352,11 @@ mod tests {
             }
         }
         let oom_at = oom_at.unwrap_or_else(|| panic!("a leak must end in OOM"));
-        // 100 MB of headroom less the 1 MB floor at 64 KB per step is 1584
-        // steps; OOM shows at the next major GC, at most 1 MB (16 steps) later.
-        assert!((1_584..=1_600).contains(&oom_at), "oom at {oom_at}");
+        // Out of memory once the live heap is over 110 − 1 = 109 MB: after
+        // step s it is 10 MB + (s + 1) × 64 KB, over 109 MB from s + 1 =
+        // 99 000 / 64 = 1 546.9, so s = 1 546. It shows at the next major GC,
+        // at most 1 MB (15.6 steps of leak) later.
+        assert!((1_546..=1_562).contains(&oom_at), "oom at {oom_at}");
         let gaps: Vec<u64> = majors.windows(2).map(|w| w[1].0 - w[0].0).collect();
         assert!(gaps.len() > 5);
         let (first, last) = (gaps[0], gaps[gaps.len() - 1]);
@@ -358,7 +377,7 @@ mod tests {
         let mut h = Heap::new(small());
         let mut peak = 0;
         for _ in 0..100_000 {
-            assert!(!h.allocate(64 * 1024, 0).out_of_memory);
+            assert!(!h.allocate(64 * KB, 0).out_of_memory);
             peak = peak.max(h.used());
         }
         assert_eq!(h.live_bytes(), 10 * MB);
@@ -367,6 +386,31 @@ mod tests {
         // one promotion (half of the 1 MB young generation).
         assert!(h.peak_used() >= 60 * MB && h.peak_used() <= 60 * MB + MB / 2);
         assert!(h.gc_counts().1 > 10);
+    }
+
+    #[test]
+    fn the_peak_never_passes_the_limit_when_a_collection_makes_room() {
+        // The whole headroom per cycle: the first trigger is the 110 MB limit
+        // itself. Garbage arrives in 0.3 MB promotions (30 % of a 1 MB young
+        // generation), so used goes 10, 10.3, … and first reaches the limit
+        // after ceil(100 / 0.3) = 334 promotions, at 110.2 MB: one promotion
+        // past it. The major GC frees all of it (live stays 10 MB), so there
+        // is no crash, and the peak is the limit, not 110.2 MB.
+        let cfg = GcConfig {
+            promote_percent: 30,
+            headroom_share: 1.0,
+            ..small()
+        };
+        let limit = cfg.limit_bytes;
+        let mut h = Heap::new(cfg);
+        assert_eq!(h.next_major_at(), limit);
+        for i in 1..=334 {
+            let w = h.allocate(MB, 0);
+            assert!(!w.out_of_memory);
+            assert_eq!(w.major.is_some(), i == 334, "promotion {i}");
+        }
+        assert_eq!(h.peak_used(), limit);
+        assert_eq!(h.used(), 10 * MB);
     }
 
     #[test]

@@ -20,6 +20,17 @@
 //! invalid rows land in a failed-row report and `rows_inserted + failed_rows
 //! = rows` once done.
 //!
+//! The row ledger (see [`BatchWriter`]) describes the table itself. Every
+//! attempt starts from the chunk's first row; a crash leaves the prefix it
+//! wrote in the table. `rows_inserted` counts distinct rows present in the
+//! table; `duplicate_rows` counts extra copies present (copies − distinct
+//! rows; always 0 with idempotent writes); `failed_rows` counts rows reported
+//! as failed and absent from the table: invalid rows, plus the rows of a
+//! dead-lettered chunk that none of its attempts wrote. Rows a dead-lettered
+//! chunk's attempts did write stay in the table and are counted as inserted
+//! (and their extra copies as duplicates), not as failed. A crash of the
+//! last attempt is followed by no retry, so it adds no copy of its own.
+//!
 //! What counts as a request: one chunk of `batch_size` rows (a job on the
 //! queue). It arrives when the reader has parsed it, completes when its rows
 //! are committed (latency = time from parsed to committed) and fails, reason
@@ -28,6 +39,15 @@
 //! checkpoint. Simulating chunks rather than rows is exact: the time of a
 //! chunk is a sum of identical row costs, and invalid rows per chunk are
 //! drawn from their exact binomial distribution.
+//!
+//! The upload request itself is not one of those requests: its fate is
+//! reported by `upload_response_ms`, `timed_out` and `upload_waiting`. For
+//! sync_request it is answered when the job ends, or with a 504 at
+//! `request_timeout_s` if that comes first (`timed_out` = 1, response =
+//! the timeout); if the run ends before either, it is still waiting
+//! (`upload_waiting` = 1) and `upload_response_ms` is the wait so far, the
+//! run's length: a lower bound, not an answer. The other strategies answer
+//! after ACK_MS.
 //!
 //! Parameters: `strategy` (sync_request | one_by_one | batched |
 //! queue_workers), `rows` (rows), `batch_size` (rows per chunk), `workers`
@@ -40,6 +60,7 @@
 
 use crate::engine::time::{as_millis, millis, secs, SimTime, SECOND};
 use crate::engine::{EventQueue, Recorder, RngStream, RunResult, SeriesKind};
+use crate::parts::batch::Chunk;
 use crate::parts::{BatchWriter, Job, JobQueue, Retry, WriteMode};
 use crate::spec::{Params, RunConfig, SpecError};
 use rand_distr::Distribution;
@@ -63,19 +84,6 @@ enum Strategy {
     OneByOne,
     Batched,
     QueueWorkers,
-}
-
-/// One chunk of rows: how many, and how many of them are invalid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Chunk {
-    rows: u64,
-    invalid: u64,
-}
-
-impl Chunk {
-    fn valid(&self) -> u64 {
-        self.rows - self.invalid
-    }
 }
 
 enum Ev {
@@ -111,7 +119,7 @@ impl Reader {
             Ok(b) => b.sample(self.rng.generator()).min(rows),
             Err(_) => 0,
         };
-        Chunk { rows, invalid }
+        Chunk::new(rows, invalid)
     }
 }
 
@@ -203,7 +211,10 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     if let Some(t) = reader.next_parse_time() {
         q.schedule(t, Ev::Parsed);
     }
-    let mut finished_at: Option<SimTime> = None;
+    // Every chunk ends once: committed or dead-lettered.
+    let chunks = rows.div_ceil(batch);
+    let mut ended = 0u64;
+    let mut finished_at: Option<SimTime> = (chunks == 0).then_some(0);
     while let Some((now, ev)) = q.pop_until(end) {
         // Whether the reader may parse the next chunk now (pull mode only).
         let mut pull_next = false;
@@ -218,18 +229,20 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                     }
                 }
             }
-            Ev::Committed(job) => {
-                m.writer.commit(job.payload.valid(), job.payload.invalid);
+            Ev::Committed(mut job) => {
+                m.writer.commit(&mut job.payload);
                 m.queue.succeed();
+                ended += 1;
                 rec.complete(now, now - job.enqueued);
                 pull_next = true;
             }
-            Ev::Crashed(job, fraction) => {
-                m.writer.crash(job.payload.valid(), fraction);
+            Ev::Crashed(mut job, fraction) => {
+                m.writer.crash(&mut job.payload, fraction);
                 m.retries += 1;
                 q.schedule_in(secs(WORKER_RESTART_S), Ev::WorkerBack);
                 if let Retry::DeadLetter(job) = m.queue.fail(job, true) {
-                    m.writer.dead_letter(job.payload.rows);
+                    m.writer.dead_letter(&job.payload);
+                    ended += 1;
                     rec.fail(now, "retries_exhausted");
                     pull_next = true;
                 }
@@ -242,7 +255,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             }
         }
         m.dispatch(&mut q);
-        if finished_at.is_none() && m.writer.processed() >= rows {
+        if finished_at.is_none() && ended >= chunks {
             finished_at = Some(now);
         }
         let done_pct = 100.0 * m.writer.processed() as f64 / rows.max(1) as f64;
@@ -254,7 +267,6 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         rec.gauge(s_busy, now, m.queue.busy() as f64);
     }
 
-    let elapsed = finished_at.unwrap_or(end);
     let total_time = match finished_at {
         Some(t) => t,
         // Unfinished: project the rate so far over the whole file.
@@ -263,11 +275,17 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         }
         None => end,
     };
-    let (response, timed_out) = if sync {
-        (elapsed.min(timeout), elapsed >= timeout)
+    // When the uploader gets an answer: the job's end (sync, unless the
+    // gateway's timeout comes first) or the acknowledgement.
+    let answer = if sync {
+        finished_at.map_or(timeout, |t| t.min(timeout))
     } else {
-        (millis(ACK_MS).min(end), false)
+        millis(ACK_MS)
     };
+    let timed_out = sync && answer >= timeout && end >= timeout;
+    // Still waiting at the end of the run: report the wait so far.
+    let waiting = answer > end;
+    let response = answer.min(end);
     let events = q.processed();
     Ok(rec.finish(
         events,
@@ -279,6 +297,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             ("upload_response_ms", as_millis(response)),
             ("queue_depth_max", m.queue.depth_max() as f64),
             ("timed_out", f64::from(u8::from(timed_out))),
+            ("upload_waiting", f64::from(u8::from(waiting))),
             ("finished", f64::from(u8::from(finished_at.is_some()))),
             ("retries", m.retries as f64),
             ("dead_lettered", m.queue.dead_lettered() as f64),

@@ -21,6 +21,18 @@
 //! `load_all`. Its latency is fetch + processing; an out-of-memory crash
 //! fails every request in flight with reason `out_of_memory`.
 //!
+//! Outcome metrics: `finished` is 1 once every record is processed.
+//! `total_time_s` is the time the job ended: when it finished, or when it
+//! died out of memory (`oom` = 1, `finished` = 0). If the run ends first, it
+//! is projected at the rate so far, `run length × records / processed`; a
+//! lower bound for `offset_pages`, whose pages keep slowing, and the run's
+//! length if no record was processed. `first_result_ms` is when the first
+//! records were in the process's hands, ready to process (the first page or
+//! batch; the whole result for `load_all`); if none ever were (out of memory
+//! first, or the run ended first), it is the run's length, like
+//! `first_byte_ms` of bulk-export for a download that never starts: never a
+//! misleading instant answer.
+//!
 //! Parameters: `strategy` (load_all | offset_pages | keyset_cursor | stream),
 //! `records` (rows in the table), `record_kb` (KB per record, decimal),
 //! `batch_size` (rows per page or round trip), `per_record_us` (µs of
@@ -151,16 +163,28 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         paged(&mut job, &mut q, &mut rec, paging, records, batch, end);
     }
 
-    let total = job.ended.unwrap_or(end);
+    let finished = job.ended.is_some() && !job.oom;
+    let total = match job.ended {
+        Some(t) => t,
+        // Unfinished: project the rate so far over every record.
+        None if job.processed > 0 => {
+            (end as f64 * records as f64 / job.processed as f64) as SimTime
+        }
+        None => end,
+    };
     let events = q.processed();
     Ok(rec.finish(
         events,
         vec![
             ("peak_memory_mb", job.memory.peak() as f64 / 1e6),
             ("total_time_s", as_secs(total)),
-            ("first_result_ms", job.first_result.map_or(0.0, as_millis)),
+            (
+                "first_result_ms",
+                as_millis(job.first_result.unwrap_or(end)),
+            ),
             ("db_queries", job.db_queries as f64),
             ("oom", if job.oom { 1.0 } else { 0.0 }),
+            ("finished", if finished { 1.0 } else { 0.0 }),
         ],
     ))
 }

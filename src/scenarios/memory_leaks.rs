@@ -10,9 +10,10 @@
 //!                    │ GC pauses stop the event loop; they lengthen with the
 //!                    │ live heap and come more often near the limit
 //!                    └─ out of memory ─> crash: in-flight requests dropped,
-//!                                        down CRASH_DOWN_S, then restarted
-//!   [ PM2 ] (auto_restart) every CHECK_S: heap over RESTART_CEILING of the
-//!           limit? restart now (in-flight dropped, down RESTART_S)
+//!                                        down CRASH_DOWN_S (30 s), then restarted
+//!   [ PM2 ] (auto_restart) every CHECK_S (30 s): heap over RESTART_CEILING
+//!           (80 %) of the limit? restart now (in-flight dropped, down
+//!           RESTART_S, 3 s)
 //! ```
 //!
 //! Demonstrates: a leak grows the heap linearly and the process dies after
@@ -45,11 +46,15 @@
 //! Parameters: `leak` (none | listeners | unbounded_cache |
 //! connection_per_request | lru_cache), `rps` (req/s), `leak_kb_per_request`
 //! (KB retained per request), `heap_limit_mb` (MB, old-generation limit),
-//! `auto_restart` (toggle), `hours` (h of simulated time).
+//! `auto_restart` (toggle), `hours` (h of simulated time). KB and MB are
+//! decimal, as in large-datasets and bulk-export: 1 KB = 1 000 bytes, 1 MB =
+//! 10^6 bytes. The heap model ([`GcConfig::node`]): 50 MB live at start,
+//! major GC pauses of 5 ms + 0.5 ms per live MB, out of memory when a major
+//! GC leaves under 4 MB free.
 
 use crate::engine::time::{millis, secs, SimTime, MILLISECOND, SECOND};
 use crate::engine::{Dist, Histogram, Recorder, RngStream, RunResult, SeriesKind};
-use crate::parts::heap::MB;
+use crate::parts::heap::{KB, MB};
 use crate::parts::{Arrivals, BoundedCache, GcConfig, Heap};
 use crate::spec::{Params, RunConfig, SpecError};
 use std::collections::VecDeque;
@@ -161,7 +166,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         }
     };
     let rps = p.number("rps")?;
-    let leak_bytes = (p.number("leak_kb_per_request")? * 1_024.0) as u64;
+    let leak_bytes = (p.number("leak_kb_per_request")? * KB as f64) as u64;
     let limit_mb = p.number("heap_limit_mb")?;
     let auto_restart = p.flag("auto_restart")?;
     let end = secs((p.number("hours")? * 3_600.0).min(cfg.duration_s));
@@ -245,7 +250,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                 leak_bytes
             }
         };
-        let work = m.heap.allocate(GARBAGE_KB * 1_024, retained);
+        let work = m.heap.allocate(GARBAGE_KB * KB, retained);
         for pause in [work.minor, work.major].into_iter().flatten() {
             m.pauses.record(pause);
             m.gc_time += pause;

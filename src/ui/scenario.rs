@@ -81,7 +81,12 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 runs,
             },
             move |reply| match reply {
-                Reply::Progress { id: r, fraction } if r == id => progress.set(Some(fraction)),
+                // Redraw the bar in 5 % steps: short runs report often.
+                Reply::Progress { id: r, fraction } if r == id => {
+                    if fraction - progress.get_untracked().unwrap_or(0.0) >= 0.05 {
+                        progress.set(Some(fraction));
+                    }
+                }
                 Reply::Done {
                     id: r,
                     results: out,
@@ -124,7 +129,13 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         });
     }
 
-    let duration = move || state.with(|v| v.duration_s);
+    // The run's own length: a model may stop earlier than asked (a job
+    // that finishes, a scenario whose own parameter sets the horizon).
+    let duration = move || {
+        results
+            .with(|r| r.as_ref().and_then(|r| r.first()).map(|r| r.duration_s))
+            .unwrap_or_else(|| state.with(|v| v.duration_s))
+    };
     let bucket = move || {
         results.with(|r| {
             r.as_ref()

@@ -32,3 +32,19 @@ pub fn run(
 pub fn metric(out: &RunResult, key: &str) -> f64 {
     out.metric(key).unwrap_or_else(|| panic!("no metric {key}"))
 }
+
+/// Requests that ended (failed or rejected) for `reason`.
+pub fn outcome(out: &RunResult, reason: &str) -> u64 {
+    out.outcomes
+        .iter()
+        .filter(|o| o.reason == reason)
+        .map(|o| o.count)
+        .sum()
+}
+
+/// The values of series `key`, or a panic naming it.
+pub fn series<'a>(out: &'a RunResult, key: &str) -> &'a [f64] {
+    &out.series(key)
+        .unwrap_or_else(|| panic!("no series {key}"))
+        .values
+}
