@@ -124,6 +124,10 @@ pub fn draw_chart<DB: DrawingBackend>(
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..t_max, 0.0..y_top)?;
     ctx.configure_mesh()
+        // One light line between labels: enough to read values, and far
+        // fewer strokes to redraw on every change.
+        .x_max_light_lines(1)
+        .y_max_light_lines(1)
         .light_line_style(theme.grid)
         .bold_line_style(theme.grid)
         .axis_style(theme.foreground)

@@ -77,7 +77,7 @@ pub enum Reply {
 }
 
 /// Runs every run of `job`, calling `progress` with the fraction of the
-/// whole job done (at most about fifty times per run).
+/// whole job done (in steps of at least 5 %).
 pub fn execute(job: &Job, progress: Rc<dyn Fn(f64)>) -> Result<Vec<RunResult>, String> {
     let scenario = find(&job.scenario).map_err(|e| e.to_string())?;
     let total = job.runs.len().max(1) as f64;
@@ -97,7 +97,7 @@ pub fn execute(job: &Job, progress: Rc<dyn Fn(f64)>) -> Result<Vec<RunResult>, S
         let mut last = -1.0;
         set_hook(Some(Box::new(move |f: f64| {
             let overall = offset + f / total;
-            if overall - last >= 0.02 {
+            if overall - last >= 0.05 {
                 last = overall;
                 report(overall);
             }

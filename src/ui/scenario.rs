@@ -496,7 +496,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         <Show when=move || progress.get().is_some()>
                             <progress max="1" value=move || progress.get().unwrap_or(0.0).to_string() aria-label="Simulation progress"></progress>
                         </Show>
-                        <span data-testid="sim-stats">{move || stats.get()}</span>
+                        <span data-testid="sim-stats" data-run=move || runs_done.get()>{move || stats.get()}</span>
                         {move || failure.get().map(|f| view! { <p class="error" role="alert">{f}</p> })}
                     </div>
                     <div class="charts">
