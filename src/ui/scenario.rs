@@ -82,10 +82,10 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             },
             move |reply| match reply {
                 // Redraw the bar in 5 % steps: short runs report often.
-                Reply::Progress { id: r, fraction } if r == id => {
-                    if fraction - progress.get_untracked().unwrap_or(0.0) >= 0.05 {
-                        progress.set(Some(fraction));
-                    }
+                Reply::Progress { id: r, fraction }
+                    if r == id && fraction - progress.get_untracked().unwrap_or(0.0) >= 0.05 =>
+                {
+                    progress.set(Some(fraction))
                 }
                 Reply::Done {
                     id: r,
