@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TRUNK_VERSION=0.21.14
+WASM_PACK_VERSION=0.15.1
 BINARYEN_VERSION=132
+PLAYWRIGHT_VERSION=1.65.1
 # wasm-bindgen-cli must match the wasm-bindgen the crate links, exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -30,9 +32,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if ! command -v wasm-pack >/dev/null; then
-  say "installing wasm-pack"
-  cargo install wasm-pack
+if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION"; then
+  say "installing wasm-pack $WASM_PACK_VERSION"
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --force
 fi
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -49,9 +51,9 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
 fi
 
 # playwright-core drives Debian's chromium for the built-site test.
-if [ ! -d .tools/node_modules/playwright-core ]; then
-  say "installing playwright-core from npm into .tools/"
+if ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" .tools/node_modules/playwright-core/package.json 2>/dev/null; then
+  say "installing playwright-core@$PLAYWRIGHT_VERSION from npm into .tools/ (it drives Debian's chromium; no browser download)"
   mkdir -p .tools
-  npm install --prefix .tools --no-audit --no-fund playwright-core >/dev/null
+  npm install --prefix .tools --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
 fi
 say "toolchain ready"
