@@ -141,6 +141,7 @@ pub fn draw_chart<DB: DrawingBackend>(
         .y_labels(5)
         .draw()?;
 
+    let mut legend = Vec::new();
     for (run_index, run) in runs.iter().enumerate() {
         for (i, key) in chart.series.iter().enumerate() {
             let Some(series) = run.result.series(key) else {
@@ -155,20 +156,19 @@ pub fn draw_chart<DB: DrawingBackend>(
                 .enumerate()
                 .map(move |(j, &v)| ((j as f64 + 0.5) * bucket, v));
             let (label, _) = series_label(spec, key);
-            let legend = if run.name.is_empty() {
+            let legend_text = if run.name.is_empty() {
                 label.to_string()
             } else {
                 format!("{} · {label}", run.name)
             };
             let style = color.stroke_width(2);
-            let drawn = if run_index == 0 {
-                ctx.draw_series(LineSeries::new(points, style))?
+            let dashed = run_index > 0;
+            if dashed {
+                ctx.draw_series(DashedLineSeries::new(points, 6, 4, style))?;
             } else {
-                ctx.draw_series(DashedLineSeries::new(points, 6, 4, style))?
-            };
-            drawn.label(legend).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
+                ctx.draw_series(LineSeries::new(points, style))?;
+            }
+            legend.push((legend_text, color, dashed));
         }
     }
     if let Some(t) = cursor_s {
@@ -178,19 +178,62 @@ pub fn draw_chart<DB: DrawingBackend>(
             theme.foreground.mix(0.5).stroke_width(1),
         )))?;
     }
-    ctx.configure_series_labels()
-        .background_style(theme.background.mix(0.85))
-        .border_style(theme.grid)
-        .label_font(text(11))
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()?;
-    let (x_range, _) = ctx.plotting_area().get_pixel_range();
+    let (x_range, y_range) = ctx.plotting_area().get_pixel_range();
+    draw_legend(root, &legend, (x_range.start + 8, y_range.start + 6), theme)?;
     root.present()?;
     Ok(PlotArea {
         left: x_range.start,
         right: x_range.end,
         t_max,
     })
+}
+
+/// Draws the legend box: a line sample and a label per series. Drawn by
+/// hand rather than with plotters' series labels, which measure text outside
+/// the backend (in a browser, by laying out the whole page per label).
+fn draw_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    items: &[(String, RGBColor, bool)],
+    (x, y): (i32, i32),
+    theme: &Theme,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    if items.is_empty() {
+        return Ok(());
+    }
+    let style = TextStyle::from(("sans-serif", 11).into_font())
+        .color(&theme.foreground)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    const ROW: i32 = 15;
+    let mut widest = 0;
+    for (text, _, _) in items {
+        widest = widest.max(root.estimate_text_size(text, &style)?.0 as i32);
+    }
+    let (w, h) = (widest + 40, items.len() as i32 * ROW + 8);
+    root.draw(&Rectangle::new(
+        [(x, y), (x + w, y + h)],
+        theme.background.mix(0.85).filled(),
+    ))?;
+    root.draw(&Rectangle::new(
+        [(x, y), (x + w, y + h)],
+        theme.grid.stroke_width(1),
+    ))?;
+    for (i, (text, color, dashed)) in items.iter().enumerate() {
+        let cy = y + 4 + i as i32 * ROW + ROW / 2;
+        let sample = if *dashed {
+            vec![
+                vec![(x + 6, cy), (x + 14, cy)],
+                vec![(x + 20, cy), (x + 28, cy)],
+            ]
+        } else {
+            vec![vec![(x + 6, cy), (x + 28, cy)]]
+        };
+        for segment in sample {
+            root.draw(&PathElement::new(segment, color.stroke_width(2)))?;
+        }
+        root.draw_text(text, &style, (x + 34, cy))?;
+    }
+    Ok(())
 }
 
 /// A chart as a standalone SVG document.

@@ -7,8 +7,112 @@ use crate::engine::RunResult;
 use crate::present::{format_with_unit, series_label, value_at};
 use crate::spec::ScenarioSpec;
 use leptos::prelude::*;
-use plotters::prelude::IntoDrawingArea;
+use plotters::prelude::{DrawingBackend, IntoDrawingArea};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
 use std::sync::Arc;
+
+/// plotters' canvas backend, except that text is measured with the canvas's
+/// own `measureText`. plotters otherwise measures each label by adding a
+/// `<span>` to the page and reading its size, which forces a layout of the
+/// whole page for every label: most of a redraw's time, by profile.
+struct MeasuredCanvas {
+    inner: plotters_canvas::CanvasBackend,
+    context: web_sys::CanvasRenderingContext2d,
+}
+
+impl MeasuredCanvas {
+    fn new(canvas: web_sys::HtmlCanvasElement) -> Option<Self> {
+        use wasm_bindgen::JsCast;
+        let context = canvas.get_context("2d").ok()??.dyn_into().ok()?;
+        let inner = plotters_canvas::CanvasBackend::with_canvas_object(canvas)?;
+        Some(Self { inner, context })
+    }
+}
+
+type CanvasError = <plotters_canvas::CanvasBackend as DrawingBackend>::ErrorType;
+type Drawn = Result<(), DrawingErrorKind<CanvasError>>;
+
+impl DrawingBackend for MeasuredCanvas {
+    type ErrorType = CanvasError;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.inner.get_size()
+    }
+    fn ensure_prepared(&mut self) -> Drawn {
+        self.inner.ensure_prepared()
+    }
+    fn present(&mut self) -> Drawn {
+        self.inner.present()
+    }
+    fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> Drawn {
+        self.inner.draw_pixel(point, color)
+    }
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Drawn {
+        self.inner.draw_line(from, to, style)
+    }
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        a: BackendCoord,
+        b: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Drawn {
+        self.inner.draw_rect(a, b, style, fill)
+    }
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Drawn {
+        self.inner.draw_path(path, style)
+    }
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        c: BackendCoord,
+        r: u32,
+        style: &S,
+        fill: bool,
+    ) -> Drawn {
+        self.inner.draw_circle(c, r, style, fill)
+    }
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vert: I,
+        style: &S,
+    ) -> Drawn {
+        self.inner.fill_polygon(vert, style)
+    }
+    fn draw_text<T: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &T,
+        pos: BackendCoord,
+    ) -> Drawn {
+        self.inner.draw_text(text, style, pos)
+    }
+    fn estimate_text_size<T: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &T,
+    ) -> Result<(u32, u32), DrawingErrorKind<CanvasError>> {
+        // The same font string the canvas backend draws with.
+        self.context.set_font(&format!(
+            "{} {}px {}",
+            style.style().as_str(),
+            style.size(),
+            style.family().as_str()
+        ));
+        let width = self.context.measure_text(text).map_or(0.0, |m| m.width());
+        Ok((width.ceil() as u32, style.size().ceil() as u32))
+    }
+}
 
 /// Canvas size in pixels (CSS scales it to the column width).
 const WIDTH: u32 = 720;
@@ -79,7 +183,7 @@ pub fn Chart(
                 .zip(names)
                 .map(|(r, n)| ChartRun { name: n, result: r })
                 .collect();
-            let Some(backend) = plotters_canvas::CanvasBackend::with_canvas_object(el) else {
+            let Some(backend) = MeasuredCanvas::new(el) else {
                 return;
             };
             let root = backend.into_drawing_area();
