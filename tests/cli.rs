@@ -99,6 +99,21 @@ fn run_json_has_the_documented_shape() {
 }
 
 #[test]
+fn json_reports_the_simulated_duration() {
+    // memory-leaks simulates `hours` (here 2 h = 7200 s) even when asked for more.
+    let out = json(&prodsim(&[
+        "run",
+        "memory-leaks",
+        "--set",
+        "hours=2",
+        "--duration",
+        "20000",
+        "--json",
+    ]));
+    assert_eq!(out["duration_s"], 7200.0);
+}
+
+#[test]
 fn same_command_gives_the_same_metrics() {
     let args = [
         "run",

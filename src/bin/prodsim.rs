@@ -264,7 +264,9 @@ fn run(args: &[String]) -> Result<String, Failure> {
         return Ok(pretty(&json!({
             "scenario": spec.id,
             "seed": seed,
-            "duration_s": duration_s,
+            // What was simulated: a model may stop before the requested
+            // duration (memory-leaks runs for its `hours`).
+            "duration_s": result.duration_s,
             "params": params_json,
             "events": result.events,
             "wall_ms": wall_ms,
@@ -272,8 +274,8 @@ fn run(args: &[String]) -> Result<String, Failure> {
         })));
     }
     let mut out = vec![format!(
-        "{} — seed {seed}, {duration_s} s simulated, {} events in {wall_ms:.1} ms",
-        spec.id, result.events
+        "{} — seed {seed}, {} s simulated, {} events in {wall_ms:.1} ms",
+        spec.id, result.duration_s, result.events
     )];
     let labels = spec
         .metrics
