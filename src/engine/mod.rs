@@ -3,7 +3,7 @@
 //! Everything a scenario model needs to run a simulation and nothing about how it
 //! is shown: integer time, an event queue with stable tie-breaking, seeded random
 //! streams, distributions and streaming metrics. This module must never import
-//! leptos, web-sys or wasm-bindgen: it is built and tested natively.
+//! the UI or browser-binding crates: it is built and tested natively.
 
 pub mod dist;
 pub mod metrics;
