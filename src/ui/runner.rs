@@ -1,9 +1,11 @@
-//! Runs simulations off the page's thread: a Web Worker (www/worker.js,
-//! which starts this same wasm) gets each job and sends back progress and
-//! results, so the page never freezes. A newer job cancels an older one by
-//! terminating the worker. Where no worker can run (a sandboxed embed has no
-//! origin to load one from, or the script is missing) jobs run on the page
-//! after yielding once, so input is still handled first.
+//! Runs simulations without freezing the page. A job expected to be small
+//! (judged by the events per simulated second its scenario produced last
+//! time) runs right on the page: no messaging or JSON, so the redraw lands
+//! sooner. Anything bigger goes to a Web Worker (www/worker.js, which
+//! starts this same wasm) that sends back progress and results; a newer job
+//! cancels an older one by terminating the worker. Where no worker can run
+//! (a sandboxed embed has no origin to load one from, or the script is
+//! missing) every job runs on the page after yielding once.
 
 use crate::protocol::{answer, execute, parse_reply, Job, Reply};
 use std::cell::RefCell;
@@ -13,6 +15,10 @@ use wasm_bindgen::JsCast;
 
 /// The worker script: a module that starts this same wasm.
 const WORKER_URL: &str = "./worker.js";
+
+/// Jobs estimated below this many events run on the page: a few
+/// milliseconds of work, less than a round trip through the worker costs.
+const PAGE_EVENT_BUDGET: f64 = 150_000.0;
 
 type OnReply = Rc<dyn Fn(Reply)>;
 type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
@@ -30,8 +36,35 @@ struct Runner {
     busy: bool,
     unavailable: bool,
     on_reply: Option<OnReply>,
+    /// Events per simulated second of each scenario's latest run.
+    event_rates: Vec<(String, f64)>,
     // Kept alive as long as the worker uses them.
     _listeners: Option<(Listener, ErrorListener)>,
+}
+
+impl Runner {
+    /// Remembers how many events per simulated second `scenario` produced.
+    fn learn(&mut self, scenario: &str, results: &[crate::engine::RunResult]) {
+        let seconds: f64 = results.iter().map(|r| r.duration_s).sum();
+        let events: u64 = results.iter().map(|r| r.events).sum();
+        if seconds <= 0.0 {
+            return;
+        }
+        let rate = events as f64 / seconds;
+        match self.event_rates.iter_mut().find(|(s, _)| s == scenario) {
+            Some(entry) => entry.1 = rate,
+            None => self.event_rates.push((scenario.to_string(), rate)),
+        }
+    }
+
+    /// True when `job` is known to be small enough to run on the page.
+    fn small(&self, job: &Job) -> bool {
+        let Some((_, rate)) = self.event_rates.iter().find(|(s, _)| *s == job.scenario) else {
+            return false;
+        };
+        let seconds: f64 = job.runs.iter().map(|r| r.duration_s).sum();
+        rate * seconds < PAGE_EVENT_BUDGET
+    }
 }
 
 thread_local! {
@@ -57,7 +90,13 @@ fn on_message(ev: web_sys::MessageEvent) {
                 }
                 return None;
             }
-            Reply::Done { .. } | Reply::Failed { .. } => {
+            Reply::Done { ref results, .. } => {
+                if let Some(job) = r.current.take() {
+                    r.learn(&job.scenario, results);
+                }
+                r.busy = false;
+            }
+            Reply::Failed { .. } => {
                 r.busy = false;
                 r.current = None;
             }
@@ -83,7 +122,7 @@ fn on_error(_: web_sys::Event) {
         r.current.take().zip(r.on_reply.clone())
     });
     if let Some((job, on_reply)) = retry {
-        run_on_page(job, on_reply);
+        run_on_page(job, on_reply, true);
     }
 }
 
@@ -102,11 +141,22 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
 /// earlier job are never delivered after this call.
 pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
     let on_reply: OnReply = Rc::new(on_reply);
-    let queued = RUNNER.with(|r| {
+    let route = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
         r.on_reply = Some(Rc::clone(&on_reply));
         if r.unavailable {
-            return false;
+            return Route::PageAfterYield;
+        }
+        if r.small(&job) {
+            // Any older job in the worker is stale now.
+            if r.busy {
+                if let Some(w) = r.worker.take() {
+                    w.terminate();
+                }
+                r.busy = false;
+                r.current = None;
+            }
+            return Route::PageNow;
         }
         if r.busy && r.ready {
             // Cancel the stale run for real: stop its worker.
@@ -117,7 +167,7 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
         if r.worker.is_none() {
             let Some((w, l, e)) = spawn_worker() else {
                 r.unavailable = true;
-                return false;
+                return Route::PageAfterYield;
             };
             r.worker = Some(w);
             r._listeners = Some((l, e));
@@ -127,29 +177,45 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
         // Not ready yet: sent as soon as the worker says it is listening.
         if r.ready && !r.worker.as_ref().is_some_and(|w| post(w, &job)) {
             r.unavailable = true;
-            return false;
+            return Route::PageAfterYield;
         }
         r.current = Some(job.clone());
-        true
+        Route::Worker
     });
-    if !queued {
-        run_on_page(job, on_reply);
+    match route {
+        Route::Worker => {}
+        Route::PageNow => run_on_page(job, on_reply, false),
+        Route::PageAfterYield => run_on_page(job, on_reply, true),
     }
 }
 
-fn run_on_page(job: Job, on_reply: OnReply) {
+/// Where a job runs.
+enum Route {
+    Worker,
+    /// Small: on the page, in the next microtask.
+    PageNow,
+    /// No worker: on the page, after letting input and paint happen.
+    PageAfterYield,
+}
+
+fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
     leptos::task::spawn_local(async move {
-        gloo_timers::future::TimeoutFuture::new(0).await;
+        if yield_first {
+            gloo_timers::future::TimeoutFuture::new(0).await;
+        }
         // A newer job replaced ours while we waited: drop this one.
         let current = RUNNER.with(|r| r.borrow().on_reply.clone());
         if !current.is_some_and(|c| Rc::ptr_eq(&c, &on_reply)) {
             return;
         }
         let reply = match execute(&job, Rc::new(|_| {})) {
-            Ok(results) => Reply::Done {
-                id: job.id,
-                results,
-            },
+            Ok(results) => {
+                RUNNER.with(|r| r.borrow_mut().learn(&job.scenario, &results));
+                Reply::Done {
+                    id: job.id,
+                    results,
+                }
+            }
             Err(message) => Reply::Failed {
                 id: job.id,
                 message,
