@@ -238,6 +238,26 @@ mod tests {
     }
 
     #[test]
+    fn every_common_metric_and_series_has_a_label() {
+        // The engine owns the keys, this module the labels: keep them in step.
+        use crate::engine::metrics::{COMMON_METRICS, COMMON_SERIES};
+        for key in COMMON_METRICS {
+            assert!(
+                COMMON_METRIC_LABELS.iter().any(|(k, _, _)| k == key),
+                "{key}"
+            );
+        }
+        for key in COMMON_SERIES {
+            assert!(
+                COMMON_SERIES_LABELS.iter().any(|(k, _, _)| k == key),
+                "{key}"
+            );
+        }
+        assert_eq!(COMMON_METRIC_LABELS.len(), COMMON_METRICS.len());
+        assert_eq!(COMMON_SERIES_LABELS.len(), COMMON_SERIES.len());
+    }
+
+    #[test]
     fn value_at_picks_the_bucket_and_clamps() {
         let s = Series {
             key: "k".into(),

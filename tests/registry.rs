@@ -2,7 +2,7 @@
 //! A new scenario gets these checks by being added to the registry.
 
 use prodsim::engine::RunResult;
-use prodsim::scenarios::{catalogue, Scenario, REGISTRY};
+use prodsim::scenarios::{catalogue, golden_config, Scenario, REGISTRY};
 
 use prodsim::spec::{ParamKind, ParamValue, RunConfig};
 
@@ -13,13 +13,10 @@ fn all() -> &'static [Scenario] {
 /// A short run of `s` with its defaults: long enough to exercise the model,
 /// short enough to keep the suite quick.
 fn short_run(s: &Scenario, seed: u64) -> RunResult {
-    let duration_s = s
-        .spec
-        .duration_s
-        .default
-        .min(10.0)
-        .max(s.spec.duration_s.min);
-    let cfg = RunConfig { seed, duration_s };
+    let cfg = RunConfig {
+        seed,
+        ..golden_config(&s.spec)
+    };
     s.run(&s.spec.defaults(), &cfg)
         .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id))
 }
