@@ -195,18 +195,22 @@ async fn changing_a_control_reruns_and_changes_numbers_and_charts() {
     assert_ne!(text(&host, "[data-testid=sim-stats]"), before_stats);
     TimeoutFuture::new(100).await;
     assert_ne!(canvas_pixels(&host), before_pixels, "charts were redrawn");
-    assert!(
-        location_query().contains("algorithm=sliding_log"),
-        "{}",
-        location_query()
-    );
+    until("the URL to name the new algorithm", || {
+        location_query().contains("algorithm=sliding_log")
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
 async fn the_url_restores_the_exact_view_and_round_trips() {
-    let query = "?s=rate-limiting&limit=15&seed=7&d=12&cmp=1&cmp.algorithm=token_bucket&t=5";
+    // `seed=07` is written back as `seed=7`: proof the page rewrote the URL.
+    let query = "?s=rate-limiting&limit=15&seed=07&d=12&cmp=1&cmp.algorithm=token_bucket&t=5";
     let (_mounted, host) = open(query);
     stats_change(&host, "").await;
+    until("the page to rewrite the URL", || {
+        location_query().contains("seed=7")
+    })
+    .await;
     let input: web_sys::HtmlInputElement = all(&host, "[data-param=limit] input[type=number]")
         .pop()
         .and_then(|e| e.dyn_into().ok())
@@ -242,7 +246,10 @@ async fn bad_url_values_are_clamped_with_a_visible_notice() {
     );
     assert!(notices.contains("unknown parameter 'bogus'"), "{notices}");
     assert!(notices.contains("seed 'x'"), "{notices}");
-    assert!(location_query().contains("limit=1000"));
+    until("the clamped limit in the URL", || {
+        location_query().contains("limit=1000")
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]
@@ -273,7 +280,8 @@ async fn compare_mode_shows_both_runs_side_by_side() {
 
 #[wasm_bindgen_test]
 async fn an_embed_renders_without_the_chrome() {
-    let (_mounted, host) = open("?s=connection-pool&d=5&embed=1");
+    // `d=05` is written back as `d=5`, keeping `embed=1`.
+    let (_mounted, host) = open("?s=connection-pool&d=05&embed=1");
     stats_change(&host, "").await;
     assert!(all(&host, ".controls").is_empty() && all(&host, ".lesson").is_empty());
     assert!(all(&host, "header.site").is_empty());
@@ -282,7 +290,11 @@ async fn an_embed_renders_without_the_chrome() {
         all(&host, ".page.embed h1 a[target=_blank]").len() == 1,
         "a link to the full page"
     );
-    assert!(location_query().contains("embed=1"));
+    until("the rewritten URL to keep embed=1", || {
+        let q = location_query();
+        q.contains("d=5") && q.contains("embed=1")
+    })
+    .await;
 }
 
 #[wasm_bindgen_test]

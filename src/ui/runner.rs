@@ -138,8 +138,10 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
 }
 
 /// Submits `job`; `on_reply` hears its progress and result. Replies of an
-/// earlier job are never delivered after this call.
-pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
+/// earlier job are never delivered after this call. Returns false when the
+/// job runs on the page right away (its result comes before the next
+/// frame), true when it runs in the background.
+pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) -> bool {
     let on_reply: OnReply = Rc::new(on_reply);
     let route = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
@@ -183,9 +185,15 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) {
         Route::Worker
     });
     match route {
-        Route::Worker => {}
-        Route::PageNow => run_on_page(job, on_reply, false),
-        Route::PageAfterYield => run_on_page(job, on_reply, true),
+        Route::Worker => true,
+        Route::PageNow => {
+            run_on_page(job, on_reply, false);
+            false
+        }
+        Route::PageAfterYield => {
+            run_on_page(job, on_reply, true);
+            true
+        }
     }
 }
 

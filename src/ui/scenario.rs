@@ -19,6 +19,11 @@ use std::sync::Arc;
 /// Playback refresh interval, ms.
 const FRAME_MS: u32 = 50;
 
+/// The URL is rewritten this long after the last change. Writing history
+/// costs about a millisecond, which should not delay the redraw, and in a
+/// burst of changes (a slider drag) only the last one matters.
+const URL_DELAY_MS: u32 = 200;
+
 /// How the compare selector reads the current state.
 fn compare_choice(spec: &ScenarioSpec, v: &ViewState) -> String {
     let Some(b) = &v.compare else {
@@ -72,9 +77,8 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         if let Some(b) = &v.compare {
             runs.push(RunSpec::new(b, config));
         }
-        progress.set(Some(0.0));
         let started = browser::now_ms();
-        submit(
+        let in_background = submit(
             Job {
                 id,
                 scenario: spec.id.clone(),
@@ -109,14 +113,24 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 _ => {}
             },
         );
+        // A run on the page lands before the next frame: no bar to flash.
+        if in_background {
+            progress.set(Some(0.0));
+        }
     });
 
     // Keep the URL in step (the time only while paused, to spare history).
+    // Replacing the pending timer cancels it; so does leaving the page.
+    let url_timer = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
     Effect::new(move |_| {
         let mut v = state.get();
         v.time_s = if playing.get() { None } else { time.get() };
         v.embed = embed;
-        browser::replace_query(&encode(spec, &v));
+        let query = encode(spec, &v);
+        let write = gloo_timers::callback::Timeout::new(URL_DELAY_MS, move || {
+            browser::replace_query(&query)
+        });
+        url_timer.set_value(Some(write));
     });
 
     if embed {
