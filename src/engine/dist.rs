@@ -89,6 +89,19 @@ impl Dist {
     }
 }
 
+/// How many events of a Poisson process with `mean` events fall in one
+/// interval: for models that count arrivals per interval rather than
+/// drawing each one. 0 for a mean that is not positive.
+pub fn poisson_count(mean: f64, rng: &mut RngStream) -> u64 {
+    match rand_distr::Poisson::new(mean) {
+        Ok(d) => {
+            let n: f64 = d.sample(rng.generator());
+            n as u64
+        }
+        Err(_) => 0,
+    }
+}
+
 /// Zipf-distributed ranks over `0..n`: rank 0 is the most popular.
 #[derive(Clone, Debug)]
 pub struct Zipf {
@@ -116,6 +129,25 @@ impl Zipf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn poisson_counts_have_the_poisson_mean_and_variance() {
+        // A Poisson count's variance equals its mean.
+        for mean in [0.7, 3.0, 3_000.0] {
+            let mut rng = RngStream::new(5, "counts");
+            let draws: Vec<f64> = (0..20_000)
+                .map(|_| poisson_count(mean, &mut rng) as f64)
+                .collect();
+            let m = draws.iter().sum::<f64>() / draws.len() as f64;
+            let var = draws.iter().map(|x| (x - m).powi(2)).sum::<f64>() / draws.len() as f64;
+            assert!((m - mean).abs() / mean < 0.02, "mean {m} vs {mean}");
+            assert!((var - mean).abs() / mean < 0.05, "variance {var} vs {mean}");
+        }
+        let mut rng = RngStream::new(5, "counts");
+        for bad in [0.0, -1.0, f64::NAN] {
+            assert_eq!(poisson_count(bad, &mut rng), 0);
+        }
+    }
 
     fn mean_of(d: &Dist, n: usize) -> f64 {
         let mut rng = RngStream::new(11, "dist");

@@ -72,13 +72,22 @@ impl Histogram {
     /// Adds one sample.
     #[inline]
     pub fn record(&mut self, v: u64) {
+        self.record_n(v, 1);
+    }
+
+    /// Adds `n` samples of the same value.
+    #[inline]
+    pub fn record_n(&mut self, v: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
         let i = self.index(v);
         if i >= self.counts.len() {
             self.counts.resize(i + 1, 0);
         }
-        self.counts[i] += 1;
-        self.total += 1;
-        self.sum += v as f64;
+        self.counts[i] += n;
+        self.total += n;
+        self.sum += v as f64 * n as f64;
         self.max = self.max.max(v);
     }
 
@@ -287,9 +296,15 @@ impl Recorder {
     /// A request arrived.
     #[inline]
     pub fn arrival(&mut self, now: SimTime) {
-        self.requests += 1;
+        self.arrivals(now, 1);
+    }
+
+    /// `n` requests arrived (a model that simulates requests in aggregate).
+    #[inline]
+    pub fn arrivals(&mut self, now: SimTime, n: u64) {
+        self.requests += n;
         let s = self.slot(now);
-        self.arrivals_per_bucket[s] += 1;
+        self.arrivals_per_bucket[s] += n;
         if now >= self.next_progress {
             super::progress::report(now as f64 / self.duration as f64);
             self.next_progress = now + (self.duration / PROGRESS_STEPS).max(1);
@@ -299,37 +314,59 @@ impl Recorder {
     /// A request finished successfully after `latency`.
     #[inline]
     pub fn complete(&mut self, now: SimTime, latency: SimTime) {
-        self.completed += 1;
-        self.latency.record(latency);
+        self.complete_many(now, latency, 1);
+    }
+
+    /// `n` requests finished successfully, each after `latency`.
+    #[inline]
+    pub fn complete_many(&mut self, now: SimTime, latency: SimTime, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.completed += n;
+        self.latency.record_n(latency, n);
         let s = self.slot(now);
-        self.bucket_latency[s].record(latency);
-        self.completions_per_bucket[s] += 1;
-        self.ends_per_bucket[s] += 1;
+        self.bucket_latency[s].record_n(latency, n);
+        self.completions_per_bucket[s] += n;
+        self.ends_per_bucket[s] += n;
     }
 
     /// A request was accepted but failed, for `reason`.
     pub fn fail(&mut self, now: SimTime, reason: &'static str) {
-        self.failed += 1;
-        self.end_badly(now, true, reason);
+        self.fail_many(now, reason, 1);
+    }
+
+    /// `n` accepted requests failed, for `reason`.
+    pub fn fail_many(&mut self, now: SimTime, reason: &'static str, n: u64) {
+        self.failed += n;
+        self.end_badly(now, true, reason, n);
     }
 
     /// A request was turned away at the door, for `reason`.
     pub fn reject(&mut self, now: SimTime, reason: &'static str) {
-        self.rejected += 1;
-        self.end_badly(now, false, reason);
+        self.reject_many(now, reason, 1);
     }
 
-    fn end_badly(&mut self, now: SimTime, failed: bool, reason: &'static str) {
+    /// `n` requests were turned away at the door, for `reason`.
+    pub fn reject_many(&mut self, now: SimTime, reason: &'static str, n: u64) {
+        self.rejected += n;
+        self.end_badly(now, false, reason, n);
+    }
+
+    fn end_badly(&mut self, now: SimTime, failed: bool, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
         let s = self.slot(now);
-        self.errors_per_bucket[s] += 1;
-        self.ends_per_bucket[s] += 1;
+        self.errors_per_bucket[s] += n;
+        self.ends_per_bucket[s] += n;
         match self
             .outcomes
             .iter_mut()
             .find(|(f, r, _)| *f == failed && *r == reason)
         {
-            Some(entry) => entry.2 += 1,
-            None => self.outcomes.push((failed, reason, 1)),
+            Some(entry) => entry.2 += n,
+            None => self.outcomes.push((failed, reason, n)),
         }
     }
 

@@ -104,8 +104,22 @@ impl GcWork {
     }
 }
 
+/// What a run of allocations cost: see [`Heap::allocate_many`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Requests allocated: all that were asked for, unless a major GC
+    /// stopped the batch early (then the last of them triggered it).
+    pub requests: u64,
+    /// Minor GCs they triggered (each pausing `minor_pause`).
+    pub minors: u64,
+    /// Pause of the major GC the last request triggered, if any.
+    pub major: Option<SimTime>,
+    /// That major GC could not free enough: out of memory.
+    pub out_of_memory: bool,
+}
+
 /// A heap with a young and an old generation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Heap {
     cfg: GcConfig,
     live: u64,
@@ -183,6 +197,72 @@ impl Heap {
             self.next_major = self.trigger_after_gc();
         }
         work
+    }
+
+    /// Allocates for up to `n` requests, each of which first frees `freed`
+    /// bytes (a cache evicting an entry) and then allocates as
+    /// [`allocate`](Self::allocate) does; stops right after the first
+    /// request that triggers a major GC. The heap ends exactly as if `free`
+    /// and `allocate` had been called per request, in far fewer steps:
+    /// between two collections every request changes it by the same amounts.
+    pub fn allocate_many(&mut self, n: u64, garbage: u64, retained: u64, freed: u64) -> Batch {
+        let mut batch = Batch::default();
+        while batch.requests < n {
+            let quiet = self.quiet_requests(garbage, retained, freed);
+            let bulk = quiet.min(n - batch.requests);
+            // Each of these requests: young grows by `garbage`, live by
+            // `retained - freed`, old garbage by `freed`; used (live + old
+            // garbage) only rises, so the last level is the peak.
+            self.young += bulk * garbage;
+            self.live += bulk * retained.saturating_sub(freed);
+            self.old_garbage = self.old_garbage.saturating_add(bulk * freed);
+            self.peak = self.peak.max(self.used().min(self.cfg.limit_bytes));
+            batch.requests += bulk;
+            if batch.requests == n {
+                break;
+            }
+            // The next request triggers a collection: take it exactly.
+            self.free(freed);
+            let work = self.allocate(garbage, retained);
+            batch.requests += 1;
+            batch.minors += u64::from(work.minor.is_some());
+            if work.major.is_some() {
+                batch.major = work.major;
+                batch.out_of_memory = work.out_of_memory;
+                break;
+            }
+        }
+        batch
+    }
+
+    /// How many requests in a row can allocate (`garbage`, `retained`,
+    /// after freeing `freed`) without triggering a collection.
+    fn quiet_requests(&self, garbage: u64, retained: u64, freed: u64) -> u64 {
+        // Freeing more than is retained shrinks the live heap, and `free`
+        // stops at zero: leave that rare case to the exact path.
+        if freed > retained || freed > self.live {
+            return 0;
+        }
+        // A minor GC comes at the first request that fills the young
+        // generation (it is never full between requests).
+        let to_minor = match garbage {
+            0 => u64::MAX,
+            g => self.cfg.young_bytes.saturating_sub(self.young).div_ceil(g),
+        };
+        // A major GC at the first request that takes used to the trigger;
+        // only the retained bytes raise used between minor GCs.
+        let used = self.used();
+        let to_major = if used >= self.next_major {
+            1
+        } else if retained == 0 {
+            u64::MAX
+        } else {
+            (self.next_major - used).div_ceil(retained)
+        };
+        // Stay clear of overflow in the bulk sums (never near in practice).
+        let per_request = garbage.max(retained).max(1);
+        let cap = (u64::MAX / 4) / per_request;
+        to_minor.min(to_major).saturating_sub(1).min(cap)
     }
 
     /// `bytes` of retained memory become unreachable (a cache evicted an
@@ -275,6 +355,19 @@ impl BoundedCache {
     /// True when the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Inserts `n` new entries; returns how many of them evicted one.
+    pub fn insert_many(&mut self, n: u64) -> u64 {
+        let room = self.capacity - self.len;
+        let stored = n.min(room);
+        self.len += stored;
+        n - stored
+    }
+
+    /// Entries it can take before the first eviction.
+    pub fn room(&self) -> u64 {
+        self.capacity - self.len
     }
 
     /// Empties the cache (the process restarted).
@@ -411,6 +504,72 @@ mod tests {
         }
         assert_eq!(h.peak_used(), limit);
         assert_eq!(h.used(), 10 * MB);
+    }
+
+    #[test]
+    fn allocate_many_leaves_the_heap_exactly_as_one_request_at_a_time() {
+        // The oracle: `free` and `allocate` per request, stopping after a
+        // major GC, as `allocate_many` promises.
+        fn one_by_one(h: &mut Heap, n: u64, g: u64, r: u64, f: u64) -> Batch {
+            let mut b = Batch::default();
+            while b.requests < n {
+                h.free(f);
+                let w = h.allocate(g, r);
+                b.requests += 1;
+                b.minors += u64::from(w.minor.is_some());
+                if w.major.is_some() {
+                    b.major = w.major;
+                    b.out_of_memory = w.out_of_memory;
+                    break;
+                }
+            }
+            b
+        }
+        let shapes = [
+            // (garbage, retained, freed): a leak, an LRU steady state, no
+            // leak, retained only, a young generation filled per request,
+            // and frees larger than what is retained.
+            (64 * KB, 2 * KB, 0),
+            (64 * KB, 2 * KB, 2 * KB),
+            (64 * KB, 0, 0),
+            (0, 30 * KB, 0),
+            (2 * MB, 10 * KB, 0),
+            (10 * KB, KB, 3 * KB),
+        ];
+        for (g, r, f) in shapes {
+            for cfg in [small(), GcConfig::node(256.0)] {
+                let (mut bulk, mut exact) = (Heap::new(cfg.clone()), Heap::new(cfg));
+                // Batch sizes that cut across collections in different places.
+                for (step, n) in [1_u64, 7, 250, 3_000, 40_000]
+                    .iter()
+                    .cycle()
+                    .take(60)
+                    .enumerate()
+                {
+                    let a = bulk.allocate_many(*n, g, r, f);
+                    let b = one_by_one(&mut exact, *n, g, r, f);
+                    assert_eq!(a, b, "step {step}, shape {:?}", (g, r, f));
+                    assert_eq!(bulk, exact, "step {step}, shape {:?}", (g, r, f));
+                    if a.out_of_memory {
+                        bulk.restart();
+                        exact.restart();
+                    }
+                }
+                assert!(
+                    exact.gc_counts().0 > 0 || g == 0,
+                    "the test crossed no collection"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_cache_counts_evictions_in_bulk() {
+        let mut c = BoundedCache::new(5);
+        assert_eq!(c.insert_many(3), 0);
+        assert_eq!(c.room(), 2);
+        assert_eq!(c.insert_many(4), 2, "two fit, two evict");
+        assert_eq!(c.len(), 5);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod stream;
 
 pub use batch::{BatchWriter, WriteMode};
 pub use db::{ConnectionPool, Database};
-pub use heap::{BoundedCache, GcConfig, GcWork, Heap};
+pub use heap::{Batch, BoundedCache, GcConfig, GcWork, Heap};
 pub use jobs::{Job, JobQueue, Retry};
 pub use load::{Arrivals, KeyChooser, RateShape};
 pub use rate_limit::{Algorithm, RateLimiter, WindowPeak};

@@ -33,15 +33,28 @@
 //! nothing.
 //!
 //! Time: the run lasts `hours`, capped by the run's duration (`--duration`,
-//! whose default is the 48-hour maximum, so `hours` normally decides). Each
-//! request is simulated exactly, without an event per request: one event
-//! loop is a FIFO single server, so a request's start is the later of its
-//! arrival and the end of the work before it (the Lindley recursion). GC
-//! pauses are work on that same thread, charged when the allocating request
-//! arrives. Requests end exactly once: completed; failed `timeout` after
+//! whose default is the 48-hour maximum, so `hours` normally decides).
+//!
+//! Requests are simulated in aggregate, because the lesson needs hours of
+//! traffic (a crash needs heap_limit / leak, about 768 000 requests at the
+//! defaults) and the page must redraw within a frame. Time is cut into
+//! spans at every chart bucket edge and every PM2 check; a span's arrivals
+//! are one Poisson count, spread evenly over it. The heap is exact all the
+//! same: [`Heap::allocate_many`] leaves it byte for byte as one request at a
+//! time would, so every GC, crash and restart comes at the same request as
+//! in a per-request model. What is approximated is latency. Between pauses
+//! the event loop is an M/M/1 queue (2 ms of CPU per request), so a
+//! request's time on it is exponential with rate 1/CPU − rps; those
+//! latencies are recorded per bucket in strata of that distribution, finer
+//! in the tail. A pause is a backlog the loop works off at 1 − utilisation
+//! seconds per second: requests that arrive while it lasts wait what is
+//! left of it, and each minor GC delays on average rps × pause /
+//! (1 − utilisation) requests by up to its 2 ms. Requests end exactly once:
+//! completed; failed `timeout` when a backlog makes them wait past
 //! TIMEOUT_S (the client gives up); failed `out_of_memory` or `restarted`
-//! when in flight as the process dies; rejected `process_down` while it is
-//! down. Dropped requests are the last three.
+//! when in flight as the process dies (those delayed by a pause and not yet
+//! done, plus the usual rps × mean latency); rejected `process_down` while
+//! it is down. Dropped requests are the last three.
 //!
 //! Parameters: `leak` (none | listeners | unbounded_cache |
 //! connection_per_request | lru_cache), `rps` (req/s), `leak_kb_per_request`
@@ -52,10 +65,11 @@
 //! major GC pauses of 5 ms + 0.5 ms per live MB, out of memory when a major
 //! GC leaves under 4 MB free.
 
+use crate::engine::dist::poisson_count;
 use crate::engine::time::{millis, secs, SimTime, MILLISECOND, SECOND};
-use crate::engine::{Dist, Histogram, Recorder, RngStream, RunResult, SeriesKind};
+use crate::engine::{Histogram, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::heap::{KB, MB};
-use crate::parts::{Arrivals, BoundedCache, GcConfig, Heap};
+use crate::parts::{BoundedCache, GcConfig, Heap};
 use crate::spec::{Params, RunConfig, SpecError};
 use std::collections::VecDeque;
 
@@ -79,6 +93,18 @@ pub const RESTART_S: f64 = 3.0;
 /// serving again (detection, back-off, cold start).
 pub const CRASH_DOWN_S: f64 = 30.0;
 
+/// Cumulative probabilities bounding the strata that stand in for the
+/// latency distribution of requests no pause delays: finer in the tail,
+/// where p95 and p99 are read.
+const PLAIN_STRATA: [f64; 24] = [
+    0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.96, 0.97, 0.98, 0.985,
+    0.99, 0.9925, 0.995, 0.9975, 0.999, 0.9995, 1.0,
+];
+
+/// Groups that requests delayed together are split into, their waits
+/// spread evenly from the longest to the shortest.
+const DELAYED_GROUPS: u64 = 8;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Leak {
     None,
@@ -86,30 +112,13 @@ enum Leak {
     Lru,
 }
 
-/// A request not yet ended: when it arrived, when it ends, and whether it
-/// ends by completing (else by timing out).
+/// Requests that waited behind a GC pause and have not ended yet.
 #[derive(Clone, Copy)]
-struct Pending {
-    arrived: SimTime,
+struct Delayed {
     ends: SimTime,
+    latency: SimTime,
+    count: u64,
     completes: bool,
-}
-
-struct Model {
-    heap: Heap,
-    cache: BoundedCache,
-    pending: VecDeque<Pending>,
-    /// When the event loop finishes the work queued so far.
-    free_at: SimTime,
-    /// While down: when the process serves again.
-    down_until: Option<SimTime>,
-    crashes: u64,
-    restarts: u64,
-    first_crash: Option<SimTime>,
-    dropped: u64,
-    pauses: Histogram,
-    gc_time: SimTime,
-    events: u64,
 }
 
 /// Series handles.
@@ -120,36 +129,273 @@ struct Series {
     gc_pct: crate::engine::metrics::SeriesId,
 }
 
+struct Model {
+    heap: Heap,
+    cache: BoundedCache,
+    leak: Leak,
+    leak_bytes: u64,
+    rps: f64,
+    /// 1 − utilisation: seconds of backlog the event loop works off per second.
+    drain: f64,
+    /// Mean time on the event loop (wait + CPU) of a request no pause delays, s.
+    sojourn_s: f64,
+    /// Latency of each plain stratum (I/O + time on the event loop).
+    plain_latency: Vec<SimTime>,
+    /// Work queued on the event loop by pauses, s, as of `backlog_at`.
+    backlog_s: f64,
+    backlog_at: SimTime,
+    /// Requests no pause delayed since the last flush, all in one bucket.
+    plain: u64,
+    plain_at: SimTime,
+    delayed: VecDeque<Delayed>,
+    /// Fractional requests owed to minor-GC delays, carried between spans.
+    minor_carry: f64,
+    /// While down: when the process serves again.
+    down_until: Option<SimTime>,
+    bucket: SimTime,
+    series: Series,
+    crashes: u64,
+    restarts: u64,
+    first_crash: Option<SimTime>,
+    dropped: u64,
+    pauses: Histogram,
+    gc_time: SimTime,
+    events: u64,
+}
+
 impl Model {
-    /// Ends every pending request whose end is at or before `t`.
+    /// Backlog left at `t` (none once worked off).
+    fn backlog(&self, t: SimTime) -> f64 {
+        let since = t.saturating_sub(self.backlog_at) as f64 / SECOND as f64;
+        (self.backlog_s - self.drain * since).max(0.0)
+    }
+
+    /// Records every delayed request that has ended by `t`.
     fn settle(&mut self, rec: &mut Recorder, t: SimTime) {
-        while let Some(&p) = self.pending.front() {
-            if p.ends > t {
-                break;
-            }
-            self.pending.pop_front();
-            if p.completes {
-                rec.complete(p.ends, p.ends - p.arrived);
+        let mut kept = VecDeque::with_capacity(self.delayed.len());
+        for d in self.delayed.drain(..) {
+            if d.ends > t {
+                kept.push_back(d);
+            } else if d.completes {
+                rec.complete_many(d.ends, d.latency, d.count);
             } else {
-                rec.fail(p.ends, "timeout");
+                rec.fail_many(d.ends, "timeout", d.count);
             }
         }
+        self.delayed = kept;
+    }
+
+    /// Records the plain requests gathered in the current bucket, spread
+    /// over the strata of their latency distribution.
+    fn flush_plain(&mut self, rec: &mut Recorder) {
+        let n = self.plain as f64;
+        for (k, &latency) in self.plain_latency.iter().enumerate() {
+            // Counts by cumulative share: they add up to `plain` exactly.
+            let below = |p: f64| (n * p).floor() as u64;
+            let count = below(PLAIN_STRATA[k + 1]) - below(PLAIN_STRATA[k]);
+            rec.complete_many(self.plain_at, latency, count);
+        }
+        self.plain = 0;
+    }
+
+    /// `count` requests arriving from `at` wait from `longest` down to
+    /// `shortest` seconds behind a pause, on top of their usual latency.
+    fn delay(&mut self, at: SimTime, count: u64, longest: f64, shortest: f64) {
+        let timeout = secs(TIMEOUT_S);
+        for k in 0..DELAYED_GROUPS {
+            let n = (k + 1) * count / DELAYED_GROUPS - k * count / DELAYED_GROUPS;
+            if n == 0 {
+                continue;
+            }
+            let wait = longest + (shortest - longest) * (k as f64 + 0.5) / DELAYED_GROUPS as f64;
+            let latency = millis(IO_MS) + secs(self.sojourn_s + wait);
+            let completes = latency <= timeout;
+            self.delayed.push_back(Delayed {
+                ends: at + latency.min(timeout),
+                latency,
+                count: n,
+                completes,
+            });
+        }
+    }
+
+    /// `m` requests arrive evenly from `first` to `last`, after `minors`
+    /// minor GCs among them: those that meet a backlog wait, the rest are plain.
+    fn serve(&mut self, first: SimTime, last: SimTime, m: u64, minors: u64) {
+        if m == 0 {
+            return;
+        }
+        let mut delayed = 0;
+        let waiting = self.backlog(first);
+        if waiting > 0.0 {
+            // Request j arrives j × spacing after the first and waits what
+            // is left: waiting − drain × j × spacing, while that is positive.
+            let spacing = if m > 1 {
+                (last - first) as f64 / SECOND as f64 / (m - 1) as f64
+            } else {
+                0.0
+            };
+            let clears = waiting / self.drain;
+            delayed = if spacing > 0.0 {
+                ((clears / spacing).ceil() as u64).clamp(1, m)
+            } else {
+                m
+            };
+            let shortest = (waiting - self.drain * spacing * (delayed - 1) as f64).max(0.0);
+            self.delay(first, delayed, waiting, shortest);
+        }
+        // Each minor GC delays rps × pause / drain requests on average, by
+        // anything up to the pause.
+        let minor_s = self.heap.config().minor_pause as f64 / SECOND as f64;
+        self.minor_carry += minors as f64 * self.rps * minor_s / self.drain;
+        let by_minors = (self.minor_carry.floor() as u64).min(m - delayed);
+        self.minor_carry -= by_minors as f64;
+        self.delay(last, by_minors, minor_s, 0.0);
+        if self.plain == 0 {
+            self.plain_at = first;
+        }
+        self.plain += m - delayed - by_minors;
+        self.backlog_s = self.backlog(last);
+        self.backlog_at = last;
     }
 
     /// The process dies at `t`: every request still in flight is dropped.
     fn kill(&mut self, rec: &mut Recorder, t: SimTime, reason: &'static str, down: f64) {
-        for _ in 0..self.pending.len() {
-            rec.fail(t, reason);
-        }
-        self.dropped += self.pending.len() as u64;
-        self.pending.clear();
+        self.settle(rec, t);
+        let mut lost: u64 = self.delayed.drain(..).map(|d| d.count).sum();
+        // Plain requests in flight: rps × their mean latency (Little's law).
+        let plain_in_flight = (self.rps * (IO_MS / 1_000.0 + self.sojourn_s)).round() as u64;
+        let plain_lost = plain_in_flight.min(self.plain);
+        self.plain -= plain_lost;
+        lost += plain_lost;
+        rec.fail_many(t, reason, lost);
+        self.dropped += lost;
+        self.backlog_s = 0.0;
         self.down_until = Some(t + secs(down));
         self.events += 1;
     }
 
-    fn record_heap(&self, rec: &mut Recorder, s: &Series, t: SimTime) {
-        rec.gauge(s.used, t, self.heap.used() as f64 / MB as f64);
-        rec.gauge(s.live, t, self.heap.live_bytes() as f64 / MB as f64);
+    /// If the process is due back up by `t`, starts it fresh: empty heap,
+    /// empty cache, idle event loop.
+    fn wake(&mut self, rec: &mut Recorder, t: SimTime) {
+        let Some(up) = self.down_until.filter(|&up| up <= t) else {
+            return;
+        };
+        self.down_until = None;
+        self.heap.restart();
+        self.cache.clear();
+        self.backlog_s = 0.0;
+        self.backlog_at = up;
+        self.record_heap(rec, up);
+    }
+
+    fn record_heap(&self, rec: &mut Recorder, t: SimTime) {
+        rec.gauge(self.series.used, t, self.heap.used() as f64 / MB as f64);
+        rec.gauge(
+            self.series.live,
+            t,
+            self.heap.live_bytes() as f64 / MB as f64,
+        );
+    }
+
+    fn record_pauses(&mut self, rec: &mut Recorder, t: SimTime, pause: SimTime, count: u64) {
+        if count == 0 {
+            return;
+        }
+        self.pauses.record_n(pause, count);
+        self.gc_time += pause * count;
+        self.events += count;
+        rec.gauge(self.series.pause, t, pause as f64 / MILLISECOND as f64);
+        let share = (pause * count) as f64 / SECOND as f64 * 100.0;
+        rec.count(self.series.gc_pct, t, share);
+    }
+
+    /// PM2's memory check at `t`.
+    fn check(&mut self, rec: &mut Recorder, t: SimTime, ceiling: Option<u64>) {
+        self.wake(rec, t);
+        self.settle(rec, t);
+        self.events += 1;
+        if self.down_until.is_some() {
+            return;
+        }
+        self.record_heap(rec, t);
+        if ceiling.is_some_and(|c| self.heap.used() >= c) {
+            self.restarts += 1;
+            self.kill(rec, t, "restarted", RESTART_S);
+        }
+    }
+
+    /// The requests arriving in `[a, b)`.
+    fn span(&mut self, rec: &mut Recorder, rng: &mut RngStream, a: SimTime, b: SimTime) {
+        self.settle(rec, a);
+        if self.plain > 0 && a / self.bucket != self.plain_at / self.bucket {
+            self.flush_plain(rec);
+        }
+        self.events += 1;
+        let n = poisson_count(self.rps * (b - a) as f64 / SECOND as f64, rng);
+        if n == 0 {
+            return;
+        }
+        rec.arrivals(a, n);
+        // Request i (1-based) arrives at its share of the span.
+        let at = |i: u64| a + ((b - a) as f64 * (i as f64 - 0.5) / n as f64) as SimTime;
+        let mut i = 0;
+        if let Some(up) = self.down_until {
+            // Arrivals before `up` are turned away: those with at(i) < up.
+            let x = up.saturating_sub(a) as f64 / (b - a) as f64 * n as f64;
+            let before = ((x + 0.5).ceil() as u64).saturating_sub(1).min(n);
+            rec.reject_many(a, "process_down", before);
+            self.dropped += before;
+            i = before;
+            if i == n {
+                return;
+            }
+            self.wake(rec, at(i + 1));
+        }
+        let garbage = GARBAGE_KB * KB;
+        while i < n {
+            let (retained, freed, chunk) = match self.leak {
+                Leak::None => (0, 0, n - i),
+                Leak::Forever => (self.leak_bytes, 0, n - i),
+                // Until the cache is full nothing is evicted; after that
+                // every insert evicts an entry, whose bytes become garbage.
+                Leak::Lru => match self.cache.room() {
+                    0 => (self.leak_bytes, self.leak_bytes, n - i),
+                    room => (self.leak_bytes, 0, room.min(n - i)),
+                },
+            };
+            let batch = self.heap.allocate_many(chunk, garbage, retained, freed);
+            self.cache.insert_many(batch.requests);
+            let (first, last) = (at(i + 1), at(i + batch.requests));
+            i += batch.requests;
+            let minor = self.heap.config().minor_pause;
+            self.record_pauses(rec, last, minor, batch.minors);
+            let Some(pause) = batch.major else {
+                self.serve(first, last, batch.requests, batch.minors);
+                continue;
+            };
+            // The last request triggered a major GC: it waits all of it.
+            let before = at(i - 1).max(first);
+            self.serve(first, before, batch.requests - 1, batch.minors);
+            self.record_pauses(rec, last, pause, 1);
+            self.record_heap(rec, last);
+            if batch.out_of_memory {
+                // It dies with the process, like every other request in
+                // flight; the rest of the span arrives while it is down.
+                rec.fail(last, "out_of_memory");
+                self.dropped += 1;
+                self.crashes += 1;
+                self.first_crash.get_or_insert(last);
+                self.kill(rec, last, "out_of_memory", CRASH_DOWN_S);
+                rec.reject_many(last, "process_down", n - i);
+                self.dropped += n - i;
+                return;
+            }
+            self.backlog_s = self.backlog(last) + pause as f64 / SECOND as f64;
+            self.backlog_at = last;
+            self.serve(last, last, 1, 0);
+        }
+        self.record_heap(rec, at(n));
     }
 }
 
@@ -171,14 +417,50 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let auto_restart = p.flag("auto_restart")?;
     let end = secs((p.number("hours")? * 3_600.0).min(cfg.duration_s));
 
+    // The event loop as an M/M/1 queue: it must keep up with its load.
+    let cpu_s = CPU_MS / 1_000.0;
+    let utilisation = rps * cpu_s;
+    if utilisation >= 1.0 || utilisation.is_nan() {
+        return Err(SpecError::Invalid(format!(
+            "memory-leaks: {rps} req/s × {CPU_MS} ms of CPU needs more than one event loop"
+        )));
+    }
+    let exit_rate = 1.0 / cpu_s - rps;
+    let plain_latency = PLAIN_STRATA
+        .windows(2)
+        .map(|w| {
+            let mid = (w[0] + w[1]) / 2.0;
+            millis(IO_MS) + secs(-libm::log(1.0 - mid) / exit_rate)
+        })
+        .collect();
+
     let gc = GcConfig::node(limit_mb);
-    let ceiling = (gc.limit_bytes as f64 * RESTART_CEILING) as u64;
+    let ceiling = auto_restart.then_some((gc.limit_bytes as f64 * RESTART_CEILING) as u64);
+    let mut rec = Recorder::new(end);
+    let series = Series {
+        used: rec.series("heap_used_mb", SeriesKind::Gauge),
+        live: rec.series("heap_live_mb", SeriesKind::Gauge),
+        pause: rec.series("gc_pause_ms", SeriesKind::Gauge),
+        gc_pct: rec.series("gc_time_pct", SeriesKind::Rate),
+    };
     let mut m = Model {
         heap: Heap::new(gc),
-        cache: BoundedCache::new(LRU_ENTRIES),
-        pending: VecDeque::new(),
-        free_at: 0,
+        cache: BoundedCache::new(if leak == Leak::Lru { LRU_ENTRIES } else { 0 }),
+        leak,
+        leak_bytes,
+        rps,
+        drain: 1.0 - utilisation,
+        sojourn_s: 1.0 / exit_rate,
+        plain_latency,
+        backlog_s: 0.0,
+        backlog_at: 0,
+        plain: 0,
+        plain_at: 0,
+        delayed: VecDeque::new(),
+        minor_carry: 0.0,
         down_until: None,
+        bucket: rec.bucket_width(),
+        series,
         crashes: 0,
         restarts: 0,
         first_crash: None,
@@ -187,100 +469,25 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         gc_time: 0,
         events: 0,
     };
-    let mut rec = Recorder::new(end);
-    let s = Series {
-        used: rec.series("heap_used_mb", SeriesKind::Gauge),
-        live: rec.series("heap_live_mb", SeriesKind::Gauge),
-        pause: rec.series("gc_pause_ms", SeriesKind::Gauge),
-        gc_pct: rec.series("gc_time_pct", SeriesKind::Rate),
-    };
-    let mut arrivals = Arrivals::poisson(rps, cfg.seed, "arrivals");
-    let cpu = Dist::exponential(CPU_MS / 1_000.0);
-    let mut cpu_rng = RngStream::new(cfg.seed, "event_loop.cpu");
-    let (io, timeout) = (millis(IO_MS), secs(TIMEOUT_S));
-    let check = secs(CHECK_S);
-    let mut next_check = check;
-    m.record_heap(&mut rec, &s, 0);
+    let mut arrivals = RngStream::new(cfg.seed, "arrivals");
+    m.record_heap(&mut rec, 0);
 
-    let mut t = 0;
-    loop {
-        let next = arrivals.next_after(t).filter(|&a| a < end);
-        let horizon = next.unwrap_or(end);
-        // PM2's periodic memory checks up to this arrival.
-        while next_check <= horizon && next_check < end {
-            m.settle(&mut rec, next_check);
-            m.events += 1;
-            if m.down_until.is_none() {
-                m.record_heap(&mut rec, &s, next_check);
-                if auto_restart && m.heap.used() >= ceiling {
-                    m.restarts += 1;
-                    m.kill(&mut rec, next_check, "restarted", RESTART_S);
-                }
-            }
-            next_check += check;
+    // Spans end at every bucket edge and every PM2 check (made whether or
+    // not PM2 is on, so every variant sees the same arrival counts).
+    let check = secs(CHECK_S);
+    let mut a = 0;
+    while a < end {
+        if a > 0 && a % check == 0 {
+            m.check(&mut rec, a, ceiling);
         }
-        m.settle(&mut rec, horizon);
-        let Some(now) = next else {
-            break;
-        };
-        t = now;
-        m.events += 1;
-        if let Some(up) = m.down_until {
-            if now < up {
-                rec.arrival(now);
-                rec.reject(now, "process_down");
-                m.dropped += 1;
-                continue;
-            }
-            // A fresh process: empty heap, empty cache, idle event loop.
-            m.down_until = None;
-            m.heap.restart();
-            m.cache.clear();
-            m.free_at = up;
-            m.record_heap(&mut rec, &s, up);
-        }
-        rec.arrival(now);
-        let retained = match leak {
-            Leak::None => 0,
-            Leak::Forever => leak_bytes,
-            Leak::Lru => {
-                if m.cache.insert() {
-                    m.heap.free(leak_bytes);
-                }
-                leak_bytes
-            }
-        };
-        let work = m.heap.allocate(GARBAGE_KB * KB, retained);
-        for pause in [work.minor, work.major].into_iter().flatten() {
-            m.pauses.record(pause);
-            m.gc_time += pause;
-            m.events += 1;
-            rec.gauge(s.pause, now, pause as f64 / MILLISECOND as f64);
-            rec.count(s.gc_pct, now, pause as f64 / SECOND as f64 * 100.0);
-        }
-        if work.minor.is_some() || work.major.is_some() {
-            m.record_heap(&mut rec, &s, now);
-        }
-        if work.out_of_memory {
-            // This request dies with the process, like every other in flight.
-            rec.fail(now, "out_of_memory");
-            m.dropped += 1;
-            m.crashes += 1;
-            m.first_crash.get_or_insert(now);
-            m.kill(&mut rec, now, "out_of_memory", CRASH_DOWN_S);
-            continue;
-        }
-        // The pause stops the event loop; then the request's own CPU work.
-        let start = m.free_at.max(now) + work.pause();
-        m.free_at = start + secs(cpu.sample(&mut cpu_rng));
-        let done = m.free_at + io;
-        let gives_up = now + timeout;
-        m.pending.push_back(Pending {
-            arrived: now,
-            ends: done.min(gives_up),
-            completes: done <= gives_up,
-        });
+        let next_edge = (a / m.bucket + 1) * m.bucket;
+        let next_check = (a / check + 1) * check;
+        let b = next_edge.min(next_check).min(end);
+        m.span(&mut rec, &mut arrivals, a, b);
+        a = b;
     }
+    m.settle(&mut rec, end);
+    m.flush_plain(&mut rec);
 
     let hours = |t: SimTime| t as f64 / (3_600 * SECOND) as f64;
     Ok(rec.finish(
