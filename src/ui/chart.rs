@@ -17,14 +17,9 @@ use std::sync::Arc;
 /// own `measureText`. plotters otherwise measures each label by adding a
 /// `<span>` to the page and reading its size, which forces a layout of the
 /// whole page for every label: most of a redraw's time, by profile.
-/// Text is also drawn here rather than by plotters, to skip setting a font,
-/// alignment or baseline the context already has: parsing a font string is
-/// the costly part of drawing a label.
 struct MeasuredCanvas {
     inner: plotters_canvas::CanvasBackend,
     context: web_sys::CanvasRenderingContext2d,
-    /// The font, `textAlign` and `textBaseline` last set on the context.
-    text_state: std::cell::RefCell<(String, &'static str, &'static str)>,
 }
 
 impl MeasuredCanvas {
@@ -32,26 +27,7 @@ impl MeasuredCanvas {
         use wasm_bindgen::JsCast;
         let context = canvas.get_context("2d").ok()??.dyn_into().ok()?;
         let inner = plotters_canvas::CanvasBackend::with_canvas_object(canvas)?;
-        Some(Self {
-            inner,
-            context,
-            text_state: Default::default(),
-        })
-    }
-
-    /// Sets the font for `style` unless it is already set.
-    fn use_font<T: BackendTextStyle>(&self, style: &T) {
-        let font = format!(
-            "{} {}px {}",
-            style.style().as_str(),
-            style.size(),
-            style.family().as_str()
-        );
-        let mut state = self.text_state.borrow_mut();
-        if state.0 != font {
-            self.context.set_font(&font);
-            state.0 = font;
-        }
+        Some(Self { inner, context })
     }
 }
 
@@ -119,70 +95,20 @@ impl DrawingBackend for MeasuredCanvas {
         style: &T,
         pos: BackendCoord,
     ) -> Drawn {
-        use plotters_backend::text_anchor::{HPos, VPos};
-        use plotters_backend::FontTransform;
-        let color = style.color();
-        if color.alpha == 0.0 {
-            return Ok(());
-        }
-        let turn = match style.transform() {
-            FontTransform::None => 0.0,
-            FontTransform::Rotate90 => 0.5,
-            FontTransform::Rotate180 => 1.0,
-            FontTransform::Rotate270 => 1.5,
-        } * std::f64::consts::PI;
-        let (mut x, mut y) = (f64::from(pos.0), f64::from(pos.1));
-        if turn != 0.0 {
-            self.context.save();
-            let _ = self.context.translate(x, y);
-            let _ = self.context.rotate(turn);
-            (x, y) = (0.0, 0.0);
-        }
-        let align = match style.anchor().h_pos {
-            HPos::Left => "start",
-            HPos::Right => "end",
-            HPos::Center => "center",
-        };
-        let baseline = match style.anchor().v_pos {
-            VPos::Top => "top",
-            VPos::Center => "middle",
-            VPos::Bottom => "bottom",
-        };
-        self.use_font(style);
-        {
-            let mut state = self.text_state.borrow_mut();
-            if state.1 != align {
-                self.context.set_text_align(align);
-                state.1 = align;
-            }
-            if state.2 != baseline {
-                self.context.set_text_baseline(baseline);
-                state.2 = baseline;
-            }
-        }
-        // Other drawing sets the fill too, so this one is always set.
-        let (r, g, b) = color.rgb;
-        self.context
-            .set_fill_style_str(&format!("rgba({r},{g},{b},{})", color.alpha));
-        let drawn = self.context.fill_text(text, x, y);
-        if turn != 0.0 {
-            self.context.restore();
-            // restore() brought back the text settings saved before.
-            *self.text_state.borrow_mut() = Default::default();
-        }
-        match drawn {
-            Ok(()) => Ok(()),
-            // plotters' error type cannot be built here: let plotters draw
-            // the label itself, and report its error if it fails too.
-            Err(_) => self.inner.draw_text(text, style, pos),
-        }
+        self.inner.draw_text(text, style, pos)
     }
     fn estimate_text_size<T: BackendTextStyle>(
         &self,
         text: &str,
         style: &T,
     ) -> Result<(u32, u32), DrawingErrorKind<CanvasError>> {
-        self.use_font(style);
+        // The same font string the canvas backend draws with.
+        self.context.set_font(&format!(
+            "{} {}px {}",
+            style.style().as_str(),
+            style.size(),
+            style.family().as_str()
+        ));
         let width = self.context.measure_text(text).map_or(0.0, |m| m.width());
         Ok((width.ceil() as u32, style.size().ceil() as u32))
     }
