@@ -7,11 +7,11 @@
 //! (a sandboxed embed has no origin to load one from, or the script is
 //! missing) every job runs on the page after yielding once.
 
-use crate::protocol::{answer, execute, parse_reply, Job, Reply};
+use crate::protocol::{answer, execute, Job, Reply, Wire};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The worker script: a module that starts this same wasm.
 const WORKER_URL: &str = "./worker.js";
@@ -71,13 +71,31 @@ thread_local! {
     static RUNNER: RefCell<Runner> = RefCell::new(Runner::default());
 }
 
+/// A [`Wire`] message as the value posted between threads:
+/// `[Float64Array, string[]]`, which the browser copies as it is.
+fn to_js(wire: &Wire) -> JsValue {
+    let words: js_sys::Array = wire.words.iter().map(|w| JsValue::from_str(w)).collect();
+    let numbers = js_sys::Float64Array::new_from_slice(&wire.numbers);
+    js_sys::Array::of2(&numbers, &words).into()
+}
+
+/// The [`Wire`] message in a posted value, if it is one.
+fn from_js(value: &JsValue) -> Option<Wire> {
+    let parts: &js_sys::Array = value.dyn_ref()?;
+    let numbers: js_sys::Float64Array = parts.get(0).dyn_into().ok()?;
+    let words: js_sys::Array = parts.get(1).dyn_into().ok()?;
+    Some(Wire {
+        numbers: numbers.to_vec(),
+        words: words.iter().map(|w| w.as_string()).collect::<Option<_>>()?,
+    })
+}
+
 fn post(worker: &web_sys::Worker, job: &Job) -> bool {
-    let text = serde_json::to_string(job).unwrap_or_default();
-    worker.post_message(&text.into()).is_ok()
+    worker.post_message(&to_js(&job.encode())).is_ok()
 }
 
 fn on_message(ev: web_sys::MessageEvent) {
-    let Some(reply) = ev.data().as_string().and_then(|t| parse_reply(&t).ok()) else {
+    let Some(reply) = from_js(&ev.data()).and_then(|w| Reply::decode(&w).ok()) else {
         return;
     };
     let handler = RUNNER.with(|r| {
@@ -238,19 +256,17 @@ pub fn worker_main() {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let reply_scope = scope.clone();
     let listener = Listener::new(move |ev: web_sys::MessageEvent| {
-        let Some(text) = ev.data().as_string() else {
-            return;
-        };
+        // Anything that is not a message gets a `Failed` reply, not silence.
+        let message = from_js(&ev.data()).unwrap_or_default();
         let out = reply_scope.clone();
         answer(
-            &text,
-            Rc::new(move |reply: String| {
-                let _ = out.post_message(&reply.into());
+            &message,
+            Rc::new(move |reply: Wire| {
+                let _ = out.post_message(&to_js(&reply));
             }),
         );
     });
     scope.set_onmessage(Some(listener.as_ref().unchecked_ref()));
     listener.forget();
-    let ready = serde_json::to_string(&Reply::Ready).unwrap_or_default();
-    let _ = scope.post_message(&ready.into());
+    let _ = scope.post_message(&to_js(&Reply::Ready.encode()));
 }
