@@ -219,24 +219,41 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         })
     };
     let export_json = move |_| {
+        use crate::spec::ParamValue;
+        use wasm_bindgen::JsValue;
         let v = state.get_untracked();
-        let summary = results.with_untracked(|r| {
-            let runs: Vec<serde_json::Value> = r
+        let text = results.with_untracked(|r| {
+            let runs: js_sys::Array = r
                 .iter()
                 .flat_map(|r| r.iter())
                 .zip([Some(&v.params), v.compare.as_ref()])
                 .map(|(run, params)| {
-                    let params: serde_json::Map<String, serde_json::Value> = params
-                        .map(|p| p.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect())
-                        .unwrap_or_default();
-                    let metrics: serde_json::Map<String, serde_json::Value> =
-                        run.metrics.iter().map(|m| (m.key.clone(), serde_json::json!(m.value))).collect();
-                    serde_json::json!({ "params": params, "events": run.events, "metrics": metrics })
+                    let params = params.into_iter().flat_map(|p| p.iter()).map(|(k, value)| {
+                        let value = match value {
+                            ParamValue::Flag(b) => JsValue::from_bool(*b),
+                            ParamValue::Number(n) => JsValue::from_f64(*n),
+                            ParamValue::Choice(c) => JsValue::from_str(c),
+                        };
+                        (k, value)
+                    });
+                    let metrics = run
+                        .metrics
+                        .iter()
+                        .map(|m| (m.key.as_str(), JsValue::from_f64(m.value)));
+                    browser::js_object([
+                        ("params", browser::js_object(params)),
+                        ("events", browser::js_u64(run.events)),
+                        ("metrics", browser::js_object(metrics)),
+                    ])
                 })
                 .collect();
-            serde_json::json!({ "scenario": spec.id, "seed": v.seed, "duration_s": v.duration_s, "runs": runs })
+            browser::json_text(&browser::js_object([
+                ("scenario", JsValue::from_str(&spec.id)),
+                ("seed", browser::js_u64(v.seed)),
+                ("duration_s", JsValue::from_f64(v.duration_s)),
+                ("runs", runs.into()),
+            ]))
         });
-        let text = serde_json::to_string(&summary).unwrap_or_default();
         browser::download(
             &format!("{}-summary.json", spec.id),
             &browser::data_url("application/json", &text),

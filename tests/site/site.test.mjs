@@ -133,3 +133,55 @@ test("the scenario page reads on a phone", async () => {
   await page.screenshot({ path: path.join(artifacts, "site-phone.png"), fullPage: false });
   await page.close();
 });
+
+test("exports: the summary JSON matches the native CLI, the CSV holds every series, charts save as PNG", async () => {
+  const { page, errors } = await visit("?s=connection-pool&pool_size=7&seed=3&d=5&cmp=1&cmp.pooling=false");
+  await ran(page);
+  const saved = async (button) => {
+    const [download] = await Promise.all([page.waitForEvent("download"), button.click()]);
+    return { name: download.suggestedFilename(), bytes: fs.readFileSync(await download.path()) };
+  };
+
+  const json = await saved(page.getByRole("button", { name: "JSON", exact: true }));
+  assert.equal(json.name, "connection-pool-summary.json");
+  const summary = JSON.parse(json.bytes.toString("utf8"));
+  assert.equal(summary.scenario, "connection-pool");
+  assert.equal(summary.seed, 3);
+  assert.equal(summary.duration_s, 5);
+  assert.equal(summary.runs.length, 2);
+  assert.equal(summary.runs[0].params.pool_size, 7);
+  assert.equal(summary.runs[1].params.pooling, false);
+  // The same runs natively, by the CLI: every number identical.
+  const cli = (sets) => JSON.parse(execFileSync("cargo",
+    ["run", "-q", "--bin", "prodsim", "--", "run", "connection-pool", "--seed", "3", "--duration", "5", ...sets.flatMap((s) => ["--set", s]), "--json"],
+    { cwd: root, encoding: "utf8" }));
+  for (const [run, native] of [[summary.runs[0], cli(["pool_size=7"])], [summary.runs[1], cli(["pool_size=7", "pooling=false"])]]) {
+    assert.equal(run.events, native.events);
+    assert.deepEqual(run.metrics, native.metrics);
+  }
+
+  // One click, two files (A and B): collect both.
+  const downloads = [];
+  const collect = (d) => downloads.push(d);
+  page.on("download", collect);
+  await page.getByRole("button", { name: "CSV", exact: true }).click();
+  for (let waited = 0; downloads.length < 2 && waited < 10000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  page.off("download", collect);
+  const [a, b] = downloads;
+  assert.ok(a && b, `${downloads.length} CSV downloads`);
+  const names = [a.suggestedFilename(), b.suggestedFilename()].sort();
+  assert.deepEqual(names, ["connection-pool-series-a.csv", "connection-pool-series-b.csv"]);
+  const lines = fs.readFileSync(await a.path(), "utf8").trim().split("\n");
+  const header = lines[0].split(",");
+  assert.equal(header[0], "time_s");
+  for (const key of ["throughput_rps", "latency_p99_ms", "pool_in_use"]) assert.ok(header.includes(key), lines[0]);
+  // At most 300 points per series (the engine's bound), one row each.
+  assert.ok(lines.length > 100 && lines.length <= 301, `${lines.length} lines`);
+  assert.ok(lines.slice(1).every((l) => l.split(",").length === header.length));
+
+  const png = await saved(page.locator("figure.chart").first().getByRole("button", { name: "PNG" }));
+  assert.equal(png.name, "connection-pool-chart-1.png");
+  assert.deepEqual([...png.bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
