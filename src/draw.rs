@@ -266,6 +266,9 @@ fn escape(s: &str) -> String {
 
 /// Diagram units: nodes are laid out on a 100 × 60 grid, scaled by this.
 const SCALE: f64 = 8.0;
+/// Arrowhead length and half-width, px.
+const ARROW_LEN: f64 = 14.0;
+const ARROW_HALF_WIDTH: f64 = 7.0;
 const NODE_W: f64 = 150.0;
 /// Rough width of one character of node text, for sizing boxes to fit.
 const CHAR_W: f64 = 7.4;
@@ -332,9 +335,7 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
     );
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"{vx:.1} {vy:.1} {w:.1} {h:.1}\" class=\"diagram\" role=\"img\" aria-label=\"{}\">\
-<title>{}</title>\
-<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
-<path d=\"M0,0 L10,5 L0,10 z\" class=\"arrowhead\"/></marker></defs>",
+<title>{}</title>",
         escape(&format!("Architecture of {}", spec.title)),
         escape(&format!("Architecture of {}", spec.title)),
     );
@@ -364,8 +365,22 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
         let (dx, dy) = (bx - ax, by - ay);
         let (x1, y1) = clip(ax, ay, dx, dy, width(a), height(a));
         let (x2, y2) = clip(bx, by, -dx, -dy, width(b), height(b));
+        // The arrowhead is a triangle of its own rather than an SVG marker:
+        // a marker needs a document-wide id, and a page comparing A and B
+        // shows two diagrams.
+        let len = dx.hypot(dy).max(1e-9);
+        let (ux, uy) = (dx / len, dy / len);
+        let (bx, by) = (x2 - ARROW_LEN * ux, y2 - ARROW_LEN * uy);
+        let (nx, ny) = (-uy * ARROW_HALF_WIDTH, ux * ARROW_HALF_WIDTH);
         out.push_str(&format!(
-            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" class=\"link\" marker-end=\"url(#arrow)\"/>"
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" class=\"link\"/>\
+<polygon points=\"{x2:.1},{y2:.1} {:.1},{:.1} {:.1},{:.1}\" class=\"arrowhead\"/>",
+            (x2 + bx) / 2.0,
+            (y2 + by) / 2.0,
+            bx + nx,
+            by + ny,
+            bx - nx,
+            by - ny,
         ));
         if !link.label.is_empty() {
             out.push_str(&format!(
@@ -477,6 +492,12 @@ mod tests {
         let calm = diagram_svg(&s.spec, Some(&log), 2.0);
         assert!(!calm.contains("class=\"node alert\" data-node=\"limiter\""));
         assert_eq!(calm.matches("<line").count(), s.spec.links.len());
+        // An arrowhead per link, and no ids: A and B can share a page.
+        assert_eq!(
+            calm.matches("class=\"arrowhead\"").count(),
+            s.spec.links.len()
+        );
+        assert!(!calm.contains(" id="), "an id would repeat when comparing");
         let empty = diagram_svg(&s.spec, None, 0.0);
         assert!(empty.contains("Rate limiter") && empty.contains("…"));
     }
