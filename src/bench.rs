@@ -113,12 +113,19 @@ mod tests {
     fn reference_workload_matches_queueing_theory() {
         // Wq = C(c, a) / (cμ − λ); with μ = 1, λ = 9, c = 10 that is ≈ 0.669 s.
         let expected = erlang_c(10, 9.0) / (10.0 - 9.0);
-        let out = mmc(1_000_000, 1);
-        assert_eq!(out.completed, 1_000_000);
-        assert_eq!(out.events, 2_000_000);
-        let err = (out.mean_wait_s - expected).abs() / expected;
-        assert!(err < 0.03, "mean wait {} vs {expected}", out.mean_wait_s);
-        // Response = wait + service (mean 1 s).
-        assert!((out.mean_response_s - out.mean_wait_s - 1.0).abs() < 0.01);
+        // At 90 % load waits are strongly correlated, so one run's mean is
+        // noisy (seeds 1 to 8 at 1 M requests each land from −7.5 % to
+        // +4.3 %). Eight independent runs of 2 M average that down to a
+        // standard error near 0.6 %, which makes 3 % a five-sigma bound.
+        let runs: Vec<MmcOutcome> = (1..=8).map(|seed| mmc(2_000_000, seed)).collect();
+        for out in &runs {
+            assert_eq!(out.completed, 2_000_000);
+            assert_eq!(out.events, 4_000_000);
+            // Response = wait + service (mean 1 s).
+            assert!((out.mean_response_s - out.mean_wait_s - 1.0).abs() < 0.01);
+        }
+        let mean = runs.iter().map(|o| o.mean_wait_s).sum::<f64>() / runs.len() as f64;
+        let err = (mean - expected).abs() / expected;
+        assert!(err < 0.03, "mean wait {mean} vs {expected}");
     }
 }

@@ -368,7 +368,7 @@ pub fn diagram_svg(spec: &ScenarioSpec, result: Option<&RunResult>, t: f64) -> S
         // The arrowhead is a triangle of its own rather than an SVG marker:
         // a marker needs a document-wide id, and a page comparing A and B
         // shows two diagrams.
-        let len = dx.hypot(dy).max(1e-9);
+        let len = libm::hypot(dx, dy).max(1e-9);
         let (ux, uy) = (dx / len, dy / len);
         let (bx, by) = (x2 - ARROW_LEN * ux, y2 - ARROW_LEN * uy);
         let (nx, ny) = (-uy * ARROW_HALF_WIDTH, ux * ARROW_HALF_WIDTH);

@@ -225,7 +225,7 @@ fn svg_export_writes_every_chart_and_the_diagram() {
         );
     }
     let diagram = std::fs::read_to_string(dir.join("diagram.svg")).unwrap_or_default();
-    assert!(diagram.contains("App + pool") && diagram.contains("<style>"));
+    assert!(diagram.contains("App + pool") && diagram.contains("</title><style>"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -63,21 +63,27 @@ fn pool_wait_matches_erlang_c_on_a_long_run() {
         .spec
         .resolve(Some("erlang"), &[])
         .unwrap_or_else(|e| panic!("{e}"));
-    // About 1.8 million requests: at 90 % load the mean converges slowly.
-    for seed in [1, 2] {
-        let cfg = RunConfig {
-            seed,
-            duration_s: 200_000.0,
-        };
-        let out = (scenario.model)(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
-        let wait = metric(&out, "pool_wait_mean_ms");
-        let err = (wait - expected_ms).abs() / expected_ms;
-        assert!(
-            err < 0.03,
-            "seed {seed}: mean wait {wait:.1} ms vs Erlang C {expected_ms:.1} ms"
-        );
-        assert_eq!(metric(&out, "connections_opened"), 10.0);
-    }
+    // At 90 % load successive waits are strongly correlated, so one run's
+    // mean wanders: single runs of 1.8 million requests (200 000 s) sit a
+    // few per cent either side of the formula. The mean of eight independent
+    // runs has a standard error well under 1 %, so 3 % is a firm bound.
+    let waits: Vec<f64> = (1..=8)
+        .map(|seed| {
+            let cfg = RunConfig {
+                seed,
+                duration_s: 200_000.0,
+            };
+            let out = (scenario.model)(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(metric(&out, "connections_opened"), 10.0);
+            metric(&out, "pool_wait_mean_ms")
+        })
+        .collect();
+    let mean = waits.iter().sum::<f64>() / waits.len() as f64;
+    let err = (mean - expected_ms).abs() / expected_ms;
+    assert!(
+        err < 0.03,
+        "mean wait {mean:.1} ms vs Erlang C {expected_ms:.1} ms (runs: {waits:.1?})"
+    );
 }
 
 #[test]

@@ -313,10 +313,10 @@ fn write_svgs(
     let diagram = diagram_svg(spec, Some(result), result.duration_s);
     // Standalone files need the colours the page's stylesheet gives.
     let styled = diagram.replacen(
-        "<defs>",
-        "<style>.node rect{fill:#eef4fb;stroke:#0b63b5;stroke-width:2}.node.alert rect{fill:#fce8e6;stroke:#c5221f}\
+        "</title>",
+        "</title><style>.node rect{fill:#eef4fb;stroke:#0b63b5;stroke-width:2}.node.alert rect{fill:#fce8e6;stroke:#c5221f}\
          text{font:13px sans-serif;fill:#202124}.node-title{font-weight:700}.link{stroke:#5f6368;stroke-width:2}\
-         .arrowhead{fill:#5f6368}.link-label{fill:#5f6368;font-size:12px}</style><defs>",
+         .arrowhead{fill:#5f6368}.link-label{fill:#5f6368;font-size:12px}</style>",
         1,
     );
     std::fs::write(dir.join("diagram.svg"), styled).map_err(io)?;

@@ -1,10 +1,14 @@
-//! Distributions for durations and sizes, sampled from an [`RngStream`].
+//! Distributions for durations, sizes and counts, sampled from an
+//! [`RngStream`].
 //!
-//! Sampling goes through `rand_distr` built without `std`, so its logarithms
-//! and exponentials come from `libm`: native and wasm builds draw the same bits.
+//! Every logarithm, exponential, power and cosine here is `libm`'s, written
+//! out rather than borrowed from a distributions crate: the standard
+//! library's versions call the platform's maths library natively but not in
+//! wasm, and one last-bit difference in a rejection test would send two
+//! runs of the same seed apart. With `libm` native and wasm builds draw the
+//! same bits.
 
 use super::rng::RngStream;
-use rand_distr::Distribution;
 
 /// A distribution of non-negative values (typically seconds).
 #[derive(Clone, Debug)]
@@ -18,12 +22,23 @@ pub enum Dist {
         /// Upper bound.
         hi: f64,
     },
-    /// Exponential with the given mean (memoryless service or inter-arrival).
-    Exponential(rand_distr::Exp<f64>),
-    /// Log-normal: right-skewed, like real query and response times.
-    LogNormal(rand_distr::LogNormal<f64>),
+    /// Exponential with this mean (memoryless service or inter-arrival).
+    Exponential(f64),
+    /// Log-normal, `exp(mu + sigma × z)` for a standard normal `z`: right-
+    /// skewed, like real query and response times.
+    LogNormal {
+        /// Mean of the underlying normal.
+        mu: f64,
+        /// Standard deviation of the underlying normal.
+        sigma: f64,
+    },
     /// Pareto: heavy-tailed, a few huge values dominate.
-    Pareto(rand_distr::Pareto<f64>),
+    Pareto {
+        /// The smallest value.
+        scale: f64,
+        /// Tail index (> 1).
+        shape: f64,
+    },
 }
 
 impl Dist {
@@ -42,9 +57,10 @@ impl Dist {
 
     /// Exponential with the given mean; a non-positive mean gives constant 0.
     pub fn exponential(mean: f64) -> Self {
-        match rand_distr::Exp::new(1.0 / mean) {
-            Ok(d) if mean > 0.0 && mean.is_finite() => Dist::Exponential(d),
-            _ => Dist::constant(0.0),
+        if mean > 0.0 && mean.is_finite() {
+            Dist::Exponential(mean)
+        } else {
+            Dist::constant(0.0)
         }
     }
 
@@ -54,75 +70,208 @@ impl Dist {
         if !(mean > 0.0 && mean.is_finite()) {
             return Dist::constant(0.0);
         }
+        if !(sigma >= 0.0 && sigma.is_finite()) {
+            return Dist::constant(mean);
+        }
         // E[X] = exp(mu + sigma^2 / 2), so pick mu to hit the requested mean.
         let mu = libm::log(mean) - sigma * sigma / 2.0;
-        match rand_distr::LogNormal::new(mu, sigma) {
-            Ok(d) => Dist::LogNormal(d),
-            Err(_) => Dist::constant(mean),
-        }
+        Dist::LogNormal { mu, sigma }
     }
 
     /// Pareto with the given mean and tail index `shape` (> 1; smaller is
     /// heavier). A shape at or below 1 has no mean and falls back to 1.1.
     pub fn pareto(mean: f64, shape: f64) -> Self {
-        let shape = if shape > 1.0 { shape } else { 1.1 };
+        let shape = if shape > 1.0 && shape.is_finite() {
+            shape
+        } else {
+            1.1
+        };
         if !(mean > 0.0 && mean.is_finite()) {
             return Dist::constant(0.0);
         }
+        // E[X] = scale × shape / (shape − 1).
         let scale = mean * (shape - 1.0) / shape;
-        match rand_distr::Pareto::new(scale, shape) {
-            Ok(d) => Dist::Pareto(d),
-            Err(_) => Dist::constant(mean),
-        }
+        Dist::Pareto { scale, shape }
     }
 
     /// Draws one value.
     #[inline]
     pub fn sample(&self, rng: &mut RngStream) -> f64 {
-        match self {
-            Dist::Constant(v) => *v,
+        match *self {
+            Dist::Constant(v) => v,
             Dist::Uniform { lo, hi } => lo + (hi - lo) * rng.uniform(),
-            Dist::Exponential(d) => d.sample(rng.generator()),
-            Dist::LogNormal(d) => d.sample(rng.generator()),
-            Dist::Pareto(d) => d.sample(rng.generator()),
+            // Inversion: −ln U is exponential with mean 1.
+            Dist::Exponential(mean) => mean * -libm::log(open_unit(rng)),
+            Dist::LogNormal { mu, sigma } => libm::exp(mu + sigma * standard_normal(rng)),
+            // Inversion: U^(−1/shape) is Pareto with scale 1.
+            Dist::Pareto { scale, shape } => scale * libm::pow(open_unit(rng), -1.0 / shape),
         }
     }
+}
+
+/// A uniform draw on (0, 1]: never 0, so its logarithm is finite.
+#[inline]
+fn open_unit(rng: &mut RngStream) -> f64 {
+    1.0 - rng.uniform()
+}
+
+/// A standard normal draw (Box–Muller, one of the pair).
+fn standard_normal(rng: &mut RngStream) -> f64 {
+    let radius = libm::sqrt(-2.0 * libm::log(open_unit(rng)));
+    radius * libm::cos(2.0 * std::f64::consts::PI * rng.uniform())
 }
 
 /// How many events of a Poisson process with `mean` events fall in one
 /// interval: for models that count arrivals per interval rather than
 /// drawing each one. 0 for a mean that is not positive.
 pub fn poisson_count(mean: f64, rng: &mut RngStream) -> u64 {
-    match rand_distr::Poisson::new(mean) {
-        Ok(d) => {
-            let n: f64 = d.sample(rng.generator());
-            n as u64
+    if !(mean > 0.0 && mean.is_finite()) {
+        return 0;
+    }
+    if mean < 10.0 {
+        // Multiply uniforms until the product drops below e^−mean.
+        let floor = libm::exp(-mean);
+        let mut product = 1.0;
+        let mut count = 0;
+        loop {
+            product *= rng.uniform();
+            if product <= floor {
+                return count;
+            }
+            count += 1;
         }
-        Err(_) => 0,
+    }
+    poisson_ptrs(mean, rng)
+}
+
+/// Hörmann's transformed rejection with squeeze (PTRS, 1993): a Poisson
+/// draw in about 1.1 pairs of uniforms whatever the mean (≥ 10).
+fn poisson_ptrs(mean: f64, rng: &mut RngStream) -> u64 {
+    let log_mean = libm::log(mean);
+    let b = 0.931 + 2.53 * libm::sqrt(mean);
+    let a = -0.059 + 0.02483 * b;
+    let log_inv_alpha = libm::log(1.1239 + 1.1328 / (b - 3.4));
+    let v_r = 0.9277 - 3.6224 / (b - 2.0);
+    loop {
+        let u = rng.uniform() - 0.5;
+        let v = rng.uniform();
+        let us = 0.5 - libm::fabs(u);
+        let k = libm::floor((2.0 * a / us + b) * u + mean + 0.43);
+        if us >= 0.07 && v <= v_r {
+            return k as u64;
+        }
+        if k.is_nan() || k < 0.0 || (us < 0.013 && v > us) {
+            continue;
+        }
+        let accept = libm::log(v) + log_inv_alpha - libm::log(a / (us * us) + b);
+        if accept <= -mean + k * log_mean - libm::lgamma(k + 1.0) {
+            return k as u64;
+        }
+    }
+}
+
+/// How many of `n` independent trials, each succeeding with probability
+/// `p`, succeed: the exact binomial distribution, by jumping from one
+/// success to the next (geometric gaps), so the work grows with
+/// `n × min(p, 1 − p)`.
+pub fn binomial_count(n: u64, p: f64, rng: &mut RngStream) -> u64 {
+    if n == 0 || p.is_nan() || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    if p > 0.5 {
+        return n - binomial_count(n, 1.0 - p, rng);
+    }
+    let log_miss = libm::log1p(-p);
+    let mut successes = 0;
+    let mut trials: u64 = 0;
+    loop {
+        // Trials up to and including the next success: geometric on 1, 2, ...
+        let gap = libm::floor(libm::log(open_unit(rng)) / log_miss) as u64 + 1;
+        trials = trials.saturating_add(gap);
+        if trials > n {
+            return successes;
+        }
+        successes += 1;
     }
 }
 
 /// Zipf-distributed ranks over `0..n`: rank 0 is the most popular.
+///
+/// Rejection-inversion (Hörmann and Derflinger, 1996): constant time per
+/// draw whatever `n`, with no table.
 #[derive(Clone, Debug)]
 pub struct Zipf {
-    inner: Option<rand_distr::Zipf<f64>>,
+    n: f64,
+    s: f64,
+    h_integral_x1: f64,
+    h_integral_n: f64,
+    squeeze: f64,
 }
 
 impl Zipf {
     /// `n` keys with exponent `s` (1.0 is the classic web-cache skew).
     pub fn new(n: u64, s: f64) -> Self {
-        Self {
-            inner: rand_distr::Zipf::new(n.max(1) as f64, s.max(0.0)).ok(),
-        }
+        let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
+        let mut z = Self {
+            n: n.max(1) as f64,
+            s,
+            h_integral_x1: 0.0,
+            h_integral_n: 0.0,
+            squeeze: 0.0,
+        };
+        z.h_integral_x1 = z.h_integral(1.5) - 1.0;
+        z.h_integral_n = z.h_integral(z.n + 0.5);
+        z.squeeze = 2.0 - z.h_integral_inverse(z.h_integral(2.5) - z.h(2.0));
+        z
     }
 
     /// Draws a rank in `0..n`.
-    #[inline]
     pub fn sample(&self, rng: &mut RngStream) -> u64 {
-        match &self.inner {
-            Some(z) => (z.sample(rng.generator()) as u64).saturating_sub(1),
-            None => 0,
+        loop {
+            let u = self.h_integral_n + rng.uniform() * (self.h_integral_x1 - self.h_integral_n);
+            let x = self.h_integral_inverse(u);
+            let k = libm::floor(x + 0.5).clamp(1.0, self.n);
+            if k - x <= self.squeeze || u >= self.h_integral(k + 0.5) - self.h(k) {
+                return k as u64 - 1;
+            }
         }
+    }
+
+    /// The unnormalised probability of rank `x`: x^−s.
+    fn h(&self, x: f64) -> f64 {
+        libm::exp(-self.s * libm::log(x))
+    }
+
+    /// An antiderivative of `h`: (x^(1−s) − 1) / (1 − s), ln x at s = 1.
+    fn h_integral(&self, x: f64) -> f64 {
+        let log_x = libm::log(x);
+        expm1_over((1.0 - self.s) * log_x) * log_x
+    }
+
+    fn h_integral_inverse(&self, x: f64) -> f64 {
+        let t = (x * (1.0 - self.s)).max(-1.0);
+        libm::exp(log1p_over(t) * x)
+    }
+}
+
+/// ln(1 + x) / x, continuous at 0.
+fn log1p_over(x: f64) -> f64 {
+    if libm::fabs(x) > 1e-8 {
+        libm::log1p(x) / x
+    } else {
+        1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
+    }
+}
+
+/// (e^x − 1) / x, continuous at 0.
+fn expm1_over(x: f64) -> f64 {
+    if libm::fabs(x) > 1e-8 {
+        libm::expm1(x) / x
+    } else {
+        1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + 0.25 * x))
     }
 }
 
@@ -133,7 +282,7 @@ mod tests {
     #[test]
     fn poisson_counts_have_the_poisson_mean_and_variance() {
         // A Poisson count's variance equals its mean.
-        for mean in [0.7, 3.0, 3_000.0] {
+        for mean in [0.7, 3.0, 12.0, 3_000.0] {
             let mut rng = RngStream::new(5, "counts");
             let draws: Vec<f64> = (0..20_000)
                 .map(|_| poisson_count(mean, &mut rng) as f64)
@@ -147,6 +296,65 @@ mod tests {
         for bad in [0.0, -1.0, f64::NAN] {
             assert_eq!(poisson_count(bad, &mut rng), 0);
         }
+    }
+
+    /// Mean and variance of `n` draws.
+    fn moments(n: usize, mut draw: impl FnMut() -> f64) -> (f64, f64) {
+        let xs: Vec<f64> = (0..n).map(|_| draw()).collect();
+        let m = xs.iter().sum::<f64>() / n as f64;
+        (
+            m,
+            xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64,
+        )
+    }
+
+    #[test]
+    fn binomial_counts_have_the_binomial_mean_and_variance() {
+        // Mean n p, variance n p (1 − p); p above one half takes the mirror path.
+        for (n, p) in [(1_000_u64, 0.02), (1_000, 0.3), (50, 0.9)] {
+            let mut rng = RngStream::new(8, "binomial");
+            let (m, var) = moments(20_000, || binomial_count(n, p, &mut rng) as f64);
+            let (want_m, want_var) = (n as f64 * p, n as f64 * p * (1.0 - p));
+            assert!((m - want_m).abs() / want_m < 0.01, "{n} {p}: mean {m}");
+            assert!(
+                (var - want_var).abs() / want_var < 0.05,
+                "{n} {p}: variance {var}"
+            );
+        }
+        let mut rng = RngStream::new(8, "binomial");
+        assert_eq!(binomial_count(10, 0.0, &mut rng), 0);
+        assert_eq!(binomial_count(10, 1.0, &mut rng), 10);
+        assert_eq!(binomial_count(10, f64::NAN, &mut rng), 0);
+        assert!((0..1_000).all(|_| binomial_count(7, 0.5, &mut rng) <= 7));
+    }
+
+    #[test]
+    fn lognormal_and_pareto_have_their_textbook_shapes() {
+        let mut rng = RngStream::new(3, "shapes");
+        // Log-normal: the median is exp(mu) = mean × exp(−sigma² / 2).
+        let d = Dist::lognormal(1.0, 0.8);
+        let mut xs: Vec<f64> = (0..100_001).map(|_| d.sample(&mut rng)).collect();
+        xs.sort_by(f64::total_cmp);
+        let median = xs[50_000];
+        assert!((median - libm::exp(-0.32)).abs() < 0.01, "median {median}");
+        // Pareto: P(X > 2 × scale) = 2^−shape; scale = mean (shape − 1) / shape.
+        let d = Dist::pareto(1.5, 3.0);
+        let tail = (0..100_000).filter(|_| d.sample(&mut rng) > 2.0).count();
+        assert!((tail as f64 / 1e5 - 0.125).abs() < 0.005, "tail {tail}");
+    }
+
+    #[test]
+    fn zipf_with_exponent_zero_is_uniform() {
+        let z = Zipf::new(4, 0.0);
+        let mut rng = RngStream::new(2, "flat");
+        let mut counts = [0_u32; 4];
+        for _ in 0..40_000 {
+            counts[z.sample(&mut rng) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (c as f64 - 10_000.0).abs() < 400.0),
+            "{counts:?}"
+        );
     }
 
     fn mean_of(d: &Dist, n: usize) -> f64 {

@@ -42,11 +42,6 @@ impl RngStream {
         }
     }
 
-    /// The raw generator, for `rand_distr` distributions.
-    pub fn generator(&mut self) -> &mut Xoshiro256PlusPlus {
-        &mut self.inner
-    }
-
     /// A uniform 64-bit integer.
     pub fn next_u64(&mut self) -> u64 {
         self.inner.next_u64()

@@ -58,12 +58,12 @@
 //! (toggle: writes are upserts on a natural key), `request_timeout_s` (s,
 //! the gateway's limit for the upload request).
 
+use crate::engine::dist::binomial_count;
 use crate::engine::time::{as_millis, millis, secs, SimTime, SECOND};
 use crate::engine::{EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::batch::Chunk;
 use crate::parts::{BatchWriter, Job, JobQueue, Retry, WriteMode};
 use crate::spec::{Params, RunConfig, SpecError};
-use rand_distr::Distribution;
 
 /// Rows per second the reader parses and validates (a streaming CSV parser).
 pub const PARSE_ROWS_PER_S: f64 = 100_000.0;
@@ -115,10 +115,7 @@ impl Reader {
     fn take(&mut self) -> Chunk {
         let rows = self.remaining.min(self.batch);
         self.remaining -= rows;
-        let invalid = match rand_distr::Binomial::new(rows, self.invalid_p) {
-            Ok(b) => b.sample(self.rng.generator()).min(rows),
-            Err(_) => 0,
-        };
+        let invalid = binomial_count(rows, self.invalid_p, &mut self.rng);
         Chunk::new(rows, invalid)
     }
 }
