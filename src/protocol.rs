@@ -181,8 +181,10 @@ impl<'a> Reader<'a> {
     }
     fn count(&mut self) -> Result<usize, String> {
         let x = self.number()?;
-        // Never trust a length: a count also bounds what is still unread.
-        let left = self.wire.numbers.len() + self.wire.words.len();
+        // Never trust a length: each counted item takes at least one number
+        // or word, so a count above what is still unread is a bad message.
+        let left = (self.wire.numbers.len() + self.wire.words.len())
+            .saturating_sub(self.next_number + self.next_word);
         if x.fract() != 0.0 || !(0.0..=left as f64).contains(&x) {
             return Err(format!("bad message: {x} is not a count"));
         }
@@ -205,6 +207,15 @@ impl<'a> Reader<'a> {
         let w = self.wire.words.get(self.next_word).cloned();
         self.next_word += 1;
         w.ok_or_else(|| "bad message: too few words".to_string())
+    }
+    /// `value`, if the whole message was read: anything left over means it
+    /// was not what the reader expected.
+    fn finish<T>(self, value: T) -> Result<T, String> {
+        if self.next_number == self.wire.numbers.len() && self.next_word == self.wire.words.len() {
+            Ok(value)
+        } else {
+            Err("bad message: unexpected data at the end".to_string())
+        }
     }
 }
 
@@ -244,7 +255,7 @@ impl Job {
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok(Job { id, scenario, runs })
+        r.finish(Job { id, scenario, runs })
     }
 }
 
@@ -300,26 +311,27 @@ impl Reply {
         let mut r = Reader::new(wire);
         let tag = r.small()?;
         if tag == 0 {
-            return Ok(Reply::Ready);
+            return r.finish(Reply::Ready);
         }
         let id = r.small()?;
-        match tag {
-            1 => Ok(Reply::Progress {
+        let reply = match tag {
+            1 => Reply::Progress {
                 id,
                 fraction: r.number()?,
-            }),
+            },
             2 => {
                 let results = (0..r.count()?)
                     .map(|_| read_result(&mut r))
                     .collect::<Result<_, String>>()?;
-                Ok(Reply::Done { id, results })
+                Reply::Done { id, results }
             }
-            3 => Ok(Reply::Failed {
+            3 => Reply::Failed {
                 id,
                 message: r.word()?,
-            }),
-            other => Err(format!("bad message: no reply kind {other}")),
-        }
+            },
+            other => return Err(format!("bad message: no reply kind {other}")),
+        };
+        r.finish(reply)
     }
 }
 
@@ -438,10 +450,13 @@ mod tests {
         truncated.numbers.pop();
         let mut huge_count = job("rate-limiting", vec![]).encode();
         huge_count.numbers[1] = 1e12;
+        let mut trailing = job("rate-limiting", vec![]).encode();
+        trailing.words.push("extra".into());
         for (wire, needle) in [
             (Wire::default(), "too few numbers"),
             (truncated, "too few numbers"),
             (huge_count, "is not a count"),
+            (trailing, "unexpected data at the end"),
             (job("nope", vec![]).encode(), "unknown scenario"),
             (
                 job("rate-limiting", vec![("limit", "0")]).encode(),

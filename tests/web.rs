@@ -232,6 +232,32 @@ async fn the_url_restores_the_exact_view_and_round_trips() {
 }
 
 #[wasm_bindgen_test]
+async fn hiding_the_page_writes_a_pending_url_change_at_once() {
+    let (_mounted, host) = open("?s=rate-limiting");
+    stats_change(&host, "").await;
+    let select: web_sys::HtmlSelectElement = all(&host, "[data-param=algorithm] select")
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("algorithm select"));
+    select.set_value("sliding_log");
+    let _ =
+        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+    // Let the effects run, but well inside the URL write's delay.
+    TimeoutFuture::new(20).await;
+    assert!(
+        !location_query().contains("sliding_log"),
+        "the write waits while changes may still come"
+    );
+    let _ = window()
+        .dispatch_event(&web_sys::Event::new("pagehide").unwrap_or_else(|_| panic!("event")));
+    assert!(
+        location_query().contains("algorithm=sliding_log"),
+        "{}",
+        location_query()
+    );
+}
+
+#[wasm_bindgen_test]
 async fn bad_url_values_are_clamped_with_a_visible_notice() {
     let (_mounted, host) = open("?s=rate-limiting&limit=99999&algorithm=leaky&bogus=1&seed=x");
     stats_change(&host, "").await;

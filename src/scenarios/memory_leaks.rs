@@ -93,6 +93,11 @@ pub const RESTART_S: f64 = 3.0;
 /// serving again (detection, back-off, cold start).
 pub const CRASH_DOWN_S: f64 = 30.0;
 
+// Spans end at every PM2 check, so none is longer than CHECK_S; a crash
+// then turns the rest of its span away, which is right only while that
+// rest falls inside the time the process is down.
+const _: () = assert!(CHECK_S <= CRASH_DOWN_S);
+
 /// Cumulative probabilities bounding the strata that stand in for the
 /// latency distribution of requests no pause delays: finer in the tail,
 /// where p95 and p99 are read.
@@ -198,16 +203,24 @@ impl Model {
         self.plain = 0;
     }
 
-    /// `count` requests arriving from `at` wait from `longest` down to
-    /// `shortest` seconds behind a pause, on top of their usual latency.
-    fn delay(&mut self, at: SimTime, count: u64, longest: f64, shortest: f64) {
+    /// `count` requests arriving from `at` wait behind a pause, on top of
+    /// their usual latency: the first `first_wait` seconds, the last
+    /// `last_wait`, and those between in even steps.
+    fn delay(&mut self, at: SimTime, count: u64, first_wait: f64, last_wait: f64) {
         let timeout = secs(TIMEOUT_S);
+        let step = if count > 1 {
+            (last_wait - first_wait) / (count - 1) as f64
+        } else {
+            0.0
+        };
         for k in 0..DELAYED_GROUPS {
-            let n = (k + 1) * count / DELAYED_GROUPS - k * count / DELAYED_GROUPS;
-            if n == 0 {
+            // Group k holds requests lo..hi and waits as its middle one does.
+            let (lo, hi) = (k * count / DELAYED_GROUPS, (k + 1) * count / DELAYED_GROUPS);
+            if hi == lo {
                 continue;
             }
-            let wait = longest + (shortest - longest) * (k as f64 + 0.5) / DELAYED_GROUPS as f64;
+            let n = hi - lo;
+            let wait = first_wait + step * (lo + hi - 1) as f64 / 2.0;
             let latency = millis(IO_MS) + secs(self.sojourn_s + wait);
             let completes = latency <= timeout;
             self.delayed.push_back(Delayed {
@@ -222,6 +235,10 @@ impl Model {
     /// `m` requests arrive evenly from `first` to `last`, after `minors`
     /// minor GCs among them: those that meet a backlog wait, the rest are plain.
     fn serve(&mut self, first: SimTime, last: SimTime, m: u64, minors: u64) {
+        // Each minor GC delays rps × pause / drain requests on average, by
+        // anything up to the pause; the fraction left over carries on.
+        let minor_s = self.heap.config().minor_pause as f64 / SECOND as f64;
+        self.minor_carry += minors as f64 * self.rps * minor_s / self.drain;
         if m == 0 {
             return;
         }
@@ -244,13 +261,11 @@ impl Model {
             let shortest = (waiting - self.drain * spacing * (delayed - 1) as f64).max(0.0);
             self.delay(first, delayed, waiting, shortest);
         }
-        // Each minor GC delays rps × pause / drain requests on average, by
-        // anything up to the pause.
-        let minor_s = self.heap.config().minor_pause as f64 / SECOND as f64;
-        self.minor_carry += minors as f64 * self.rps * minor_s / self.drain;
+        // Waits spread evenly over (0, pause]: the midpoints of equal shares.
         let by_minors = (self.minor_carry.floor() as u64).min(m - delayed);
         self.minor_carry -= by_minors as f64;
-        self.delay(last, by_minors, minor_s, 0.0);
+        let half_share = minor_s * 0.5 / by_minors.max(1) as f64;
+        self.delay(last, by_minors, minor_s - half_share, half_share);
         if self.plain == 0 {
             self.plain_at = first;
         }
@@ -350,7 +365,9 @@ impl Model {
             if i == n {
                 return;
             }
-            self.wake(rec, at(i + 1));
+            // `before` counts in whole requests, `at` rounds to whole
+            // nanoseconds: never restart before `up`.
+            self.wake(rec, at(i + 1).max(up));
         }
         let garbage = GARBAGE_KB * KB;
         while i < n {

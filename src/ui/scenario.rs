@@ -120,18 +120,26 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
     });
 
     // Keep the URL in step (the time only while paused, to spare history).
-    // Replacing the pending timer cancels it; so does leaving the page.
-    let url_timer = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    // Replacing the pending write cancels its timer; so does leaving the
+    // scenario. Closing or reloading the tab first writes it at once.
+    let url_pending = StoredValue::new_local(None::<(gloo_timers::callback::Timeout, String)>);
     Effect::new(move |_| {
         let mut v = state.get();
         v.time_s = if playing.get() { None } else { time.get() };
         v.embed = embed;
         let query = encode(spec, &v);
-        let write = gloo_timers::callback::Timeout::new(URL_DELAY_MS, move || {
-            browser::replace_query(&query)
+        let later = query.clone();
+        let timer = gloo_timers::callback::Timeout::new(URL_DELAY_MS, move || {
+            browser::replace_query(&later)
         });
-        url_timer.set_value(Some(write));
+        url_pending.set_value(Some((timer, query)));
     });
+    let flush = leptos::leptos_dom::helpers::window_event_listener_untyped("pagehide", move |_| {
+        if let Some(Some((_, query))) = url_pending.try_update_value(Option::take) {
+            browser::replace_query(&query);
+        }
+    });
+    on_cleanup(move || flush.remove());
 
     if embed {
         Effect::new(move |_| {
