@@ -17,18 +17,17 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]; };
 
-console.log(`scenario             p50 ms   p95 ms   max ms   run p50 ms   events/run   (${repeats} changes of the seed field each)`);
+console.log(`scenario (what changes)         p50 ms   p95 ms   max ms   run p50 ms   events/run   (${repeats} changes each)`);
 for (const { id } of scenarios) {
   const page = await browser.newPage();
   await page.goto(`${base}?s=${id}`);
   await page.waitForFunction(() => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""), null, { timeout: 60000 });
   // The whole series runs inside the page, so no DevTools traffic from
   // this script competes with the page for the machine's cores.
-  const { times, runs, events } = await page.evaluate(async (repeats) => {
+  const measured = await page.evaluate(async (repeats) => {
     const stats = document.querySelector("[data-testid=sim-stats]");
-    const input = document.querySelector("#seed");
     const pause = (ms) => new Promise((r) => setTimeout(r, ms));
-    const change = (seed) => new Promise((resolve) => {
+    const change = (input, value) => new Promise((resolve) => {
       // data-run counts finished runs: it changes even when the text does not.
       const before = stats.dataset.run;
       const t0 = performance.now();
@@ -48,21 +47,36 @@ for (const { id } of scenarios) {
       }, 0);
       new MutationObserver((_, obs) => { if (stats.dataset.run !== before) { obs.disconnect(); done(); } })
         .observe(stats, { attributes: true, attributeFilter: ["data-run"] });
-      input.value = String(seed);
+      input.value = String(value);
       input.dispatchEvent(new Event("change"));
     });
-    const times = [], runs = [];
-    for (let i = 0; i < repeats; i++) {
-      // A person changes a value every so often, not back to back.
-      await pause(100);
-      times.push(await change(1000 + i));
-      // The page's own "N events in X ms": submit to result, before redrawing.
-      runs.push(Number(stats.textContent.match(/in ([\d.]+) ms/)?.[1]));
-    }
-    return { times, runs, events: stats.textContent };
+    // Two kinds of change: a new seed, and the first slider's number moved
+    // one step away from its default and back.
+    const seed = document.querySelector("#seed");
+    const slider = document.querySelector(".control[data-param] input.num");
+    const home = Number(slider.value), step = Number(slider.step) || 1;
+    const away = home + step <= Number(slider.max) ? home + step : home - step;
+    const series = async (input, valueAt) => {
+      const times = [], runs = [];
+      for (let i = 0; i < repeats; i++) {
+        // A person changes a value every so often, not back to back.
+        await pause(100);
+        times.push(await change(input, valueAt(i)));
+        // The page's own "N events in X ms": submit to result, before redrawing.
+        runs.push(Number(stats.textContent.match(/in ([\d.]+) ms/)?.[1]));
+      }
+      return { times, runs, events: stats.textContent };
+    };
+    return {
+      seed: await series(seed, (i) => 1000 + i),
+      slider: { name: slider.getAttribute("aria-label"), ...await series(slider, (i) => (i % 2 ? home : away)) },
+    };
   }, repeats);
-  if (process.env.VERBOSE) console.log([...times].sort((a, b) => a - b).map((t) => t.toFixed(1)).join(" "));
-  console.log(`${id.padEnd(20)} ${pct(times, 0.5).toFixed(1).padStart(6)} ${pct(times, 0.95).toFixed(1).padStart(8)} ${Math.max(...times).toFixed(1).padStart(8)} ${pct(runs, 0.5).toFixed(1).padStart(12)}   ${events.split(" events")[0]}`);
+  for (const [kind, { times, runs, events }] of Object.entries(measured)) {
+    if (process.env.VERBOSE) console.log([...times].sort((a, b) => a - b).map((t) => t.toFixed(1)).join(" "));
+    const label = `${id} (${kind})`;
+    console.log(`${label.padEnd(30)} ${pct(times, 0.5).toFixed(1).padStart(6)} ${pct(times, 0.95).toFixed(1).padStart(8)} ${Math.max(...times).toFixed(1).padStart(8)} ${pct(runs, 0.5).toFixed(1).padStart(12)}   ${events.split(" events")[0]}`);
+  }
   await page.close();
 }
 await browser.close();
