@@ -190,6 +190,90 @@ fn extreme_parameter_values_never_break_a_model() {
     }
 }
 
+/// Random parameter sets and seeds (from a fixed stream, so a failure
+/// repeats): every run succeeds, conserves requests, gives every failure a
+/// reason, reports finite numbers within the series bound, and repeats
+/// exactly.
+#[test]
+fn random_parameters_and_seeds_keep_every_promise() {
+    use prodsim::engine::RngStream;
+    let mut rng = RngStream::new(2026, "registry.random-parameters");
+    for s in all() {
+        for case in 0..60 {
+            let mut params = s.spec.defaults();
+            let mut chosen = Vec::new();
+            for p in &s.spec.params {
+                let raw = match p.kind {
+                    ParamKind::Slider => format!("{}", p.min + (p.max - p.min) * rng.uniform()),
+                    ParamKind::Select => {
+                        p.options[rng.below(p.options.len() as u64) as usize].clone()
+                    }
+                    ParamKind::Toggle => rng.chance(0.5).to_string(),
+                };
+                // Sliders snap to their step; nothing is out of range.
+                assert!(
+                    s.spec.set_clamped(&mut params, &p.key, &raw).is_none(),
+                    "{}.{}={raw}",
+                    s.spec.id,
+                    p.key
+                );
+                chosen.push(format!("{}={raw}", p.key));
+            }
+            let (lo, hi) = (s.spec.duration_s.min, s.spec.duration_s.max.min(60.0));
+            let cfg = RunConfig {
+                seed: rng.next_u64(),
+                duration_s: (lo + (hi - lo) * rng.uniform()).max(lo),
+            };
+            let what = format!(
+                "{} case {case}: {} seed {} for {} s",
+                s.spec.id,
+                chosen.join(" "),
+                cfg.seed,
+                cfg.duration_s
+            );
+            let out = s
+                .run(&params, &cfg)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let m = |k: &str| out.metric(k).unwrap_or_else(|| panic!("{what}: no {k}"));
+            assert_eq!(
+                m("requests"),
+                m("completed") + m("failed") + m("rejected") + m("in_flight"),
+                "{what}: requests must end exactly once"
+            );
+            let by_reason: u64 = out.outcomes.iter().map(|o| o.count).sum();
+            assert_eq!(
+                by_reason as f64,
+                m("failed") + m("rejected"),
+                "{what}: reasons"
+            );
+            assert!(
+                out.metrics.iter().all(|x| x.value.is_finite()),
+                "{what}: a metric is not finite"
+            );
+            for series in &out.series {
+                assert!(
+                    series.values.len() <= 300,
+                    "{what}: {} too long",
+                    series.key
+                );
+                assert!(
+                    series.values.iter().all(|v| v.is_finite()),
+                    "{what}: {} not finite",
+                    series.key
+                );
+            }
+            if case % 5 == 0 {
+                assert_eq!(
+                    out,
+                    s.run(&params, &cfg)
+                        .unwrap_or_else(|e| panic!("{what}: {e}")),
+                    "{what}: not repeatable"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn lessons_are_complete() {
     for s in all() {
