@@ -262,6 +262,10 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 ("runs", runs.into()),
             ]))
         });
+        if text.is_empty() {
+            notices.update(|n| n.push("the summary could not be written as JSON".into()));
+            return;
+        }
         browser::download(
             &format!("{}-summary.json", spec.id),
             &browser::data_url("application/json", &text),
