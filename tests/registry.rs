@@ -234,18 +234,7 @@ fn random_parameters_and_seeds_keep_every_promise() {
             let out = s
                 .run(&params, &cfg)
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
-            let m = |k: &str| out.metric(k).unwrap_or_else(|| panic!("{what}: no {k}"));
-            assert_eq!(
-                m("requests"),
-                m("completed") + m("failed") + m("rejected") + m("in_flight"),
-                "{what}: requests must end exactly once"
-            );
-            let by_reason: u64 = out.outcomes.iter().map(|o| o.count).sum();
-            assert_eq!(
-                by_reason as f64,
-                m("failed") + m("rejected"),
-                "{what}: reasons"
-            );
+            assert_conserved(&what, &out);
             assert!(
                 out.metrics.iter().all(|x| x.value.is_finite()),
                 "{what}: a metric is not finite"

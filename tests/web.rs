@@ -92,6 +92,17 @@ fn text(host: &HtmlElement, selector: &str) -> String {
         .join("\n")
 }
 
+/// Picks `value` in the select of parameter `param`, as a person would.
+fn choose(host: &HtmlElement, param: &str, value: &str) {
+    let select: web_sys::HtmlSelectElement = all(host, &format!("[data-param={param}] select"))
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("{param} select"));
+    select.set_value(value);
+    let _ =
+        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+}
+
 /// Waits (up to 20 s) until `ready` holds.
 async fn until(what: &str, mut ready: impl FnMut() -> bool) {
     for _ in 0..400 {
@@ -181,13 +192,7 @@ async fn changing_a_control_reruns_and_changes_numbers_and_charts() {
     assert_eq!(metric_cell(&host, "max_in_any_window", 0), "40 requests");
     let before_stats = text(&host, "[data-testid=sim-stats]");
     let before_pixels = canvas_pixels(&host);
-    let select: web_sys::HtmlSelectElement = all(&host, "[data-param=algorithm] select")
-        .pop()
-        .and_then(|e| e.dyn_into().ok())
-        .unwrap_or_else(|| panic!("algorithm select"));
-    select.set_value("sliding_log");
-    let _ =
-        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+    choose(&host, "algorithm", "sliding_log");
     until("the sliding log result", || {
         metric_cell(&host, "max_in_any_window", 0) == "20 requests"
     })
@@ -235,13 +240,7 @@ async fn the_url_restores_the_exact_view_and_round_trips() {
 async fn hiding_the_page_writes_a_pending_url_change_at_once() {
     let (_mounted, host) = open("?s=rate-limiting");
     stats_change(&host, "").await;
-    let select: web_sys::HtmlSelectElement = all(&host, "[data-param=algorithm] select")
-        .pop()
-        .and_then(|e| e.dyn_into().ok())
-        .unwrap_or_else(|| panic!("algorithm select"));
-    select.set_value("sliding_log");
-    let _ =
-        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+    choose(&host, "algorithm", "sliding_log");
     // Let the effects run, but well inside the URL write's delay.
     TimeoutFuture::new(20).await;
     assert!(
