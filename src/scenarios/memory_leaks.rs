@@ -177,17 +177,17 @@ impl Model {
 
     /// Records every delayed request that has ended by `t`.
     fn settle(&mut self, rec: &mut Recorder, t: SimTime) {
-        let mut kept = VecDeque::with_capacity(self.delayed.len());
-        for d in self.delayed.drain(..) {
+        self.delayed.retain(|d| {
             if d.ends > t {
-                kept.push_back(d);
-            } else if d.completes {
+                return true;
+            }
+            if d.completes {
                 rec.complete_many(d.ends, d.latency, d.count);
             } else {
                 rec.fail_many(d.ends, "timeout", d.count);
             }
-        }
-        self.delayed = kept;
+            false
+        });
     }
 
     /// Records the plain requests gathered in the current bucket, spread
