@@ -1,6 +1,6 @@
 //! Runs simulations without freezing the page. A job expected to be small
 //! (judged by the events per simulated second its scenario produced last
-//! time) runs right on the page: no messaging or JSON, so the redraw lands
+//! time) runs right on the page: no messages to copy, so the redraw lands
 //! sooner. Anything bigger goes to a Web Worker (www/worker.js, which
 //! starts this same wasm) that sends back progress and results; a newer job
 //! cancels an older one by terminating the worker. Where no worker can run
@@ -28,7 +28,7 @@ type ErrorListener = Closure<dyn FnMut(web_sys::Event)>;
 struct Runner {
     worker: Option<web_sys::Worker>,
     /// The worker has loaded its wasm and installed its listener; until
-    /// then a message would be lost, so the latest job waits in `pending`.
+    /// then a message would be lost, so the latest job waits in `current`.
     ready: bool,
     /// The job in the worker (or waiting for it), kept to rerun on the page
     /// if the worker fails.
