@@ -122,12 +122,15 @@ pub fn draw_chart<DB: DrawingBackend>(
         (1.0, "s")
     };
     let x_desc = format!("simulated time ({unit})");
+    // The axis counts in that unit, so its ticks fall on round numbers of
+    // it (2, 4, 6 h rather than 2.78, 5.56 h).
+    let x_max = t_max / per_unit;
     let mut ctx = ChartBuilder::on(root)
         .margin(8)
         .caption(&chart.title, text(15))
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.0..t_max, 0.0..y_top)?;
+        .build_cartesian_2d(0.0..x_max, 0.0..y_top)?;
     ctx.configure_mesh()
         // One light line between labels: enough to read values, and far
         // fewer strokes to redraw on every change.
@@ -139,10 +142,10 @@ pub fn draw_chart<DB: DrawingBackend>(
         .label_style(text(11))
         .axis_desc_style(text(12))
         .x_desc(x_desc.as_str())
-        .x_label_formatter(&|t| crate::present::format_number(t / per_unit))
+        .x_label_formatter(&|x| crate::present::format_number(*x))
         .y_label_formatter(&|v| crate::present::format_number(*v))
         .y_desc(chart.unit.as_str())
-        .x_labels(6)
+        .x_labels(8)
         .y_labels(5)
         .draw()?;
 
@@ -153,7 +156,7 @@ pub fn draw_chart<DB: DrawingBackend>(
                 continue;
             };
             let color = theme.palette[i % theme.palette.len()];
-            let bucket = run.result.bucket_s;
+            let bucket = run.result.bucket_s / per_unit;
             // Plot each bucket at its midpoint.
             let points = series
                 .values
@@ -177,9 +180,9 @@ pub fn draw_chart<DB: DrawingBackend>(
         }
     }
     if let Some(t) = cursor_s {
-        let t = t.clamp(0.0, t_max);
+        let x = t.clamp(0.0, t_max) / per_unit;
         ctx.draw_series(std::iter::once(PathElement::new(
-            vec![(t, 0.0), (t, y_top)],
+            vec![(x, 0.0), (x, y_top)],
             theme.foreground.mix(0.5).stroke_width(1),
         )))?;
     }
