@@ -5,29 +5,114 @@
 use crate::engine::metrics::{RunResult, Series};
 use crate::spec::ScenarioSpec;
 
-/// Label and unit of the series every scenario reports.
-const COMMON_SERIES_LABELS: &[(&str, &str, &str)] = &[
-    ("throughput_rps", "Completed", "req/s"),
-    ("errors_rps", "Failed + rejected", "req/s"),
-    ("in_flight", "In flight", "requests"),
-    ("latency_p50_ms", "p50 latency", "ms"),
-    ("latency_p95_ms", "p95 latency", "ms"),
-    ("latency_p99_ms", "p99 latency", "ms"),
+/// Label, unit and definition of the series every scenario reports.
+const COMMON_SERIES_LABELS: &[(&str, &str, &str, &str)] = &[
+    (
+        "throughput_rps",
+        "Completed",
+        "req/s",
+        "Requests that finished successfully in each chart bucket, per second.",
+    ),
+    (
+        "errors_rps",
+        "Failed + rejected",
+        "req/s",
+        "Requests that failed or were turned away in each chart bucket, per second.",
+    ),
+    (
+        "in_flight",
+        "In flight",
+        "requests",
+        "Requests that have arrived but not yet ended, at the end of each chart bucket.",
+    ),
+    (
+        "latency_p50_ms",
+        "p50 latency",
+        "ms",
+        "Median time from arrival to success of the requests that completed in each bucket.",
+    ),
+    (
+        "latency_p95_ms",
+        "p95 latency",
+        "ms",
+        "95th percentile of the time from arrival to success, per bucket: 1 in 20 took longer.",
+    ),
+    (
+        "latency_p99_ms",
+        "p99 latency",
+        "ms",
+        "99th percentile of the time from arrival to success, per bucket: 1 in 100 took longer.",
+    ),
 ];
 
-/// Label and unit of the summary metrics every scenario reports.
-const COMMON_METRIC_LABELS: &[(&str, &str, &str)] = &[
-    ("requests", "Requests", "requests"),
-    ("completed", "Completed", "requests"),
-    ("failed", "Failed", "requests"),
-    ("rejected", "Rejected", "requests"),
-    ("in_flight", "Still in flight at the end", "requests"),
-    ("throughput_rps", "Throughput", "req/s"),
-    ("latency_mean_ms", "Mean latency", "ms"),
-    ("latency_p50_ms", "p50 latency", "ms"),
-    ("latency_p95_ms", "p95 latency", "ms"),
-    ("latency_p99_ms", "p99 latency", "ms"),
-    ("latency_p999_ms", "p99.9 latency", "ms"),
+/// Label, unit and definition of the summary metrics every scenario reports.
+const COMMON_METRIC_LABELS: &[(&str, &str, &str, &str)] = &[
+    (
+        "requests",
+        "Requests",
+        "requests",
+        "Requests that arrived during the run.",
+    ),
+    (
+        "completed",
+        "Completed",
+        "requests",
+        "Requests that finished successfully.",
+    ),
+    (
+        "failed",
+        "Failed",
+        "requests",
+        "Requests accepted and then failed (a timeout, a crash, an error), each with a reason.",
+    ),
+    (
+        "rejected",
+        "Rejected",
+        "requests",
+        "Requests turned away at the door (rate limited, refused), each with a reason.",
+    ),
+    (
+        "in_flight",
+        "Still in flight at the end",
+        "requests",
+        "Requests that had arrived but not ended when the run stopped.",
+    ),
+    (
+        "throughput_rps",
+        "Throughput",
+        "req/s",
+        "Completed requests divided by the simulated duration of the run.",
+    ),
+    (
+        "latency_mean_ms",
+        "Mean latency",
+        "ms",
+        "Average time from arrival to success over all completed requests.",
+    ),
+    (
+        "latency_p50_ms",
+        "p50 latency",
+        "ms",
+        "Median time from arrival to success over all completed requests.",
+    ),
+    (
+        "latency_p95_ms",
+        "p95 latency",
+        "ms",
+        "95th percentile of arrival-to-success time over the whole run.",
+    ),
+    (
+        "latency_p99_ms",
+        "p99 latency",
+        "ms",
+        "99th percentile of arrival-to-success time over the whole run.",
+    ),
+    (
+        "latency_p999_ms",
+        "p99.9 latency",
+        "ms",
+        "99.9th percentile of arrival-to-success time: 1 request in 1 000 took longer.",
+    ),
 ];
 
 /// Label and unit of series `key` in `spec` (falls back to the key).
@@ -37,8 +122,19 @@ pub fn series_label<'a>(spec: &'a ScenarioSpec, key: &'a str) -> (&'a str, &'a s
     }
     COMMON_SERIES_LABELS
         .iter()
-        .find(|(k, _, _)| *k == key)
-        .map_or((key, ""), |(_, l, u)| (*l, *u))
+        .find(|(k, _, _, _)| *k == key)
+        .map_or((key, ""), |(_, l, u, _)| (*l, *u))
+}
+
+/// The one-line definition of series `key` ("" if it has none).
+pub fn series_description<'a>(spec: &'a ScenarioSpec, key: &str) -> &'a str {
+    if let Some(s) = spec.series.iter().find(|s| s.key == key) {
+        return &s.description;
+    }
+    COMMON_SERIES_LABELS
+        .iter()
+        .find(|(k, _, _, _)| *k == key)
+        .map_or("", |(_, _, _, d)| *d)
 }
 
 /// Label and unit of summary metric `key` in `spec` (falls back to the key).
@@ -48,8 +144,48 @@ pub fn metric_label<'a>(spec: &'a ScenarioSpec, key: &'a str) -> (&'a str, &'a s
     }
     COMMON_METRIC_LABELS
         .iter()
-        .find(|(k, _, _)| *k == key)
-        .map_or((key, ""), |(_, l, u)| (*l, *u))
+        .find(|(k, _, _, _)| *k == key)
+        .map_or((key, ""), |(_, l, u, _)| (*l, *u))
+}
+
+/// The one-line definition of summary metric `key` ("" if it has none).
+pub fn metric_description<'a>(spec: &'a ScenarioSpec, key: &str) -> &'a str {
+    if let Some(m) = spec.metrics.iter().find(|m| m.key == key) {
+        return &m.description;
+    }
+    COMMON_METRIC_LABELS
+        .iter()
+        .find(|(k, _, _, _)| *k == key)
+        .map_or("", |(_, _, _, d)| *d)
+}
+
+/// Whether the page shows common metric `key` for `spec` (a scenario's
+/// own metrics always show).
+pub fn metric_applies(spec: &ScenarioSpec, key: &str) -> bool {
+    match &spec.common_metrics {
+        Some(list) if crate::engine::metrics::COMMON_METRICS.contains(&key) => {
+            list.iter().any(|k| k == key)
+        }
+        _ => true,
+    }
+}
+
+/// A unit in the singular ("queries" → "query", "batches" → "batch").
+fn singular(unit: &str) -> Option<String> {
+    if unit.len() <= 2 || unit.contains('/') || !unit.ends_with('s') {
+        return None;
+    }
+    let stem = &unit[..unit.len() - 1];
+    Some(if let Some(y) = unit.strip_suffix("ies") {
+        format!("{y}y")
+    } else if ["ches", "shes", "sses", "xes"]
+        .iter()
+        .any(|e| unit.ends_with(e))
+    {
+        unit[..unit.len() - 2].to_string()
+    } else {
+        stem.to_string()
+    })
 }
 
 /// A number for people: thousands separated, sensible decimals.
@@ -88,17 +224,110 @@ pub fn format_number(v: f64) -> String {
     }
 }
 
-/// A value with its unit ("1,204 req/s", "0.25" for a fraction).
+/// A value with its unit ("1,204 req/s", "25 %" for a fraction of 0.25).
 pub fn format_with_unit(v: f64, unit: &str) -> String {
     match unit {
-        "" | "fraction" => format_number(v),
+        "" => format_number(v),
+        "fraction" => format!("{} %", format_number(v * 100.0)),
         "0/1" => if v >= 0.5 { "yes" } else { "no" }.into(),
         // "1 request", not "1 requests" (units like "req/s" and "ms" stay).
-        u if v == 1.0 && u.len() > 2 && u.ends_with('s') && !u.contains('/') => {
-            format!("1 {}", &u[..u.len() - 1])
+        u if v == 1.0 && singular(u).is_some() => {
+            format!("1 {}", singular(u).unwrap_or_default())
         }
         u => format!("{} {u}", format_number(v)),
     }
+}
+
+/// Metric `key` of `result` as the page shows it: "—, no crash" when the
+/// event it times never happened, else the value with its unit.
+pub fn format_metric(spec: &ScenarioSpec, result: &RunResult, key: &str) -> Option<String> {
+    let value = result.metric(key)?;
+    let spec_metric = spec.metrics.iter().find(|m| m.key == key);
+    if let Some(never) = spec_metric.and_then(|m| m.never.as_ref()) {
+        if result.metric(&never.unless).is_some_and(|n| n <= 0.0) {
+            return Some(never.text.clone());
+        }
+    }
+    Some(format_with_unit(value, metric_label(spec, key).1))
+}
+
+/// Where the run's activity ends, seconds: one bucket past the last bucket
+/// in which any series still changes, or past the last mark. A job that
+/// finishes at 8.7 min of a 60 min run, or a crash at 4 s, is drawn over
+/// the span where it happened; a run busy to the end keeps its full length.
+pub fn active_end(result: &RunResult) -> f64 {
+    let buckets = result
+        .series
+        .iter()
+        .map(|s| s.values.len())
+        .max()
+        .unwrap_or(0);
+    let last_change = result
+        .series
+        .iter()
+        .filter_map(|s| {
+            let last = *s.values.last()?;
+            s.values.iter().rposition(|&v| v != last)
+        })
+        .max()
+        .map_or(0, |i| i + 1);
+    let marks_end = result.marks.last().map_or(0.0, |m| m.t_s);
+    // Two buckets past the change: the value settles in the one after it.
+    let end = ((last_change + 2).min(buckets) as f64 * result.bucket_s).max(marks_end * 1.05);
+    if end <= 0.0 || end >= 0.9 * result.duration_s {
+        result.duration_s
+    } else {
+        end.min(result.duration_s)
+    }
+}
+
+/// The moment the diagram opens on: the peak of the scenario's `focus`
+/// series, else the first mark, else the middle of the active span.
+pub fn focus_time(spec: &ScenarioSpec, result: &RunResult) -> f64 {
+    if let Some(series) = spec.focus.as_ref().and_then(|k| result.series(k)) {
+        let peak = series
+            .values
+            .iter()
+            .enumerate()
+            .fold(
+                (0, f64::MIN),
+                |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+            );
+        return (peak.0 as f64 + 0.5) * result.bucket_s;
+    }
+    match result.marks.first() {
+        Some(m) => m.t_s,
+        None => active_end(result) / 2.0,
+    }
+}
+
+/// Characters a slider's number box needs for its longest value (the
+/// range's ends and the step's decimals), so 10,000,000 is not cut to
+/// "100000".
+pub fn number_box_chars(param: &crate::spec::ParamSpec) -> usize {
+    let decimals = |x: f64| {
+        let text = format!("{x}");
+        text.split_once('.').map_or(0, |(_, f)| f.len())
+    };
+    let longest = [param.min, param.max]
+        .iter()
+        .map(|&x| format!("{}", libm::trunc(x)).len())
+        .max()
+        .unwrap_or(1);
+    let frac = decimals(param.step).max(decimals(param.min));
+    longest + if frac > 0 { frac + 1 } else { 0 }
+}
+
+/// What a variant is called on the page: the preset its parameters equal,
+/// or "your settings".
+pub fn variant_name(spec: &ScenarioSpec, params: &crate::spec::Params) -> String {
+    spec.presets
+        .iter()
+        .find(|p| {
+            let mut with = spec.defaults();
+            spec.apply_preset(&mut with, &p.name).is_ok() && &with == params
+        })
+        .map_or_else(|| "your settings".to_string(), |p| p.label.clone())
 }
 
 /// The value of `series` at `t` seconds (the bucket containing `t`; the
@@ -126,6 +355,12 @@ pub struct CompareRow {
     pub a: f64,
     /// Value in run B, when comparing.
     pub b: Option<f64>,
+    /// A as shown ("—, no crash" when the event never happened).
+    pub a_text: String,
+    /// B as shown, when comparing.
+    pub b_text: Option<String>,
+    /// The metric's one-line definition.
+    pub description: String,
 }
 
 impl CompareRow {
@@ -141,10 +376,12 @@ impl CompareRow {
     }
 }
 
-/// The summary table: every metric of `a`, with `b`'s value beside it.
+/// The summary table: every metric of `a` that applies to the scenario,
+/// with `b`'s value beside it.
 pub fn compare_rows(spec: &ScenarioSpec, a: &RunResult, b: Option<&RunResult>) -> Vec<CompareRow> {
     a.metrics
         .iter()
+        .filter(|m| metric_applies(spec, &m.key))
         .map(|m| {
             let (label, unit) = metric_label(spec, &m.key);
             CompareRow {
@@ -153,6 +390,9 @@ pub fn compare_rows(spec: &ScenarioSpec, a: &RunResult, b: Option<&RunResult>) -
                 unit: unit.to_string(),
                 a: m.value,
                 b: b.and_then(|b| b.metric(&m.key)),
+                a_text: format_metric(spec, a, &m.key).unwrap_or_default(),
+                b_text: b.and_then(|b| format_metric(spec, b, &m.key)),
+                description: metric_description(spec, &m.key).to_string(),
             }
         })
         .collect()
@@ -235,6 +475,12 @@ mod tests {
         assert_eq!(format_with_unit(1.0, "requests"), "1 request");
         assert_eq!(format_with_unit(1.0, "ms"), "1 ms");
         assert_eq!(format_with_unit(2.0, "requests"), "2 requests");
+        assert_eq!(format_with_unit(1.0, "queries"), "1 query");
+        assert_eq!(format_with_unit(1.0, "batches"), "1 batch");
+        assert_eq!(format_with_unit(1.0, "files"), "1 file");
+        assert_eq!(format_with_unit(1.0, "processes"), "1 process");
+        assert_eq!(format_with_unit(1.0, "boxes"), "1 box");
+        assert_eq!(format_with_unit(0.25, "fraction"), "25 %");
     }
 
     #[test]
@@ -243,13 +489,13 @@ mod tests {
         use crate::engine::metrics::{COMMON_METRICS, COMMON_SERIES};
         for key in COMMON_METRICS {
             assert!(
-                COMMON_METRIC_LABELS.iter().any(|(k, _, _)| k == key),
+                COMMON_METRIC_LABELS.iter().any(|(k, _, _, _)| k == key),
                 "{key}"
             );
         }
         for key in COMMON_SERIES {
             assert!(
-                COMMON_SERIES_LABELS.iter().any(|(k, _, _)| k == key),
+                COMMON_SERIES_LABELS.iter().any(|(k, _, _, _)| k == key),
                 "{key}"
             );
         }

@@ -10,7 +10,7 @@
 //! array of strings. Nothing is parsed, floats arrive bit for bit, and the
 //! download carries no JSON code for these types (about 5 KB gzipped).
 
-use crate::engine::metrics::{Metric, Outcome, Series};
+use crate::engine::metrics::{Mark, Metric, Outcome, Series};
 use crate::engine::progress::set_hook;
 use crate::engine::RunResult;
 use crate::scenarios::find;
@@ -295,6 +295,11 @@ impl Reply {
                         w.word(&o.reason);
                         w.long(o.count);
                     }
+                    w.count(r.marks.len());
+                    for m in &r.marks {
+                        w.number(m.t_s);
+                        w.word(&m.label);
+                    }
                 }
             }
             Reply::Failed { id, message } => {
@@ -365,7 +370,16 @@ fn read_result(r: &mut Reader) -> Result<RunResult, String> {
             })
         })
         .collect::<Result<_, String>>()?;
+    let marks = (0..r.count()?)
+        .map(|_| {
+            Ok(Mark {
+                t_s: r.number()?,
+                label: r.word()?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
     Ok(RunResult {
+        marks,
         events,
         duration_s,
         bucket_s,

@@ -248,7 +248,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let result = scenario.run(&params, &config)?;
     let wall_ms = started.elapsed().as_secs_f64() * 1e3;
     if let Some(dir) = &svg_dir {
-        write_svgs(spec, &result, dir)?;
+        write_svgs(spec, &params, &result, dir)?;
     }
 
     if opts.json {
@@ -298,6 +298,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
 /// Writes every chart and the diagram (at the end of the run) as SVG files.
 fn write_svgs(
     spec: &prodsim::spec::ScenarioSpec,
+    params: &prodsim::spec::Params,
     result: &prodsim::engine::RunResult,
     dir: &std::path::Path,
 ) -> Result<(), Failure> {
@@ -310,13 +311,15 @@ fn write_svgs(
             chart_svg(spec, chart, &runs, (800, 360), &Theme::LIGHT).map_err(Failure::Internal)?;
         std::fs::write(dir.join(format!("chart-{}.svg", i + 1)), svg).map_err(io)?;
     }
-    let diagram = diagram_svg(spec, Some(result), result.duration_s);
+    // The moment the page opens on: where something is happening.
+    let moment = prodsim::present::focus_time(spec, result);
+    let diagram = diagram_svg(spec, Some(params), Some(result), moment);
     // Standalone files need the colours the page's stylesheet gives.
     let styled = diagram.replacen(
         "</title>",
         "</title><style>.node rect{fill:#eef4fb;stroke:#0b63b5;stroke-width:2}.node.alert rect{fill:#fce8e6;stroke:#c5221f}\
-         text{font:13px sans-serif;fill:#202124}.node-title{font-weight:700}.link{stroke:#5f6368;stroke-width:2}\
-         .arrowhead{fill:#5f6368}.link-label{fill:#5f6368;font-size:12px}</style>",
+         .node.warn rect{fill:#fff4d6;stroke:#b06d00}text{fill:#202124}.link{stroke:#5f6368;stroke-width:2}\
+         .arrowhead{fill:#5f6368}.link-label{fill:#5f6368}</style>",
         1,
     );
     std::fs::write(dir.join("diagram.svg"), styled).map_err(io)?;

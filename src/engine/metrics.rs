@@ -179,6 +179,19 @@ pub struct Outcome {
     pub count: u64,
 }
 
+/// A moment worth marking on the charts: out of memory, a crash, a restart,
+/// a gateway timeout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    /// When, in simulated seconds.
+    pub t_s: f64,
+    /// What happened, short ("out of memory", "504").
+    pub label: String,
+}
+
+/// The most marks a run keeps: the first ones, which tell the story.
+pub const MAX_MARKS: usize = 24;
+
 /// Everything a run produces: summary numbers, series and event count.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -194,6 +207,9 @@ pub struct RunResult {
     pub series: Vec<Series>,
     /// Failures and rejections by reason.
     pub outcomes: Vec<Outcome>,
+    /// Marked moments, in time order, at most [`MAX_MARKS`].
+    #[serde(default)]
+    pub marks: Vec<Mark>,
 }
 
 impl RunResult {
@@ -252,6 +268,7 @@ pub struct Recorder {
     errors_per_bucket: Vec<u64>,
     ends_per_bucket: Vec<u64>,
     extra: Vec<SeriesData>,
+    marks: Vec<(SimTime, &'static str)>,
     next_progress: SimTime,
 }
 
@@ -279,6 +296,7 @@ impl Recorder {
             errors_per_bucket: vec![0; n],
             ends_per_bucket: vec![0; n],
             extra: Vec::new(),
+            marks: Vec::new(),
             next_progress: duration / PROGRESS_STEPS,
         }
     }
@@ -373,6 +391,14 @@ impl Recorder {
     /// Requests so far that have not ended.
     pub fn in_flight(&self) -> u64 {
         self.requests - self.completed - self.failed - self.rejected
+    }
+
+    /// Marks a moment on the charts (the first [`MAX_MARKS`] are kept, so
+    /// memory stays bounded whatever happens in a long run).
+    pub fn mark(&mut self, now: SimTime, label: &'static str) {
+        if self.marks.len() < MAX_MARKS {
+            self.marks.push((now.min(self.duration), label));
+        }
     }
 
     /// Registers a model-specific series. Register each key once, before the
@@ -514,7 +540,17 @@ impl Recorder {
                 count,
             })
             .collect();
+        let mut marks: Vec<Mark> = self
+            .marks
+            .iter()
+            .map(|&(t, label)| Mark {
+                t_s: as_secs(t),
+                label: label.into(),
+            })
+            .collect();
+        marks.sort_unstable_by(|a, b| a.t_s.total_cmp(&b.t_s));
         RunResult {
+            marks,
             events,
             duration_s: secs,
             bucket_s,

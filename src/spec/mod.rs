@@ -50,6 +50,7 @@ pub enum ParamKind {
 
 /// One parameter of a scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct ParamSpec {
     /// Key used in URLs, `--set key=value` and the model.
     pub key: String,
@@ -77,10 +78,81 @@ pub struct ParamSpec {
     /// One-sentence explanation.
     #[serde(default)]
     pub help: String,
+    /// When the control applies; otherwise it is shown disabled with
+    /// `disabled_reason` (refill rate means nothing to a fixed window).
+    #[serde(default, skip_serializing_if = "Condition::is_always")]
+    pub enabled_when: Condition,
+    /// Why the control is disabled when `enabled_when` does not hold.
+    #[serde(default)]
+    pub disabled_reason: String,
+}
+
+/// A condition on parameter values: every listed key must hold one of its
+/// listed values (`{ strategy = ["stream"], gzip = [true] }`). Empty means
+/// always. Used to show diagram parts and controls only where they apply.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Condition(pub BTreeMap<String, Vec<ParamValue>>);
+
+impl Condition {
+    /// True when the condition has no clauses.
+    pub fn is_always(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `params` satisfy every clause.
+    pub fn holds(&self, params: &Params) -> bool {
+        self.0
+            .iter()
+            .all(|(key, allowed)| params.get(key).is_some_and(|v| allowed.contains(v)))
+    }
+}
+
+/// When a stage counts as "in trouble": its value is above a fixed level,
+/// or above a fraction of a parameter (heap near its limit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
+pub struct WarnSpec {
+    /// Warn above this value.
+    #[serde(default)]
+    pub above: Option<f64>,
+    /// Warn above `fraction` × this parameter's value.
+    #[serde(default)]
+    pub above_param: Option<String>,
+    /// The fraction of `above_param` (default 1).
+    #[serde(default = "one")]
+    pub fraction: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl WarnSpec {
+    /// The level above which a value warns, for these parameters.
+    pub fn level(&self, params: &Params) -> Option<f64> {
+        match (&self.above_param, self.above) {
+            (Some(key), _) => params.number(key).ok().map(|v| v * self.fraction),
+            (None, Some(level)) => Some(level),
+            (None, None) => None,
+        }
+    }
+}
+
+/// How to show a metric that measures something which did not happen in
+/// this run (the time to the first crash, when nothing crashed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
+pub struct NeverSpec {
+    /// The metric that counts the event; when it is 0 the value is not shown.
+    pub unless: String,
+    /// What is shown instead ("—, no crash").
+    pub text: String,
 }
 
 /// A named set of parameter values ("bad", "good"...).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Preset {
     /// Name used by `--preset` and in URLs.
     pub name: String,
@@ -95,6 +167,7 @@ pub struct Preset {
 
 /// A summary number or a charted series declared by the scenario.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct MetricSpec {
     /// Key the model reports.
     pub key: String,
@@ -103,10 +176,20 @@ pub struct MetricSpec {
     /// Unit.
     #[serde(default)]
     pub unit: String,
+    /// A one-line definition: what is measured, over what span.
+    #[serde(default)]
+    pub description: String,
+    /// For a series shown on the diagram: when its stage is in trouble.
+    #[serde(default)]
+    pub warn: Option<WarnSpec>,
+    /// For a summary metric: what to show when the event never happened.
+    #[serde(default)]
+    pub never: Option<NeverSpec>,
 }
 
 /// One chart: several series sharing a unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct ChartSpec {
     /// Chart title.
     pub title: String,
@@ -119,6 +202,7 @@ pub struct ChartSpec {
 
 /// A box in the architecture diagram.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct NodeSpec {
     /// Node id, referenced by links.
     pub id: String,
@@ -131,10 +215,14 @@ pub struct NodeSpec {
     /// Series keys whose value at the current time the box displays.
     #[serde(default)]
     pub shows: Vec<String>,
+    /// When the box is drawn (object storage only for the job strategies).
+    #[serde(default, skip_serializing_if = "Condition::is_always")]
+    pub when: Condition,
 }
 
 /// An arrow between two diagram nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct LinkSpec {
     /// Source node id.
     pub from: String,
@@ -143,10 +231,14 @@ pub struct LinkSpec {
     /// Optional label.
     #[serde(default)]
     pub label: String,
+    /// When the arrow is drawn (it is never drawn without both ends).
+    #[serde(default, skip_serializing_if = "Condition::is_always")]
+    pub when: Condition,
 }
 
 /// A predict-then-run question.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Predict {
     /// The question.
     pub question: String,
@@ -156,6 +248,7 @@ pub struct Predict {
 
 /// An interview-style answer, in six steps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Interview {
     /// Questions to ask first.
     pub clarify: String,
@@ -173,6 +266,7 @@ pub struct Interview {
 
 /// The lesson shown beside the simulation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Lesson {
     /// What to notice.
     pub notice: Vec<String>,
@@ -186,6 +280,7 @@ pub struct Lesson {
 
 /// Simulated duration bounds, seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct DurationSpec {
     /// Default run length.
     pub default: f64,
@@ -197,6 +292,7 @@ pub struct DurationSpec {
 
 /// A whole scenario data file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct ScenarioSpec {
     /// Stable id (also the file name and the URL's `s=`).
     pub id: String,
@@ -216,6 +312,14 @@ pub struct ScenarioSpec {
     /// Presets.
     #[serde(default)]
     pub presets: Vec<Preset>,
+    /// The common metrics that mean something for this scenario, shown on
+    /// the page (all when absent). A single export has no "throughput".
+    #[serde(default)]
+    pub common_metrics: Option<Vec<String>>,
+    /// The series whose peak is the moment the diagram opens on; without
+    /// it, the first marked event or the middle of the active span.
+    #[serde(default)]
+    pub focus: Option<String>,
     /// The scenario's own summary metrics (the common ones are implicit).
     pub metrics: Vec<MetricSpec>,
     /// The scenario's own series (the common ones are implicit).
@@ -429,10 +533,25 @@ impl ScenarioSpec {
     /// Parses a data file (as the JSON the build script converts each
     /// `scenarios/*.toml` into) and checks it for internal consistency.
     pub fn from_json(text: &str) -> Result<Self, SpecError> {
-        let spec: ScenarioSpec = serde_json::from_str(text)
-            .map_err(|e| SpecError::Invalid(format!("data file: {e}")))?;
+        let spec = Self::parse_json(text)?;
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// In the browser, the browser's own `JSON.parse` reads the text and
+    /// serde walks the resulting object: the site then carries no JSON
+    /// parser of its own (serde_json is about 15 KB of the download).
+    #[cfg(target_arch = "wasm32")]
+    fn parse_json(text: &str) -> Result<Self, SpecError> {
+        let value = js_sys::JSON::parse(text)
+            .map_err(|e| SpecError::Invalid(format!("data file: {e:?}")))?;
+        serde_wasm_bindgen::from_value(value)
+            .map_err(|e| SpecError::Invalid(format!("data file: {e}")))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parse_json(text: &str) -> Result<Self, SpecError> {
+        serde_json::from_str(text).map_err(|e| SpecError::Invalid(format!("data file: {e}")))
     }
 
     /// Parses a TOML data file directly (tests and tools; the binaries use
@@ -475,7 +594,62 @@ impl ScenarioSpec {
                 }
             }
         }
+        let conditions = self
+            .params
+            .iter()
+            .map(|p| (format!("parameter '{}'", p.key), &p.enabled_when))
+            .chain(
+                self.nodes
+                    .iter()
+                    .map(|n| (format!("node '{}'", n.id), &n.when)),
+            )
+            .chain(
+                self.links
+                    .iter()
+                    .map(|l| (format!("link {}->{}", l.from, l.to), &l.when)),
+            );
+        for (owner, condition) in conditions {
+            for (key, values) in &condition.0 {
+                let Some(p) = self.param(key) else {
+                    return bad(format!("{owner}: condition on unknown parameter '{key}'"));
+                };
+                for v in values {
+                    p.check(v).or_else(|e| bad(format!("{owner}: {e}")))?;
+                }
+            }
+        }
+        for m in self.series.iter() {
+            if let Some(key) = m.warn.as_ref().and_then(|w| w.above_param.as_ref()) {
+                if !matches!(self.param(key), Some(p) if p.kind == ParamKind::Slider) {
+                    return bad(format!(
+                        "series '{}' warns on unknown number '{key}'",
+                        m.key
+                    ));
+                }
+            }
+        }
+        let metric_keys = self.metric_keys();
+        for m in &self.metrics {
+            if let Some(never) = &m.never {
+                if !metric_keys.contains(&never.unless) {
+                    return bad(format!(
+                        "metric '{}': unknown metric '{}'",
+                        m.key, never.unless
+                    ));
+                }
+            }
+        }
+        for key in self.common_metrics.iter().flatten() {
+            if !crate::engine::metrics::COMMON_METRICS.contains(&key.as_str()) {
+                return bad(format!("common_metrics: '{key}' is not a common metric"));
+            }
+        }
         let known = self.series_keys();
+        if let Some(focus) = &self.focus {
+            if !known.contains(focus) {
+                return bad(format!("focus: unknown series '{focus}'"));
+            }
+        }
         for key in self
             .charts
             .iter()

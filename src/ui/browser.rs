@@ -71,6 +71,14 @@ pub fn prefers_dark() -> bool {
         .is_some_and(|m| m.matches())
 }
 
+/// Device pixels per CSS pixel (1 on a plain screen, 2–3 on a phone).
+pub fn device_pixel_ratio() -> f64 {
+    web_sys::window()
+        .map(|w| w.device_pixel_ratio())
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .unwrap_or(1.0)
+}
+
 /// Milliseconds from a monotonic clock (for the status line only; never
 /// inside a simulation).
 pub fn now_ms() -> f64 {

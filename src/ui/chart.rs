@@ -2,7 +2,7 @@
 //! cursor at the playback time, a hover read-out and PNG export.
 
 use super::browser;
-use crate::draw::{draw_chart, ChartRun, PlotArea, Theme};
+use crate::draw::{draw_chart, time_unit, ChartOptions, ChartRun, PlotArea, Theme};
 use crate::engine::RunResult;
 use crate::present::{format_with_unit, series_label, value_at};
 use crate::spec::ScenarioSpec;
@@ -114,9 +114,8 @@ impl DrawingBackend for MeasuredCanvas {
     }
 }
 
-/// Canvas size in pixels (CSS scales it to the column width).
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 300;
+/// Canvas height in CSS pixels; the width follows the container.
+const CSS_HEIGHT: f64 = 280.0;
 
 /// Names of the runs: one run is unnamed, two are A and B.
 pub fn run_names(n: usize) -> &'static [&'static str] {
@@ -128,12 +127,22 @@ pub fn run_names(n: usize) -> &'static [&'static str] {
 }
 
 /// The read-out lines for chart `index` at `t` seconds.
-fn readout(spec: &ScenarioSpec, index: usize, runs: &[RunResult], t: f64) -> Vec<String> {
+fn readout(
+    spec: &ScenarioSpec,
+    index: usize,
+    runs: &[RunResult],
+    t: f64,
+    span_s: f64,
+) -> Vec<String> {
     let Some(chart) = spec.charts.get(index) else {
         return Vec::new();
     };
     let names = run_names(runs.len());
-    let mut lines = vec![format!("t = {t:.2} s")];
+    let (per_unit, unit) = time_unit(span_s);
+    let mut lines = vec![format!(
+        "t = {} {unit}",
+        crate::present::format_number(t / per_unit)
+    )];
     for (run, name) in runs.iter().zip(names) {
         for key in &chart.series {
             let (label, unit) = series_label(spec, key);
@@ -157,6 +166,7 @@ pub fn Chart(
     index: usize,
     results: RwSignal<Option<Arc<Vec<RunResult>>>>,
     cursor: Signal<f64>,
+    whole_run: Signal<bool>,
     dark: bool,
 ) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
@@ -169,9 +179,36 @@ pub fn Chart(
         .unwrap_or_default();
     let theme = if dark { Theme::DARK } else { Theme::LIGHT };
 
+    // Redraw when the window (and so the column) changes size.
+    let resized = RwSignal::new(0u32);
+    let listener =
+        leptos::leptos_dom::helpers::window_event_listener(leptos::ev::resize, move |_| {
+            resized.update(|n| *n += 1)
+        });
+    on_cleanup(move || listener.remove());
+
     Effect::new(move |_| {
         let t = cursor.get();
+        resized.track();
+        let whole_run = whole_run.get();
         let Some(el) = canvas.get() else { return };
+        // The bitmap matches the element's size in device pixels, so the
+        // chart is drawn for the screen rather than stretched to it.
+        let scale = browser::device_pixel_ratio();
+        let css_width = f64::from(el.client_width()).max(240.0);
+        let (w, h) = (
+            (css_width * scale).round() as u32,
+            (CSS_HEIGHT * scale).round() as u32,
+        );
+        if el.width() != w || el.height() != h {
+            el.set_width(w);
+            el.set_height(h);
+        }
+        let options = ChartOptions {
+            cursor_s: Some(t),
+            scale,
+            whole_run,
+        };
         let Some(chart) = spec.charts.get(index) else {
             return;
         };
@@ -187,7 +224,7 @@ pub fn Chart(
                 return;
             };
             let root = backend.into_drawing_area();
-            if let Ok(plot) = draw_chart(&root, spec, chart, &chart_runs, Some(t), &theme) {
+            if let Ok(plot) = draw_chart(&root, spec, chart, &chart_runs, &options, &theme) {
                 area.set_value(Some(plot));
             }
         });
@@ -202,7 +239,7 @@ pub fn Chart(
         let lines = match plot.time_at(x) {
             Some(t) => results.with_untracked(|r| {
                 r.as_ref()
-                    .map(|runs| readout(spec, index, runs, t))
+                    .map(|runs| readout(spec, index, runs, t, plot.t_max))
                     .unwrap_or_default()
             }),
             None => Vec::new(),
@@ -219,7 +256,7 @@ pub fn Chart(
 
     view! {
         <figure class="chart" data-chart=index>
-            <canvas node_ref=canvas width=WIDTH height=HEIGHT role="img" aria-label=title.clone()
+            <canvas node_ref=canvas style=format!("height:{CSS_HEIGHT}px") role="img" aria-label=title.clone()
                 on:mousemove=on_move on:mouseleave=move |_| hover.set(Vec::new())></canvas>
             <figcaption>
                 <span class="readout" aria-live="polite">{move || hover.get().join(" · ")}</span>

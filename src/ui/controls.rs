@@ -63,20 +63,35 @@ fn ParamControl(
             .unwrap_or_default()
     };
     let set = move |raw: String| set_param(spec, state, notices, variant, key, &raw);
+    // A control that does not apply to the other choices is disabled, and
+    // says why.
+    let disabled = move || {
+        state.with(|v| {
+            let params = match variant {
+                Variant::A => Some(&v.params),
+                Variant::B => v.compare.as_ref(),
+            };
+            params.is_some_and(|p| !param.enabled_when.holds(p))
+        })
+    };
+    // The number box is as wide as the parameter's longest value.
+    let digits = crate::present::number_box_chars(param);
     let input = match param.kind {
         ParamKind::Slider => view! {
             <div class="slider">
                 <input type="range" id=id.clone() min=param.min max=param.max step=param.step
+                    prop:disabled=disabled
                     prop:value=text on:input=move |ev| set(event_target_value(&ev)) />
                 <input type="number" class="num" aria-label=format!("{} value", param.label)
-                    min=param.min max=param.max step=param.step
+                    style=format!("width:calc({digits}ch + 2.2rem)")
+                    min=param.min max=param.max step=param.step prop:disabled=disabled
                     prop:value=text on:change=move |ev| set(event_target_value(&ev)) />
                 <span class="unit">{param.unit.clone()}</span>
             </div>
         }
         .into_any(),
         ParamKind::Select => view! {
-            <select id=id.clone() on:change=move |ev| set(event_target_value(&ev))>
+            <select id=id.clone() prop:disabled=disabled on:change=move |ev| set(event_target_value(&ev))>
                 {param
                     .options
                     .iter()
@@ -90,16 +105,19 @@ fn ParamControl(
         }
         .into_any(),
         ParamKind::Toggle => view! {
-            <input type="checkbox" id=id.clone() prop:checked=move || text() == "true"
+            <input type="checkbox" id=id.clone() prop:disabled=disabled prop:checked=move || text() == "true"
                 on:change=move |ev| set(event_target_checked(&ev).to_string()) />
         }
         .into_any(),
     };
     view! {
-        <div class="control" data-param=key>
+        <div class="control" data-param=key class:disabled=disabled>
             <label for=id title=param.help.clone()>{param.label.clone()}</label>
             {input}
             <p class="help">{param.help.clone()}</p>
+            <Show when=disabled>
+                <p class="help disabled-reason">{param.disabled_reason.clone()}</p>
+            </Show>
         </div>
     }
 }

@@ -6,13 +6,15 @@ use super::browser;
 use super::chart::{run_names, Chart};
 use super::controls::{ParamControls, Variant};
 use super::runner::submit;
-use crate::draw::diagram_svg;
+use crate::draw::{time_unit, DiagramLayout};
 use crate::engine::RunResult;
-use crate::present::{compare_rows, format_number, format_with_unit, series_csv};
+use crate::present::{
+    compare_rows, focus_time, format_number, format_with_unit, series_csv, variant_name,
+};
 use crate::protocol::{Job, Reply, RunSpec};
 use crate::scenarios::Scenario;
 use crate::spec::url::{decode, encode, ViewState};
-use crate::spec::{RunConfig, ScenarioSpec};
+use crate::spec::{Params, RunConfig, ScenarioSpec};
 use leptos::prelude::*;
 use std::sync::Arc;
 
@@ -51,6 +53,12 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
     });
     let notices = RwSignal::new(initial_notices);
     let results = RwSignal::new(None::<Arc<Vec<RunResult>>>);
+    // The parameters each of `results` was run with (the state may already
+    // hold newer ones while a run is under way).
+    let result_params = StoredValue::new(Vec::<Params>::new());
+    // The moment the diagram opens on, until the user picks one.
+    let focus = RwSignal::new(None::<f64>);
+    let whole_run = RwSignal::new(false);
     let progress = RwSignal::new(None::<f64>);
     let stats = RwSignal::new(String::from("starting…"));
     let failure = RwSignal::new(None::<String>);
@@ -74,8 +82,10 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             duration_s: v.duration_s,
         };
         let mut runs = vec![RunSpec::new(&v.params, config)];
+        let mut ran_with = vec![v.params.clone()];
         if let Some(b) = &v.compare {
             runs.push(RunSpec::new(b, config));
+            ran_with.push(b.clone());
         }
         let started = browser::now_ms();
         let in_background = submit(
@@ -102,6 +112,8 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         format_number(events as f64)
                     ));
                     failure.set(None);
+                    result_params.set_value(ran_with.clone());
+                    focus.set(out.first().map(|a| focus_time(spec, a)));
                     results.set(Some(Arc::new(out)));
                     progress.set(None);
                     runs_done.update(|n| *n += 1);
@@ -165,7 +177,12 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 .map_or(0.1, |r| r.bucket_s)
         })
     };
-    let cursor = Signal::derive(move || time.get().unwrap_or_else(duration).min(duration()));
+    let cursor = Signal::derive(move || {
+        time.get()
+            .or_else(|| focus.get())
+            .unwrap_or_else(duration)
+            .min(duration())
+    });
 
     let play = move |_| {
         if playing.get_untracked() {
@@ -191,7 +208,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 let step = d / 10.0 * speed.get_untracked() * f64::from(FRAME_MS) / 1000.0;
                 let next = cursor.get_untracked() + step;
                 if next >= d {
-                    time.set(None);
+                    time.set(Some(d));
                     playing.set(false);
                     return;
                 }
@@ -202,17 +219,67 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
     let step = move |_| {
         playing.set(false);
         let next = cursor.get_untracked() + bucket();
-        time.set(if next >= duration() { None } else { Some(next) });
+        time.set(Some(next.min(duration())));
+    };
+    // Seconds in the unit the charts use, so the scrubber's read-out and the
+    // axes agree ("12.5 / 60 min").
+    let in_chart_unit = move |t: f64| {
+        let (per_unit, unit) = time_unit(duration());
+        format!("{} {unit}", format_number(t / per_unit))
     };
 
-    let diagram = move || {
-        results.with(|r| diagram_svg(spec, r.as_ref().and_then(|r| r.first()), cursor.get()))
+    // Laid out once per run (box sizes depend on the whole run's values)
+    // and per width of its column, drawn at every moment of the run.
+    let diagram_box = NodeRef::<leptos::html::Div>::new();
+    let diagram_width = RwSignal::new(0.0_f64);
+    let measure = move || {
+        if let Some(el) = diagram_box.get_untracked() {
+            let w = f64::from(el.client_width());
+            if w > 0.0 && (w - diagram_width.get_untracked()).abs() >= 1.0 {
+                diagram_width.set(w);
+            }
+        }
     };
-    let diagram_b = move || {
+    Effect::new(move |_| {
+        diagram_box.track();
+        measure();
+    });
+    let on_resize =
+        leptos::leptos_dom::helpers::window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || on_resize.remove());
+    let layouts = Memo::new(move |_| {
+        let width = diagram_width.get();
+        let width = if width > 0.0 { width } else { 640.0 };
         results.with(|r| {
-            r.as_ref()
-                .and_then(|r| r.get(1))
-                .map(|b| diagram_svg(spec, Some(b), cursor.get()))
+            let params = result_params.get_value();
+            match r.as_ref() {
+                Some(runs) => runs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, run)| DiagramLayout::fitting(spec, params.get(i), Some(run), width))
+                    .collect(),
+                None => vec![DiagramLayout::fitting(spec, None, None, width)],
+            }
+        })
+    });
+    let diagram_of = move |i: usize| {
+        let t = cursor.get();
+        layouts.with(|l| {
+            l.get(i).map(|layout| {
+                results.with(|r| {
+                    let params = result_params.get_value();
+                    layout.svg(spec, params.get(i), r.as_ref().and_then(|r| r.get(i)), t)
+                })
+            })
+        })
+    };
+    let diagram = move || diagram_of(0).unwrap_or_default();
+    let diagram_b = move || diagram_of(1);
+    // "A: Build it in memory", "B: your settings".
+    let variant_names = move || {
+        state.with(|v| {
+            let a = variant_name(spec, &v.params);
+            (a, v.compare.as_ref().map(|b| variant_name(spec, b)))
         })
     };
 
@@ -318,16 +385,21 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         {rows
                             .into_iter()
                             .map(|row| {
+                                let def_id = format!("def-{}", row.key);
+                                let desc_ref = def_id.clone();
                                 let delta = row.delta().map(|d| {
                                     let pct = row.delta_pct().map(|p| format!(" ({p:+.0} %)")).unwrap_or_default();
                                     format!("{}{}", format_with_unit(d, &row.unit), pct)
                                 });
                                 view! {
                                     <tr data-metric=row.key.clone()>
-                                        <th scope="row">{row.label.clone()}</th>
-                                        <td>{format_with_unit(row.a, &row.unit)}</td>
+                                        <th scope="row" title=row.description.clone() aria-describedby=desc_ref>
+                                            {row.label.clone()}
+                                            <span class="visually-hidden" id=def_id>{row.description.clone()}</span>
+                                        </th>
+                                        <td>{row.a_text.clone()}</td>
                                         {comparing.then(|| view! {
-                                            <td>{row.b.map(|b| format_with_unit(b, &row.unit)).unwrap_or_default()}</td>
+                                            <td>{row.b_text.clone().unwrap_or_default()}</td>
                                             <td>{delta.unwrap_or_default()}</td>
                                         })}
                                     </tr>
@@ -341,6 +413,14 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         })
     };
 
+    let variant_is = move |name: String| {
+        move || {
+            state.with(|v| {
+                let mut with = spec.defaults();
+                spec.apply_preset(&mut with, &name).is_ok() && with == v.params
+            })
+        }
+    };
     let presets = move || {
         spec.presets
             .iter()
@@ -354,9 +434,20 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         }
                     });
                 };
-                view! { <button class="preset" title=p.description.clone() data-preset=p.name.clone() on:click=apply>{p.label.clone()}</button> }
+                let active = variant_is(p.name.clone());
+                view! { <button class="preset" title=p.description.clone() data-preset=p.name.clone()
+                    class:active=active.clone() aria-pressed=move || active().to_string() on:click=apply>{p.label.clone()}</button> }
             })
             .collect_view()
+    };
+    // The active preset's description, visible rather than only a tooltip.
+    let preset_description = move || {
+        state.with(|v| {
+            spec.presets
+                .iter()
+                .find(|p| variant_name(spec, &v.params) == p.label)
+                .map(|p| view! { <p class="preset-description">{p.description.clone()}</p> })
+        })
     };
 
     let on_compare = move |ev| {
@@ -378,6 +469,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         view! {
             <section class="controls" aria-label="Parameters">
                 <div class="presets" role="group" aria-label="Presets">{presets}</div>
+                {preset_description}
                 <ParamControls spec=spec state=state notices=notices variant=Variant::A />
                 <div class="control">
                     <label for="seed">"Seed"</label>
@@ -513,12 +605,22 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 <section class="stage" aria-label="Simulation">
                     {embed.then(|| view! { <div class="presets" role="group" aria-label="Presets">{presets}</div> })}
                     <div class="diagrams">
-                        <div class="diagram-wrap" inner_html=diagram></div>
-                        {move || diagram_b().map(|svg| view! { <div class="diagram-wrap b" aria-label="Variant B" inner_html=svg></div> })}
+                        <figure class="diagram-wrap">
+                            <div node_ref=diagram_box inner_html=diagram></div>
+                            <Show when=move || state.with(|v| v.compare.is_some())>
+                                <figcaption>{move || format!("A: {}", variant_names().0)}</figcaption>
+                            </Show>
+                        </figure>
+                        {move || diagram_b().map(|svg| view! {
+                            <figure class="diagram-wrap b">
+                                <div inner_html=svg></div>
+                                <figcaption>{move || format!("B: {} (dashed on the charts)", variant_names().1.unwrap_or_default())}</figcaption>
+                            </figure>
+                        })}
                     </div>
                     <div class="playback" role="group" aria-label="Playback">
                         <button on:click=play aria-label="Play or pause">{move || if playing.get() { "Pause" } else { "Play" }}</button>
-                        <button on:click=step>"Step"</button>
+                        <button on:click=step>{move || format!("Step +{}", in_chart_unit(bucket()))}</button>
                         <label>"Speed "
                             <select on:change=move |ev| speed.set(event_target_value(&ev).parse().unwrap_or(1.0))>
                                 <option value="0.25">"¼×"</option>
@@ -531,9 +633,17 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             on:input=move |ev| {
                                 playing.set(false);
                                 let t: f64 = event_target_value(&ev).parse().unwrap_or(0.0);
-                                time.set(if t >= duration() { None } else { Some(t) });
+                                time.set(Some(t.min(duration())));
                             } />
-                        <span class="time">{move || format!("{:.1} / {} s", cursor.get(), duration())}</span>
+                        <span class="time">{move || {
+                            let (per_unit, unit) = time_unit(duration());
+                            format!("{} / {} {unit}", format_number(cursor.get() / per_unit), format_number(duration() / per_unit))
+                        }}</span>
+                        <label class="whole-run" title="Charts fit the span where something happens; tick to see the whole run">
+                            <input type="checkbox" prop:checked=move || whole_run.get()
+                                on:change=move |ev| whole_run.set(event_target_checked(&ev)) />
+                            " Whole run"
+                        </label>
                     </div>
                     <div class="status">
                         <Show when=move || progress.get().is_some()>
@@ -543,11 +653,14 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         {move || failure.get().map(|f| view! { <p class="error" role="alert">{f}</p> })}
                     </div>
                     <div class="charts">
-                        {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor dark=dark /> }).collect_view()}
+                        {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor whole_run=Signal::from(whole_run) dark=dark /> }).collect_view()}
                     </div>
                     {summary}
                     {move || results.with(|r| r.as_ref().map(|r| run_names(r.len()).len()).unwrap_or(0) > 1)
-                        .then(|| view! { <p class="legend-note">"Solid lines are A, dashed lines are B; both runs see the same arrivals."</p> })}
+                        .then(|| view! { <p class="legend-note">{move || {
+                            let (a, b) = variant_names();
+                            format!("Solid lines are A ({a}), dashed lines in a darker shade are B ({}); both runs see the same arrivals.", b.unwrap_or_default())
+                        }}</p> })}
                 </section>
                 {(!embed).then(lesson)}
             </div>

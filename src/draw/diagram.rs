@@ -1,0 +1,678 @@
+//! The architecture diagram, laid out from its content.
+//!
+//! The data file places each node on a coarse grid (`x`, `y`); those
+//! numbers only say which nodes share a column or a row and in what order.
+//! The layout then sizes every box to the widest text it will show over
+//! the whole run (so boxes do not jitter during playback), sizes columns to
+//! their widest box and the gaps to the widest link label, and routes links
+//! as straight or L-shaped paths that avoid other boxes. Overlaps are thus
+//! impossible by construction, and a browser test checks the rendered result.
+
+use super::text::{self, FONT_STACK};
+use crate::engine::RunResult;
+use crate::present::{format_with_unit, series_label, value_at};
+use crate::spec::{NodeSpec, Params, ScenarioSpec};
+
+/// Title and value font sizes, px (the page's CSS uses the same).
+const TITLE_PX: f64 = 15.0;
+const VALUE_PX: f64 = 13.0;
+const LABEL_PX: f64 = 12.0;
+/// Space between a box's edge and its widest text, px.
+const PAD_X: f64 = 14.0;
+const NODE_H_BASE: f64 = 34.0;
+const LINE_H: f64 = 16.0;
+const MIN_NODE_W: f64 = 120.0;
+/// Gaps between columns and rows, px (columns widen for link labels).
+const MIN_COL_GAP: f64 = 56.0;
+const ROW_GAP: f64 = 48.0;
+/// Nodes whose grid coordinates differ by less than this share a column/row.
+const SAME_LINE: f64 = 3.0;
+const MARGIN: f64 = 16.0;
+const ARROW_LEN: f64 = 12.0;
+const ARROW_HALF_WIDTH: f64 = 6.0;
+
+/// A placed box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    /// Index into `spec.nodes`.
+    pub node: usize,
+    /// Top-left corner and size, px.
+    pub x: f64,
+    /// Top edge, px.
+    pub y: f64,
+    /// Width, px.
+    pub w: f64,
+    /// Height, px.
+    pub h: f64,
+}
+
+impl Placed {
+    fn centre(&self) -> (f64, f64) {
+        (self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+
+    /// Whether the segment from `p` to `q` passes through this box
+    /// (shrunk by 1 px so touching an edge does not count).
+    fn crossed_by(&self, p: (f64, f64), q: (f64, f64)) -> bool {
+        let (x0, y0, x1, y1) = (
+            self.x + 1.0,
+            self.y + 1.0,
+            self.x + self.w - 1.0,
+            self.y + self.h - 1.0,
+        );
+        // Liang–Barsky clipping: does any part of the segment lie inside?
+        let (dx, dy) = (q.0 - p.0, q.1 - p.1);
+        let mut t0: f64 = 0.0;
+        let mut t1: f64 = 1.0;
+        for (pk, qk) in [
+            (-dx, p.0 - x0),
+            (dx, x1 - p.0),
+            (-dy, p.1 - y0),
+            (dy, y1 - p.1),
+        ] {
+            if pk == 0.0 {
+                if qk < 0.0 {
+                    return false;
+                }
+            } else {
+                let r = qk / pk;
+                if pk < 0.0 {
+                    t0 = t0.max(r);
+                } else {
+                    t1 = t1.min(r);
+                }
+            }
+        }
+        t0 < t1
+    }
+}
+
+/// A routed link: a polyline ending in an arrowhead, and its label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Routed {
+    /// Index into `spec.links`.
+    pub link: usize,
+    /// The path, from the source's edge to the target's edge.
+    pub points: Vec<(f64, f64)>,
+    /// Where the label's anchor is, and whether it is centred (else it
+    /// starts there).
+    pub label_at: Option<(f64, f64, bool)>,
+}
+
+/// A diagram laid out for one run: boxes and paths, ready to render at any
+/// moment of that run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiagramLayout {
+    /// The boxes, in data-file order (hidden nodes left out).
+    pub boxes: Vec<Placed>,
+    /// The links between drawn boxes.
+    pub links: Vec<Routed>,
+    /// Width and height of the drawing, px.
+    pub size: (f64, f64),
+    vertical: bool,
+}
+
+/// The value line of `key` at `t` (or a placeholder before any run).
+fn value_line(spec: &ScenarioSpec, key: &str, value: Option<f64>) -> String {
+    let (label, unit) = series_label(spec, key);
+    match value {
+        Some(v) => format!("{label}: {}", format_with_unit(v, unit)),
+        None => format!("{label}: …"),
+    }
+}
+
+/// The widest value line `key` will show during `result`, px.
+fn widest_line(spec: &ScenarioSpec, key: &str, result: Option<&RunResult>) -> f64 {
+    let series = result.and_then(|r| r.series(key));
+    let mut widest = text::width(&value_line(spec, key, None), VALUE_PX, false);
+    for &v in series.iter().flat_map(|s| s.values.iter()) {
+        widest = widest.max(text::width(
+            &value_line(spec, key, Some(v)),
+            VALUE_PX,
+            false,
+        ));
+    }
+    widest
+}
+
+fn node_size(spec: &ScenarioSpec, node: &NodeSpec, result: Option<&RunResult>) -> (f64, f64) {
+    let widest = node
+        .shows
+        .iter()
+        .map(|k| widest_line(spec, k, result))
+        .fold(text::width(&node.label, TITLE_PX, true), f64::max);
+    let w = (widest + 2.0 * PAD_X).max(MIN_NODE_W).ceil();
+    (w, NODE_H_BASE + LINE_H * node.shows.len() as f64)
+}
+
+/// Groups coordinates into ordered lines (columns or rows): returns, for
+/// each input, the index of its line.
+fn lines_of(coords: &[f64]) -> (Vec<usize>, usize) {
+    let mut sorted: Vec<f64> = coords.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mut starts: Vec<f64> = Vec::new();
+    for c in sorted {
+        if starts.last().is_none_or(|&s| c - s >= SAME_LINE) {
+            starts.push(c);
+        }
+    }
+    let index = coords
+        .iter()
+        .map(|&c| starts.iter().rposition(|&s| c >= s).unwrap_or(0))
+        .collect();
+    (index, starts.len())
+}
+
+impl DiagramLayout {
+    /// Lays out `spec`'s diagram for a run with `params` (which decide the
+    /// nodes drawn) and `result` (whose values decide the box widths), left
+    /// to right as the data file draws it.
+    pub fn new(spec: &ScenarioSpec, params: Option<&Params>, result: Option<&RunResult>) -> Self {
+        Self::with_flow(spec, params, result, false)
+    }
+
+    /// The layout that best fits `max_width` px: left to right when it fits
+    /// (text at its own size), else top to bottom when that is narrower, so
+    /// a narrow column or a phone shows legible text instead of a diagram
+    /// shrunk to a strip.
+    pub fn fitting(
+        spec: &ScenarioSpec,
+        params: Option<&Params>,
+        result: Option<&RunResult>,
+        max_width: f64,
+    ) -> Self {
+        let across = Self::with_flow(spec, params, result, false);
+        if across.size.0 <= max_width {
+            return across;
+        }
+        let down = Self::with_flow(spec, params, result, true);
+        if down.size.0 < across.size.0 {
+            down
+        } else {
+            across
+        }
+    }
+
+    /// Whether the layout runs top to bottom.
+    pub fn is_vertical(&self) -> bool {
+        self.vertical
+    }
+
+    fn with_flow(
+        spec: &ScenarioSpec,
+        params: Option<&Params>,
+        result: Option<&RunResult>,
+        vertical: bool,
+    ) -> Self {
+        let shown = |c: &crate::spec::Condition| params.is_none_or(|p| c.holds(p));
+        let visible: Vec<usize> = (0..spec.nodes.len())
+            .filter(|&i| shown(&spec.nodes[i].when))
+            .collect();
+        let sizes: Vec<(f64, f64)> = visible
+            .iter()
+            .map(|&i| node_size(spec, &spec.nodes[i], result))
+            .collect();
+        // Top to bottom is the same grid with the axes swapped.
+        let grid = |i: usize| {
+            let n = &spec.nodes[i];
+            if vertical {
+                (n.y, n.x)
+            } else {
+                (n.x, n.y)
+            }
+        };
+        let xs: Vec<f64> = visible.iter().map(|&i| grid(i).0).collect();
+        let ys: Vec<f64> = visible.iter().map(|&i| grid(i).1).collect();
+        let (col, n_cols) = lines_of(&xs);
+        let (row, n_rows) = lines_of(&ys);
+        let link_visible = |l: &crate::spec::LinkSpec| {
+            shown(&l.when)
+                && [&l.from, &l.to]
+                    .iter()
+                    .all(|end| visible.iter().any(|&i| &spec.nodes[i].id == *end))
+        };
+        // Labels sit in the gap beside their source box. Left to right, the
+        // first segment of a path runs across a column gap, which must hold
+        // the widest label; top to bottom, paths leave their box downwards
+        // (labels sit in a row gap), except between boxes sharing a row.
+        let row_of = |id: &str| {
+            visible
+                .iter()
+                .position(|&i| spec.nodes[i].id == id)
+                .map(|k| row[k])
+        };
+        let widest_label = spec
+            .links
+            .iter()
+            .filter(|l| link_visible(l))
+            .filter(|l| !vertical || row_of(&l.from) == row_of(&l.to))
+            .map(|l| text::width(&l.label, LABEL_PX, false))
+            .fold(0.0, f64::max);
+        let col_gap = MIN_COL_GAP.max(widest_label + 2.0 * ARROW_LEN + 16.0);
+        let mut col_w = vec![0.0_f64; n_cols];
+        let mut row_h = vec![0.0_f64; n_rows];
+        for (k, &(w, h)) in sizes.iter().enumerate() {
+            col_w[col[k]] = col_w[col[k]].max(w);
+            row_h[row[k]] = row_h[row[k]].max(h);
+        }
+        let centres = |spans: &[f64], gap: f64| {
+            let mut at = MARGIN;
+            spans
+                .iter()
+                .map(|s| {
+                    let c = at + s / 2.0;
+                    at += s + gap;
+                    c
+                })
+                .collect::<Vec<f64>>()
+        };
+        let cx = centres(&col_w, col_gap);
+        let cy = centres(&row_h, ROW_GAP);
+        let boxes: Vec<Placed> = visible
+            .iter()
+            .enumerate()
+            .map(|(k, &node)| {
+                let (w, h) = sizes[k];
+                Placed {
+                    node,
+                    x: cx[col[k]] - w / 2.0,
+                    y: cy[row[k]] - h / 2.0,
+                    w,
+                    h,
+                }
+            })
+            .collect();
+        let width = col_w.iter().sum::<f64>() + col_gap * n_cols.saturating_sub(1) as f64;
+        let height = row_h.iter().sum::<f64>() + ROW_GAP * n_rows.saturating_sub(1) as f64;
+        let find = |id: &str| boxes.iter().position(|b| spec.nodes[b.node].id == id);
+        let links = spec
+            .links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| link_visible(l))
+            .filter_map(|(i, l)| {
+                let (a, b) = (find(&l.from)?, find(&l.to)?);
+                let points = route(&boxes, a, b, vertical);
+                let label_at = (!l.label.is_empty()).then(|| label_anchor(&points, col_gap));
+                Some(Routed {
+                    link: i,
+                    points,
+                    label_at,
+                })
+            })
+            .collect();
+        DiagramLayout {
+            boxes,
+            links,
+            size: (width + 2.0 * MARGIN, height + 2.0 * MARGIN),
+            vertical,
+        }
+    }
+
+    /// The diagram at `t` seconds of `result` as an SVG document. Each box
+    /// lists the value of the series it shows; a box whose value is above
+    /// its series' `warn` level is drawn as in trouble, and one showing
+    /// errors or rejections above zero in the alert colour.
+    pub fn svg(
+        &self,
+        spec: &ScenarioSpec,
+        params: Option<&Params>,
+        result: Option<&RunResult>,
+        t: f64,
+    ) -> String {
+        let title = escape(&format!("Architecture of {}", spec.title));
+        let (w, h) = self.size;
+        let mut out = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w:.1} {h:.1}\" width=\"{w:.0}\" class=\"diagram\" role=\"img\" aria-label=\"{title}\" font-family=\"{}\"><title>{title}</title>",
+            FONT_STACK.replace('\'', "&apos;")
+        );
+        for routed in &self.links {
+            let link = &spec.links[routed.link];
+            out.push_str(&path_svg(&routed.points));
+            if let Some((x, y, centred)) = routed.label_at {
+                out.push_str(&format!(
+                    "<text x=\"{x:.1}\" y=\"{y:.1}\" class=\"link-label\" font-size=\"{LABEL_PX}\" text-anchor=\"{}\">{}</text>",
+                    if centred { "middle" } else { "start" },
+                    escape(&link.label)
+                ));
+            }
+        }
+        for placed in &self.boxes {
+            let node = &spec.nodes[placed.node];
+            let lines: Vec<(String, &str)> = node
+                .shows
+                .iter()
+                .map(|key| {
+                    let value =
+                        result.and_then(|r| r.series(key).and_then(|s| value_at(s, r.bucket_s, t)));
+                    let line_state = value.map_or("", |v| trouble(spec, params, key, v));
+                    (value_line(spec, key, value), line_state)
+                })
+                .collect();
+            let state = ["alert", "warn"]
+                .into_iter()
+                .find(|s| lines.iter().any(|(_, l)| l == s))
+                .unwrap_or("");
+            let (cx, _) = placed.centre();
+            out.push_str(&format!(
+                "<g class=\"node{}{state}\" data-node=\"{}\"><rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" rx=\"8\"/>\
+<text x=\"{cx:.1}\" y=\"{:.1}\" class=\"node-title\" font-size=\"{TITLE_PX}\" font-weight=\"700\" text-anchor=\"middle\">{}</text>",
+                if state.is_empty() { "" } else { " " },
+                escape(&node.id),
+                placed.x,
+                placed.y,
+                placed.w,
+                placed.h,
+                placed.y + 21.0,
+                escape(&node.label)
+            ));
+            for (i, (line, line_state)) in lines.iter().enumerate() {
+                out.push_str(&format!(
+                    "<text x=\"{cx:.1}\" y=\"{:.1}\" class=\"node-value{}{line_state}\" font-size=\"{VALUE_PX}\" text-anchor=\"middle\">{}</text>",
+                    placed.y + 21.0 + LINE_H * (i as f64 + 1.0),
+                    if line_state.is_empty() { "" } else { " " },
+                    escape(line)
+                ));
+            }
+            out.push_str("</g>");
+        }
+        out.push_str("</svg>");
+        out
+    }
+}
+
+/// "alert" for a failure count above zero, "warn" for a level above its
+/// series' warn level, else "".
+fn trouble(spec: &ScenarioSpec, params: Option<&Params>, key: &str, v: f64) -> &'static str {
+    const FAILURE_WORDS: [&str; 8] = [
+        "error", "reject", "refus", "timeout", "crash", "drop", "fail", "oom",
+    ];
+    if v > 0.0 && FAILURE_WORDS.iter().any(|w| key.contains(w)) {
+        return "alert";
+    }
+    let level = spec
+        .series
+        .iter()
+        .find(|s| s.key == key)
+        .and_then(|s| s.warn.as_ref())
+        .and_then(|w| params.and_then(|p| w.level(p)).or(w.above));
+    match level {
+        Some(level) if v > level => "warn",
+        _ => "",
+    }
+}
+
+/// The path from box `a` to box `b`: straight when they share a row or a
+/// column, else an L whose corner avoids the other boxes, leaving its box
+/// across (left to right) or downwards (top to bottom) when it can.
+fn route(boxes: &[Placed], a: usize, b: usize, vertical: bool) -> Vec<(f64, f64)> {
+    let (pa, pb) = (&boxes[a], &boxes[b]);
+    let ((ax, ay), (bx, by)) = (pa.centre(), pb.centre());
+    let side = |p: &Placed, towards: f64| {
+        if towards > p.centre().0 {
+            p.x + p.w
+        } else {
+            p.x
+        }
+    };
+    let end = |p: &Placed, towards: f64| {
+        if towards > p.centre().1 {
+            p.y + p.h
+        } else {
+            p.y
+        }
+    };
+    let clear = |points: &[(f64, f64)]| {
+        points.windows(2).all(|s| {
+            boxes
+                .iter()
+                .enumerate()
+                .all(|(i, bx)| i == a || i == b || !bx.crossed_by(s[0], s[1]))
+        })
+    };
+    if (ay - by).abs() < 1.0 {
+        let straight = vec![(side(pa, bx), ay), (side(pb, ax), by)];
+        if clear(&straight) {
+            return straight;
+        }
+        // Something sits between them in the row: go round below.
+        let below = pa.y.max(pb.y) + pa.h.max(pb.h) + ROW_GAP / 2.0;
+        return vec![
+            (ax, pa.y + pa.h),
+            (ax, below),
+            (bx, below),
+            (bx, pb.y + pb.h),
+        ];
+    }
+    if (ax - bx).abs() < 1.0 {
+        return vec![(ax, end(pa, by)), (bx, end(pb, ay))];
+    }
+    let across_first = vec![(side(pa, bx), ay), (bx, ay), (bx, end(pb, ay))];
+    let down_first = vec![(ax, end(pa, by)), (ax, by), (side(pb, ax), by)];
+    let (preferred, other) = if vertical {
+        (down_first, across_first)
+    } else {
+        (across_first, down_first)
+    };
+    if clear(&preferred) {
+        preferred
+    } else {
+        other
+    }
+}
+
+/// The label's anchor: in the gap next to the source box, where the first
+/// segment leaves it. Over the segment, centred in the column gap, when it
+/// leaves sideways; beside it, in the middle of the row gap, when it leaves
+/// upwards or downwards. No box can be there.
+fn label_anchor(points: &[(f64, f64)], col_gap: f64) -> (f64, f64, bool) {
+    let (p, q) = (points[0], points.get(1).copied().unwrap_or(points[0]));
+    let along = |d: f64, gap: f64| if d >= 0.0 { gap / 2.0 } else { -gap / 2.0 };
+    if (p.1 - q.1).abs() < 1.0 {
+        // A straight link spans just the gap: centre the label on it.
+        let half = ((q.0 - p.0).abs() / 2.0).min(col_gap / 2.0);
+        (p.0 + along(q.0 - p.0, 2.0 * half), p.1 - 6.0, true)
+    } else {
+        let half = ((q.1 - p.1).abs() / 2.0).min(ROW_GAP / 2.0);
+        (p.0 + 6.0, p.1 + along(q.1 - p.1, 2.0 * half) + 4.0, false)
+    }
+}
+
+/// A polyline that stops at the arrowhead's base, and the arrowhead: a
+/// triangle of its own rather than an SVG marker, which needs a
+/// document-wide id (a page comparing A and B shows two diagrams).
+fn path_svg(points: &[(f64, f64)]) -> String {
+    let n = points.len();
+    if n < 2 {
+        return String::new();
+    }
+    let (tip, prev) = (points[n - 1], points[n - 2]);
+    let (dx, dy) = (tip.0 - prev.0, tip.1 - prev.1);
+    let len = libm::hypot(dx, dy).max(1e-9);
+    let (ux, uy) = (dx / len, dy / len);
+    let base = (tip.0 - ARROW_LEN * ux, tip.1 - ARROW_LEN * uy);
+    let (nx, ny) = (-uy * ARROW_HALF_WIDTH, ux * ARROW_HALF_WIDTH);
+    let mut line: Vec<String> = points[..n - 1]
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    line.push(format!("{:.1},{:.1}", base.0, base.1));
+    format!(
+        "<polyline points=\"{}\" class=\"link\" fill=\"none\"/><polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" class=\"arrowhead\"/>",
+        line.join(" "),
+        tip.0,
+        tip.1,
+        base.0 + nx,
+        base.1 + ny,
+        base.0 - nx,
+        base.1 - ny,
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The diagram at `t` seconds of `result`, laid out for that run.
+pub fn diagram_svg(
+    spec: &ScenarioSpec,
+    params: Option<&Params>,
+    result: Option<&RunResult>,
+    t: f64,
+) -> String {
+    DiagramLayout::new(spec, params, result).svg(spec, params, result, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::catalogue;
+    use crate::spec::{ParamKind, ParamValue, RunConfig};
+
+    /// Defaults, every preset, and every slider alone at its minimum and
+    /// its maximum: the parameter sets whose values stretch boxes most.
+    fn parameter_sets(spec: &ScenarioSpec) -> Vec<Params> {
+        let mut sets = vec![spec.defaults()];
+        for p in &spec.presets {
+            let mut params = spec.defaults();
+            if spec.apply_preset(&mut params, &p.name).is_ok() {
+                sets.push(params);
+            }
+        }
+        for p in spec.params.iter().filter(|p| p.kind == ParamKind::Slider) {
+            for end in [p.min, p.max] {
+                let mut params = spec.defaults();
+                let _ = spec.set_clamped(&mut params, &p.key, &ParamValue::Number(end).to_string());
+                sets.push(params);
+            }
+        }
+        sets
+    }
+
+    fn overlap(a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)) -> bool {
+        a.0 < b.0 + b.2 && b.0 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
+    }
+
+    /// The layout's own geometry, with text measured by the font table:
+    /// boxes apart, every text inside its box, labels clear of boxes, and
+    /// links crossing no box but their ends. (The browser test checks the
+    /// same on the rendered page.)
+    #[test]
+    fn every_diagram_fits_for_every_preset_and_extreme() {
+        for s in catalogue().unwrap_or_else(|e| panic!("{e}")) {
+            let spec = &s.spec;
+            let cfg = RunConfig {
+                seed: 1,
+                duration_s: spec.duration_s.default.min(600.0).max(spec.duration_s.min),
+            };
+            for params in parameter_sets(spec) {
+                let result = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+                for vertical in [false, true] {
+                    let layout =
+                        DiagramLayout::with_flow(spec, Some(&params), Some(&result), vertical);
+                    let ctx = format!("{} vertical={vertical} {:?}", spec.id, params);
+                    let rect = |b: &Placed| (b.x, b.y, b.w, b.h);
+                    for (i, a) in layout.boxes.iter().enumerate() {
+                        for b in &layout.boxes[..i] {
+                            assert!(!overlap(rect(a), rect(b)), "{ctx}: boxes overlap");
+                        }
+                        let node = &spec.nodes[a.node];
+                        let mut texts = vec![text::width(&node.label, TITLE_PX, true)];
+                        for key in &node.shows {
+                            for &v in result.series(key).iter().flat_map(|s| s.values.iter()) {
+                                texts.push(text::width(
+                                    &value_line(spec, key, Some(v)),
+                                    VALUE_PX,
+                                    false,
+                                ));
+                            }
+                        }
+                        for w in texts {
+                            assert!(
+                                w <= a.w - 2.0 * PAD_X + 1e-9,
+                                "{ctx}: text wider than {}",
+                                node.id
+                            );
+                        }
+                    }
+                    for routed in &layout.links {
+                        let link = &spec.links[routed.link];
+                        for seg in routed.points.windows(2) {
+                            for b in &layout.boxes {
+                                let id = &spec.nodes[b.node].id;
+                                if id != &link.from && id != &link.to {
+                                    assert!(
+                                        !b.crossed_by(seg[0], seg[1]),
+                                        "{ctx}: {}->{} crosses {id}",
+                                        link.from,
+                                        link.to
+                                    );
+                                }
+                            }
+                        }
+                        if let Some((x, y, centred)) = routed.label_at {
+                            let w = text::width(&link.label, LABEL_PX, false);
+                            let left = if centred { x - w / 2.0 } else { x };
+                            let label = (left, y - LABEL_PX, w, LABEL_PX + 3.0);
+                            for b in &layout.boxes {
+                                assert!(
+                                    !overlap(label, rect(b)),
+                                    "{ctx}: label '{}' under a box",
+                                    link.label
+                                );
+                            }
+                        }
+                    }
+                    let (w, h) = layout.size;
+                    for b in &layout.boxes {
+                        assert!(
+                            b.x >= 0.0 && b.y >= 0.0 && b.x + b.w <= w && b.y + b.h <= h,
+                            "{ctx}: box outside"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hidden_nodes_take_their_links_with_them() {
+        let s = crate::scenarios::find("bulk-export").unwrap_or_else(|e| panic!("{e}"));
+        let spec = &s.spec;
+        let stream = spec.defaults();
+        let layout = DiagramLayout::new(spec, Some(&stream), None);
+        assert!(layout
+            .boxes
+            .iter()
+            .all(|b| spec.nodes[b.node].id != "storage"));
+        assert!(layout
+            .links
+            .iter()
+            .all(|l| spec.links[l.link].from != "storage" && spec.links[l.link].to != "storage"));
+        let mut job = spec.defaults();
+        spec.apply_preset(&mut job, "async")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let layout = DiagramLayout::new(spec, Some(&job), None);
+        assert!(layout
+            .boxes
+            .iter()
+            .any(|b| spec.nodes[b.node].id == "storage"));
+        // The download link ends at the user's box.
+        let download = layout
+            .links
+            .iter()
+            .find(|l| spec.links[l.link].label == "download link")
+            .unwrap_or_else(|| panic!("no download link"));
+        let user = layout
+            .boxes
+            .iter()
+            .find(|b| spec.nodes[b.node].id == "user")
+            .unwrap_or_else(|| panic!("no user"));
+        let tip = download.points[download.points.len() - 1];
+        assert!(tip.0 >= user.x && tip.0 <= user.x + user.w);
+        assert!((tip.1 - (user.y + user.h)).abs() < 1e-9 || (tip.1 - user.y).abs() < 1e-9);
+    }
+}
