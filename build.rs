@@ -29,6 +29,20 @@ fn main() {
         let target = Path::new(&out).join(format!("{stem}.json"));
         std::fs::write(&target, json)
             .unwrap_or_else(|e| fail(&format!("{}: {e}", target.display())));
+        // The catalogue card: what the catalogue shows without the file.
+        let mut card = serde_json::Map::new();
+        for key in ["id", "title", "part", "summary", "tags"] {
+            if let Some(v) = value.get(key) {
+                let v = serde_json::to_value(v)
+                    .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+                card.insert(key.to_string(), v);
+            }
+        }
+        let target = Path::new(&out).join(format!("{stem}.card.json"));
+        let card = serde_json::to_string(&card)
+            .unwrap_or_else(|e| fail(&format!("{}: {e}", target.display())));
+        std::fs::write(&target, card)
+            .unwrap_or_else(|e| fail(&format!("{}: {e}", target.display())));
     }
 }
 

@@ -428,14 +428,14 @@ pub fn series_csv(result: &RunResult) -> String {
 /// Scenarios grouped by part of the notes, keeping only those that match
 /// every word of `query` in their title, summary, part, id or tags.
 pub fn filter_catalogue<'a>(
-    specs: &[&'a ScenarioSpec],
+    specs: &[&'a crate::scenarios::Card],
     query: &str,
-) -> Vec<(String, Vec<&'a ScenarioSpec>)> {
+) -> Vec<(String, Vec<&'a crate::scenarios::Card>)> {
     let words: Vec<String> = query
         .split_whitespace()
         .map(str::to_ascii_lowercase)
         .collect();
-    let mut groups: Vec<(String, Vec<&'a ScenarioSpec>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<&'a crate::scenarios::Card>)> = Vec::new();
     for &spec in specs {
         let haystack = format!(
             "{} {} {} {} {}",
@@ -554,10 +554,9 @@ mod tests {
 
     #[test]
     fn topic_finder_groups_by_part_and_matches_all_words() {
-        let all: Vec<&ScenarioSpec> = crate::scenarios::catalogue()
+        let all: Vec<&crate::scenarios::Card> = crate::scenarios::cards()
             .unwrap_or_else(|e| panic!("{e}"))
             .iter()
-            .map(|s| &s.spec)
             .collect();
         let everything = filter_catalogue(&all, "");
         assert_eq!(

@@ -19,8 +19,18 @@ use std::sync::OnceLock;
 pub type ModelFn = fn(&Params, &RunConfig) -> Result<RunResult, SpecError>;
 
 /// One registered scenario: its data file and its model.
+///
+/// The data files are embedded (feature `embedded-data`, on by default: the
+/// CLI, the tests) or, in the site, fetched when a page needs one: twenty
+/// scenarios of lesson text would not fit the download budget. The
+/// catalogue card (title, part, summary, tags) is always embedded.
 pub struct Entry {
-    /// The data file, converted from TOML to JSON by build.rs and embedded.
+    /// The scenario's id, its data file's name.
+    pub id: &'static str,
+    /// The catalogue card, as JSON made by build.rs.
+    pub card: &'static str,
+    /// The data file, converted from TOML to JSON by build.rs.
+    #[cfg(feature = "embedded-data")]
     pub data: &'static str,
     /// The model.
     pub model: ModelFn,
@@ -30,10 +40,29 @@ pub struct Entry {
 macro_rules! entry {
     ($file:literal, $model:ident) => {
         Entry {
+            id: $file,
+            card: include_str!(concat!(env!("OUT_DIR"), "/", $file, ".card.json")),
+            #[cfg(feature = "embedded-data")]
             data: include_str!(concat!(env!("OUT_DIR"), "/", $file, ".json")),
             model: $model::run,
         }
     };
+}
+
+/// What the catalogue shows of a scenario, without loading its data file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct Card {
+    /// Stable id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Part of the notes.
+    pub part: String,
+    /// One-line summary.
+    pub summary: String,
+    /// Words the topic finder matches.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// Every scenario, in catalogue order (the order of the notes).
@@ -92,7 +121,26 @@ pub fn summary_json(result: &RunResult) -> serde_json::Value {
     serde_json::json!({ "events": result.events, "metrics": metrics })
 }
 
+/// Every scenario's catalogue card, in registry order.
+pub fn cards() -> Result<&'static [Card], SpecError> {
+    static PARSED: OnceLock<Result<Vec<Card>, SpecError>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            REGISTRY
+                .iter()
+                .map(|e| {
+                    crate::spec::parse_json_value::<Card>(e.card)
+                        .map_err(|err| SpecError::Invalid(format!("{}: card: {err}", e.id)))
+                })
+                .collect()
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
+}
+
 /// The parsed registry (parsed once, then shared).
+#[cfg(feature = "embedded-data")]
 pub fn catalogue() -> Result<&'static [Scenario], SpecError> {
     static PARSED: OnceLock<Result<Vec<Scenario>, SpecError>> = OnceLock::new();
     PARSED
@@ -112,13 +160,68 @@ pub fn catalogue() -> Result<&'static [Scenario], SpecError> {
         .map_err(Clone::clone)
 }
 
+fn unknown(id: &str) -> SpecError {
+    SpecError::UnknownScenario {
+        id: id.to_string(),
+        valid: REGISTRY.iter().map(|e| e.id.to_string()).collect(),
+    }
+}
+
 /// The scenario called `id`.
+#[cfg(feature = "embedded-data")]
 pub fn find(id: &str) -> Result<&'static Scenario, SpecError> {
-    let all = catalogue()?;
-    all.iter()
+    catalogue()?
+        .iter()
         .find(|s| s.spec.id == id)
-        .ok_or_else(|| SpecError::UnknownScenario {
-            id: id.to_string(),
-            valid: all.iter().map(|s| s.spec.id.clone()).collect(),
-        })
+        .ok_or_else(|| unknown(id))
+}
+
+/// The scenario called `id`, once its data file is [`install`]ed.
+#[cfg(not(feature = "embedded-data"))]
+pub fn find(id: &str) -> Result<&'static Scenario, SpecError> {
+    if !REGISTRY.iter().any(|e| e.id == id) {
+        return Err(unknown(id));
+    }
+    INSTALLED
+        .with(|all| all.borrow().iter().copied().find(|s| s.spec.id == id))
+        .ok_or_else(|| SpecError::Invalid(format!("the data of scenario '{id}' is not loaded yet")))
+}
+
+#[cfg(not(feature = "embedded-data"))]
+thread_local! {
+    /// Data files fetched so far (a page or a worker holds one or two; each
+    /// lives for the rest of the page, hence leaked to `'static`).
+    static INSTALLED: std::cell::RefCell<Vec<&'static Scenario>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `id`'s data is at hand (always, with embedded data).
+pub fn is_loaded(id: &str) -> bool {
+    find(id).is_ok()
+}
+
+/// Parses the fetched data file `json` of scenario `id` and registers it.
+/// The file must be the one the registry names, for a registered model.
+#[cfg(not(feature = "embedded-data"))]
+pub fn install(id: &str, json: &str) -> Result<&'static Scenario, SpecError> {
+    if let Ok(s) = find(id) {
+        return Ok(s);
+    }
+    let entry = REGISTRY
+        .iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| unknown(id))?;
+    let spec = ScenarioSpec::from_json(json)?;
+    if spec.id != id {
+        return Err(SpecError::Invalid(format!(
+            "data file for '{id}' describes '{}'",
+            spec.id
+        )));
+    }
+    let scenario: &'static Scenario = Box::leak(Box::new(Scenario {
+        spec,
+        model: entry.model,
+    }));
+    INSTALLED.with(|all| all.borrow_mut().push(scenario));
+    Ok(scenario)
 }

@@ -521,6 +521,22 @@ impl ParamSpec {
     }
 }
 
+/// Parses JSON text into `T`. In the browser, the browser's own
+/// `JSON.parse` reads the text and serde walks the resulting object: the
+/// site then carries no JSON parser of its own (serde_json is about 15 KB
+/// of the download).
+#[cfg(target_arch = "wasm32")]
+pub fn parse_json_value<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let value = js_sys::JSON::parse(text).map_err(|_| "not valid JSON".to_string())?;
+    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+}
+
+/// Parses JSON text into `T` (natively, with serde_json).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn parse_json_value<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 fn unit_suffix(unit: &str) -> String {
     if unit.is_empty() {
         String::new()
@@ -538,20 +554,8 @@ impl ScenarioSpec {
         Ok(spec)
     }
 
-    /// In the browser, the browser's own `JSON.parse` reads the text and
-    /// serde walks the resulting object: the site then carries no JSON
-    /// parser of its own (serde_json is about 15 KB of the download).
-    #[cfg(target_arch = "wasm32")]
     fn parse_json(text: &str) -> Result<Self, SpecError> {
-        let value = js_sys::JSON::parse(text)
-            .map_err(|e| SpecError::Invalid(format!("data file: {e:?}")))?;
-        serde_wasm_bindgen::from_value(value)
-            .map_err(|e| SpecError::Invalid(format!("data file: {e}")))
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn parse_json(text: &str) -> Result<Self, SpecError> {
-        serde_json::from_str(text).map_err(|e| SpecError::Invalid(format!("data file: {e}")))
+        parse_json_value(text).map_err(|e| SpecError::Invalid(format!("data file: {e}")))
     }
 
     /// Parses a TOML data file directly (tests and tools; the binaries use

@@ -2,16 +2,13 @@
 //! topic finder.
 
 use crate::present::filter_catalogue;
-use crate::scenarios::catalogue;
-use crate::spec::ScenarioSpec;
+use crate::scenarios::{cards, Card};
 use leptos::prelude::*;
 
 /// Lists every registered scenario.
 #[component]
 pub fn Catalogue() -> impl IntoView {
-    let specs: Vec<&'static ScenarioSpec> = catalogue()
-        .map(|all| all.iter().map(|s| &s.spec).collect())
-        .unwrap_or_default();
+    let specs: Vec<&'static Card> = cards().map(|all| all.iter().collect()).unwrap_or_default();
     let (filter, set_filter) = signal(String::new());
     let groups = move || filter_catalogue(&specs, &filter.get());
     view! {

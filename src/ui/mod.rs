@@ -6,6 +6,7 @@ mod browser;
 mod catalogue;
 mod chart;
 mod controls;
+mod data;
 mod runner;
 mod scenario;
 
@@ -18,8 +19,23 @@ pub fn in_worker() -> bool {
     js_sys::global().dyn_into::<web_sys::Window>().is_err()
 }
 
-/// Starts the app: installs the panic banner, then mounts [`App`].
+/// Starts the app: installs the panic banner, fetches the data file of the
+/// scenario the URL names (if the site does not embed it), then mounts
+/// [`App`].
 pub fn start() {
     browser::install_panic_banner();
-    leptos::mount::mount_to_body(App);
+    let query = browser::query();
+    wasm_bindgen_futures::spawn_local(async move {
+        let id = crate::spec::url::scenario_id(&query);
+        let registered = id
+            .as_deref()
+            .is_some_and(|id| crate::scenarios::REGISTRY.iter().any(|e| e.id == id));
+        let load_error = match id {
+            Some(id) if registered => data::ensure(&id).await.err(),
+            _ => None,
+        };
+        leptos::mount::mount_to_body(move || {
+            leptos::prelude::view! { <App load_error=load_error.clone() /> }
+        });
+    });
 }

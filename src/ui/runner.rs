@@ -259,12 +259,27 @@ pub fn worker_main() {
         // Anything that is not a message gets a `Failed` reply, not silence.
         let message = from_js(&ev.data()).unwrap_or_default();
         let out = reply_scope.clone();
-        answer(
-            &message,
-            Rc::new(move |reply: Wire| {
-                let _ = out.post_message(&to_js(&reply));
-            }),
-        );
+        let send: Rc<dyn Fn(Wire)> = Rc::new(move |reply: Wire| {
+            let _ = out.post_message(&to_js(&reply));
+        });
+        // The first job of a scenario may have to fetch its data file.
+        match Job::decode(&message) {
+            Ok(job) if !crate::scenarios::is_loaded(&job.scenario) => {
+                wasm_bindgen_futures::spawn_local(async move {
+                    match super::data::ensure(&job.scenario).await {
+                        Ok(()) => answer(&message, send),
+                        Err(message) => send(
+                            Reply::Failed {
+                                id: job.id,
+                                message,
+                            }
+                            .encode(),
+                        ),
+                    }
+                });
+            }
+            _ => answer(&message, send),
+        }
     });
     scope.set_onmessage(Some(listener.as_ref().unchecked_ref()));
     listener.forget();

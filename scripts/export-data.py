@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""Writes every scenarios/*.toml as JSON into a directory (the site's data/).
+
+The site fetches a scenario's data file when a page needs it, instead of
+carrying all of them in its wasm. Trunk runs this after each build (see
+Trunk.toml) into its staging directory. The JSON is the same conversion
+build.rs makes for the embedded copies (TOML values as JSON values).
+"""
+import glob
+import json
+import os
+import sys
+import tomllib
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ["TRUNK_STAGING_DIR"], "data")
+os.makedirs(out, exist_ok=True)
+for path in sorted(glob.glob(os.path.join(root, "scenarios", "*.toml"))):
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    name = os.path.splitext(os.path.basename(path))[0]
+    with open(os.path.join(out, name + ".json"), "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
