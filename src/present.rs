@@ -281,6 +281,21 @@ pub fn active_end(result: &RunResult) -> f64 {
     }
 }
 
+/// The seconds the charts of `runs` span: the longest active span, or the
+/// longest run when the reader asks for the whole run.
+pub fn chart_span<'a>(runs: impl IntoIterator<Item = &'a RunResult>, whole_run: bool) -> f64 {
+    runs.into_iter()
+        .map(|r| {
+            if whole_run {
+                r.duration_s
+            } else {
+                active_end(r)
+            }
+        })
+        .fold(0.0_f64, f64::max)
+        .max(1e-9)
+}
+
 /// The moment the diagram opens on: the peak of the scenario's `focus`
 /// series, else the first mark, else the middle of the active span.
 pub fn focus_time(spec: &ScenarioSpec, result: &RunResult) -> f64 {
@@ -299,6 +314,20 @@ pub fn focus_time(spec: &ScenarioSpec, result: &RunResult) -> f64 {
         Some(m) => m.t_s,
         None => active_end(result) / 2.0,
     }
+}
+
+/// A span of simulated time for people: "250 ms", "12 s", "4.5 min", "2 h".
+pub fn format_duration(seconds: f64) -> String {
+    let (value, unit) = if seconds < 1.0 {
+        (seconds * 1000.0, "ms")
+    } else if seconds < 120.0 {
+        (seconds, "s")
+    } else if seconds < 7200.0 {
+        (seconds / 60.0, "min")
+    } else {
+        (seconds / 3600.0, "h")
+    };
+    format!("{} {unit}", format_number(value))
 }
 
 /// Characters a slider's number box needs for its longest value (the
@@ -481,6 +510,10 @@ mod tests {
         assert_eq!(format_with_unit(1.0, "processes"), "1 process");
         assert_eq!(format_with_unit(1.0, "boxes"), "1 box");
         assert_eq!(format_with_unit(0.25, "fraction"), "25 %");
+        assert_eq!(format_duration(0.25), "250 ms");
+        assert_eq!(format_duration(12.0), "12 s");
+        assert_eq!(format_duration(270.0), "4.50 min");
+        assert_eq!(format_duration(7200.0), "2 h");
     }
 
     #[test]

@@ -30,6 +30,8 @@ const SAME_LINE: f64 = 3.0;
 const MARGIN: f64 = 16.0;
 const ARROW_LEN: f64 = 12.0;
 const ARROW_HALF_WIDTH: f64 = 6.0;
+/// Space between the boxes and a side channel, and between channels, px.
+const CHANNEL_GAP: f64 = 18.0;
 
 /// A placed box.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,7 +111,19 @@ pub struct DiagramLayout {
     pub links: Vec<Routed>,
     /// Width and height of the drawing, px.
     pub size: (f64, f64),
-    vertical: bool,
+    flow: Flow,
+}
+
+/// Which way a diagram runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Left to right, as the data file draws it.
+    Across,
+    /// Top to bottom: the data file's grid with its axes swapped.
+    Down,
+    /// One box per row, for the narrowest screens; links that would cross
+    /// a box run in channels to the right.
+    Stack,
 }
 
 /// The value line of `key` at `t` (or a placeholder before any run).
@@ -168,7 +182,7 @@ impl DiagramLayout {
     /// nodes drawn) and `result` (whose values decide the box widths), left
     /// to right as the data file draws it.
     pub fn new(spec: &ScenarioSpec, params: Option<&Params>, result: Option<&RunResult>) -> Self {
-        Self::with_flow(spec, params, result, false)
+        Self::with_flow(spec, params, result, Flow::Across)
     }
 
     /// The layout that best fits `max_width` px: left to right when it fits
@@ -181,29 +195,31 @@ impl DiagramLayout {
         result: Option<&RunResult>,
         max_width: f64,
     ) -> Self {
-        let across = Self::with_flow(spec, params, result, false);
-        if across.size.0 <= max_width {
-            return across;
+        let mut best = Self::with_flow(spec, params, result, Flow::Across);
+        for flow in [Flow::Down, Flow::Stack] {
+            if best.size.0 <= max_width {
+                break;
+            }
+            let next = Self::with_flow(spec, params, result, flow);
+            if next.size.0 < best.size.0 {
+                best = next;
+            }
         }
-        let down = Self::with_flow(spec, params, result, true);
-        if down.size.0 < across.size.0 {
-            down
-        } else {
-            across
-        }
+        best
     }
 
-    /// Whether the layout runs top to bottom.
-    pub fn is_vertical(&self) -> bool {
-        self.vertical
+    /// How the layout runs.
+    pub fn flow(&self) -> Flow {
+        self.flow
     }
 
     fn with_flow(
         spec: &ScenarioSpec,
         params: Option<&Params>,
         result: Option<&RunResult>,
-        vertical: bool,
+        flow: Flow,
     ) -> Self {
+        let vertical = flow != Flow::Across;
         let shown = |c: &crate::spec::Condition| params.is_none_or(|p| c.holds(p));
         let visible: Vec<usize> = (0..spec.nodes.len())
             .filter(|&i| shown(&spec.nodes[i].when))
@@ -221,8 +237,21 @@ impl DiagramLayout {
                 (n.x, n.y)
             }
         };
-        let xs: Vec<f64> = visible.iter().map(|&i| grid(i).0).collect();
-        let ys: Vec<f64> = visible.iter().map(|&i| grid(i).1).collect();
+        let mut xs: Vec<f64> = visible.iter().map(|&i| grid(i).0).collect();
+        let mut ys: Vec<f64> = visible.iter().map(|&i| grid(i).1).collect();
+        if flow == Flow::Stack {
+            // One box per row, in the order of the flow (left to right,
+            // then top to bottom, as the data file places them).
+            let mut order: Vec<usize> = (0..visible.len()).collect();
+            order.sort_unstable_by(|&a, &b| {
+                let (na, nb) = (&spec.nodes[visible[a]], &spec.nodes[visible[b]]);
+                na.x.total_cmp(&nb.x).then(na.y.total_cmp(&nb.y))
+            });
+            for (rank, &k) in order.iter().enumerate() {
+                xs[k] = 0.0;
+                ys[k] = rank as f64 * 2.0 * SAME_LINE;
+            }
+        }
         let (col, n_cols) = lines_of(&xs);
         let (row, n_rows) = lines_of(&ys);
         let link_visible = |l: &crate::spec::LinkSpec| {
@@ -245,7 +274,7 @@ impl DiagramLayout {
             .links
             .iter()
             .filter(|l| link_visible(l))
-            .filter(|l| !vertical || row_of(&l.from) == row_of(&l.to))
+            .filter(|l| flow == Flow::Across || row_of(&l.from) == row_of(&l.to))
             .map(|l| text::width(&l.label, LABEL_PX, false))
             .fold(0.0, f64::max);
         let col_gap = MIN_COL_GAP.max(widest_label + 2.0 * ARROW_LEN + 16.0);
@@ -285,15 +314,34 @@ impl DiagramLayout {
         let width = col_w.iter().sum::<f64>() + col_gap * n_cols.saturating_sub(1) as f64;
         let height = row_h.iter().sum::<f64>() + ROW_GAP * n_rows.saturating_sub(1) as f64;
         let find = |id: &str| boxes.iter().position(|b| spec.nodes[b.node].id == id);
-        let links = spec
+        // Links that must go round other boxes run in channels to the right
+        // of everything, one channel each.
+        let mut channel = MARGIN + width + CHANNEL_GAP;
+        let mut right_edge = MARGIN + width;
+        let links: Vec<Routed> = spec
             .links
             .iter()
             .enumerate()
             .filter(|(_, l)| link_visible(l))
             .filter_map(|(i, l)| {
                 let (a, b) = (find(&l.from)?, find(&l.to)?);
-                let points = route(&boxes, a, b, vertical);
-                let label_at = (!l.label.is_empty()).then(|| label_anchor(&points, col_gap));
+                let points = route(&boxes, a, b, vertical, channel);
+                if points.iter().any(|p| p.0 >= channel - 1e-9) {
+                    channel += CHANNEL_GAP;
+                }
+                let label_w = text::width(&l.label, LABEL_PX, false);
+                let label_at =
+                    (!l.label.is_empty()).then(|| label_anchor(&points, col_gap, label_w));
+                for p in &points {
+                    right_edge = right_edge.max(p.0);
+                }
+                if let Some((x, _, centred)) = label_at {
+                    right_edge = right_edge.max(if centred {
+                        x + label_w / 2.0
+                    } else {
+                        x + label_w
+                    });
+                }
                 Some(Routed {
                     link: i,
                     points,
@@ -304,8 +352,8 @@ impl DiagramLayout {
         DiagramLayout {
             boxes,
             links,
-            size: (width + 2.0 * MARGIN, height + 2.0 * MARGIN),
-            vertical,
+            size: (right_edge + MARGIN, height + 2.0 * MARGIN),
+            flow,
         }
     }
 
@@ -405,7 +453,7 @@ fn trouble(spec: &ScenarioSpec, params: Option<&Params>, key: &str, v: f64) -> &
 /// The path from box `a` to box `b`: straight when they share a row or a
 /// column, else an L whose corner avoids the other boxes, leaving its box
 /// across (left to right) or downwards (top to bottom) when it can.
-fn route(boxes: &[Placed], a: usize, b: usize, vertical: bool) -> Vec<(f64, f64)> {
+fn route(boxes: &[Placed], a: usize, b: usize, vertical: bool, channel: f64) -> Vec<(f64, f64)> {
     let (pa, pb) = (&boxes[a], &boxes[b]);
     let ((ax, ay), (bx, by)) = (pa.centre(), pb.centre());
     let side = |p: &Placed, towards: f64| {
@@ -445,7 +493,17 @@ fn route(boxes: &[Placed], a: usize, b: usize, vertical: bool) -> Vec<(f64, f64)
         ];
     }
     if (ax - bx).abs() < 1.0 {
-        return vec![(ax, end(pa, by)), (bx, end(pb, ay))];
+        let straight = vec![(ax, end(pa, by)), (bx, end(pb, ay))];
+        if clear(&straight) {
+            return straight;
+        }
+        // Boxes in between: out to the side channel and back.
+        return vec![
+            (pa.x + pa.w, ay),
+            (channel, ay),
+            (channel, by),
+            (pb.x + pb.w, by),
+        ];
     }
     let across_first = vec![(side(pa, bx), ay), (bx, ay), (bx, end(pb, ay))];
     let down_first = vec![(ax, end(pa, by)), (ax, by), (side(pb, ax), by)];
@@ -465,12 +523,24 @@ fn route(boxes: &[Placed], a: usize, b: usize, vertical: bool) -> Vec<(f64, f64)
 /// segment leaves it. Over the segment, centred in the column gap, when it
 /// leaves sideways; beside it, in the middle of the row gap, when it leaves
 /// upwards or downwards. No box can be there.
-fn label_anchor(points: &[(f64, f64)], col_gap: f64) -> (f64, f64, bool) {
+fn label_anchor(points: &[(f64, f64)], col_gap: f64, label_w: f64) -> (f64, f64, bool) {
     let (p, q) = (points[0], points.get(1).copied().unwrap_or(points[0]));
     let along = |d: f64, gap: f64| if d >= 0.0 { gap / 2.0 } else { -gap / 2.0 };
     if (p.1 - q.1).abs() < 1.0 {
+        let len = (q.0 - p.0).abs();
+        if len < label_w + 8.0 && points.len() > 2 {
+            // Too short to hold it (the way out to a side channel): beside
+            // the channel instead, right of every box.
+            let (c, d) = (points[1], points[2]);
+            return (c.0 + 6.0, (c.1 + d.1) / 2.0 + 4.0, false);
+        }
         // A straight link spans just the gap: centre the label on it.
-        let half = ((q.0 - p.0).abs() / 2.0).min(col_gap / 2.0);
+        // Centred in the gap next to the source, but never so close to it
+        // that the text reaches back over the box.
+        let half = (len / 2.0)
+            .min(col_gap / 2.0)
+            .max(label_w / 2.0 + 4.0)
+            .min(len / 2.0);
         (p.0 + along(q.0 - p.0, 2.0 * half), p.1 - 6.0, true)
     } else {
         let half = ((q.1 - p.1).abs() / 2.0).min(ROW_GAP / 2.0);
@@ -570,10 +640,9 @@ mod tests {
             };
             for params in parameter_sets(spec) {
                 let result = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
-                for vertical in [false, true] {
-                    let layout =
-                        DiagramLayout::with_flow(spec, Some(&params), Some(&result), vertical);
-                    let ctx = format!("{} vertical={vertical} {:?}", spec.id, params);
+                for flow in [Flow::Across, Flow::Down, Flow::Stack] {
+                    let layout = DiagramLayout::with_flow(spec, Some(&params), Some(&result), flow);
+                    let ctx = format!("{} {flow:?} {:?}", spec.id, params);
                     let rect = |b: &Placed| (b.x, b.y, b.w, b.h);
                     for (i, a) in layout.boxes.iter().enumerate() {
                         for b in &layout.boxes[..i] {

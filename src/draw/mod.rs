@@ -133,21 +133,6 @@ pub fn time_unit(t_max: f64) -> (f64, &'static str) {
     }
 }
 
-/// The seconds a chart of `runs` spans: the longest active span (or the
-/// longest run, for the whole run).
-pub fn chart_span(runs: &[ChartRun<'_>], whole_run: bool) -> f64 {
-    runs.iter()
-        .map(|r| {
-            if whole_run {
-                r.result.duration_s
-            } else {
-                crate::present::active_end(r.result)
-            }
-        })
-        .fold(0.0_f64, f64::max)
-        .max(1e-9)
-}
-
 /// The palette slot of each series of `chart`: common series have fixed
 /// slots (p99 is the same colour in every scenario) and a scenario's own
 /// series take their place in its `series` list, so a series keeps its
@@ -199,7 +184,7 @@ pub fn draw_chart<DB: DrawingBackend>(
             .color(&theme.foreground)
     };
     root.fill(&theme.background)?;
-    let t_max = chart_span(runs, options.whole_run);
+    let t_max = crate::present::chart_span(runs.iter().map(|r| r.result), options.whole_run);
     let (per_unit, unit) = time_unit(t_max);
     let x_max = t_max / per_unit;
     let y_max = runs

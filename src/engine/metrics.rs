@@ -564,7 +564,34 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::time::SECOND;
     use crate::engine::{Dist, RngStream};
+
+    #[test]
+    fn marks_come_out_in_time_order_and_stay_bounded() {
+        let mut rec = Recorder::new(100 * SECOND);
+        rec.mark(7 * SECOND, "restart");
+        rec.mark(3 * SECOND, "out of memory");
+        // Past the end: drawn at the end.
+        rec.mark(500 * SECOND, "late");
+        for i in 0..100 {
+            rec.mark(i * SECOND, "many");
+        }
+        let out = rec.finish(0, Vec::new());
+        assert_eq!(out.marks.len(), MAX_MARKS);
+        assert_eq!(out.marks[0].label, "many");
+        assert!(out.marks.windows(2).all(|w| w[0].t_s <= w[1].t_s));
+        let first_three: Vec<(f64, &str)> = out
+            .marks
+            .iter()
+            .filter(|m| m.label != "many")
+            .map(|m| (m.t_s, m.label.as_str()))
+            .collect();
+        assert_eq!(
+            first_three,
+            vec![(3.0, "out of memory"), (7.0, "restart"), (100.0, "late")]
+        );
+    }
 
     #[test]
     fn small_values_are_exact() {

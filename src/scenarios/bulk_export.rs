@@ -364,6 +364,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                 if x.finished.is_none() && x.idle.expired(now, generation) {
                     // The gateway gives up; the app only notices when it next writes.
                     x.timed_out = true;
+                    rec.mark(now, "504");
                     x.closed = true;
                     rec.fail(now, "gateway_timeout");
                     x.first_byte.get_or_insert(now);

@@ -280,6 +280,12 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         millis(ACK_MS)
     };
     let timed_out = sync && answer >= timeout && end >= timeout;
+    if timed_out {
+        rec.mark(timeout, "504");
+    }
+    if let Some(t) = finished_at {
+        rec.mark(t, "all rows written");
+    }
     // Still waiting at the end of the run: report the wait so far.
     let waiting = answer > end;
     let response = answer.min(end);

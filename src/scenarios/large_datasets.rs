@@ -254,6 +254,7 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
                 job.show_memory(rec, now);
                 job.oom = true;
                 rec.fail(now, "out_of_memory");
+                rec.mark(now, "out of memory");
                 job.end(rec, now, end);
             }
             Ev::Fetched | Ev::Processed => {}
@@ -324,6 +325,7 @@ fn paged(
                 if !job.memory.alloc(rows * job.record_bytes) {
                     // The process dies, taking every batch in the line with it.
                     job.oom = true;
+                    rec.mark(now, "out of memory");
                     for _ in 0..line.in_line() {
                         rec.fail(now, "out_of_memory");
                     }

@@ -336,6 +336,7 @@ impl Model {
         self.record_heap(rec, t);
         if ceiling.is_some_and(|c| self.heap.used() >= c) {
             self.restarts += 1;
+            rec.mark(t, "restart");
             self.kill(rec, t, "restarted", RESTART_S);
         }
     }
@@ -403,6 +404,7 @@ impl Model {
                 self.dropped += 1;
                 self.crashes += 1;
                 self.first_crash.get_or_insert(last);
+                rec.mark(last, "out of memory");
                 self.kill(rec, last, "out_of_memory", CRASH_DOWN_S);
                 rec.reject_many(last, "process_down", n - i);
                 self.dropped += n - i;

@@ -195,10 +195,12 @@ pub fn Chart(
         // The bitmap matches the element's size in device pixels, so the
         // chart is drawn for the screen rather than stretched to it.
         let scale = browser::device_pixel_ratio();
+        // Inside the border: what the bitmap is stretched over.
         let css_width = f64::from(el.client_width()).max(240.0);
+        let css_height = f64::from(el.client_height()).max(120.0);
         let (w, h) = (
             (css_width * scale).round() as u32,
-            (CSS_HEIGHT * scale).round() as u32,
+            (css_height * scale).round() as u32,
         );
         if el.width() != w || el.height() != h {
             el.set_width(w);

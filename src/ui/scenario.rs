@@ -221,12 +221,6 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         let next = cursor.get_untracked() + bucket();
         time.set(Some(next.min(duration())));
     };
-    // Seconds in the unit the charts use, so the scrubber's read-out and the
-    // axes agree ("12.5 / 60 min").
-    let in_chart_unit = move |t: f64| {
-        let (per_unit, unit) = time_unit(duration());
-        format!("{} {unit}", format_number(t / per_unit))
-    };
 
     // Laid out once per run (box sizes depend on the whole run's values)
     // and per width of its column, drawn at every moment of the run.
@@ -620,7 +614,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     </div>
                     <div class="playback" role="group" aria-label="Playback">
                         <button on:click=play aria-label="Play or pause">{move || if playing.get() { "Pause" } else { "Play" }}</button>
-                        <button on:click=step>{move || format!("Step +{}", in_chart_unit(bucket()))}</button>
+                        <button on:click=step>{move || format!("Step +{}", crate::present::format_duration(bucket()))}</button>
                         <label>"Speed "
                             <select on:change=move |ev| speed.set(event_target_value(&ev).parse().unwrap_or(1.0))>
                                 <option value="0.25">"¼×"</option>
@@ -636,7 +630,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                                 time.set(Some(t.min(duration())));
                             } />
                         <span class="time">{move || {
-                            let (per_unit, unit) = time_unit(duration());
+                            // The charts' unit, so the read-out and the axes agree.
+                            let span = results.with(|r| r.as_ref().map(|runs| crate::present::chart_span(runs.iter(), whole_run.get())));
+                            let (per_unit, unit) = time_unit(span.unwrap_or_else(duration));
                             format!("{} / {} {unit}", format_number(cursor.get() / per_unit), format_number(duration() / per_unit))
                         }}</span>
                         <label class="whole-run" title="Charts fit the span where something happens; tick to see the whole run">
