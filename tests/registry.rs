@@ -287,3 +287,100 @@ fn lessons_are_complete() {
         assert!(!s.spec.charts.is_empty() && !s.spec.nodes.is_empty());
     }
 }
+
+/// Every `claim("<scenario>/<id>")` call in the lesson tests.
+fn claimed_in_tests() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for piece in text.split("claim(\"").skip(1) {
+            if let Some(id) = piece.split('"').next() {
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+                found.push((id.to_string(), file.unwrap_or_default()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_lesson_claim_is_checked_by_a_lesson_test() {
+    let claimed = claimed_in_tests();
+    let mut all_ids = Vec::new();
+    let mut missing = Vec::new();
+    for s in all() {
+        let l = &s.spec.lesson;
+        let ids: Vec<&str> = l
+            .notice
+            .iter()
+            .chain(&l.try_this)
+            .map(|c| c.id.as_str())
+            .chain(std::iter::once("predict"))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert!(
+                !ids[..i].contains(id),
+                "{}: claim id '{id}' used twice",
+                s.spec.id
+            );
+            assert!(
+                !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}: claim id '{id}' must be kebab-case",
+                s.spec.id
+            );
+            let full = format!("{}/{id}", s.spec.id);
+            if !claimed.iter().any(|(c, _)| *c == full) {
+                missing.push(full.clone());
+            }
+            all_ids.push(full);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "lesson claims no test checks (add claim(\"<id>\") to the test that does): {missing:#?}"
+    );
+    let stale: Vec<_> = claimed
+        .iter()
+        .filter(|(c, file)| !all_ids.contains(c) && file != "registry.rs" && c != "<scenario>/<id>")
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "tests claim lesson sentences that no longer exist: {stale:?}"
+    );
+}
+
+#[test]
+fn every_metric_and_series_has_a_definition() {
+    for s in all() {
+        for m in s.spec.metrics.iter().chain(&s.spec.series) {
+            assert!(
+                m.description.len() >= 20 && m.description.len() <= 200,
+                "{}.{}: needs a one-line definition (20 to 200 characters)",
+                s.spec.id,
+                m.key
+            );
+        }
+        for key in s.spec.metric_keys() {
+            assert!(
+                !prodsim::present::metric_description(&s.spec, &key).is_empty(),
+                "{}.{key}: no definition",
+                s.spec.id
+            );
+        }
+        for key in s.spec.series_keys() {
+            assert!(
+                !prodsim::present::series_description(&s.spec, &key).is_empty(),
+                "{}.{key}: no definition",
+                s.spec.id
+            );
+        }
+    }
+}

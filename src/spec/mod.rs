@@ -264,14 +264,26 @@ pub struct Interview {
     pub production: String,
 }
 
+/// One sentence of a lesson that says what happens: a claim. Its id ties it
+/// to the lesson test that runs what it describes and checks what it says
+/// (`claim("<scenario>/<id>")` in `tests/`; a registry test enforces it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
+pub struct Claim {
+    /// Stable id, unique within the scenario.
+    pub id: String,
+    /// The sentence shown.
+    pub text: String,
+}
+
 /// The lesson shown beside the simulation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Lesson {
     /// What to notice.
-    pub notice: Vec<String>,
+    pub notice: Vec<Claim>,
     /// Guided experiments.
-    pub try_this: Vec<String>,
+    pub try_this: Vec<Claim>,
     /// Predict, then run.
     pub predict: Predict,
     /// The interview answer.

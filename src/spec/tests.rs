@@ -66,8 +66,8 @@ from = "n1"
 to = "n2"
 
 [lesson]
-notice = ["n"]
-try_this = ["t"]
+notice = [{ id = "n", text = "n" }]
+try_this = [{ id = "t", text = "t" }]
 predict = { question = "q", answer = "a" }
 interview = { clarify = "c", challenge = "c", solution = "s", tradeoffs = "t", scale = "s", production = "p" }
 "#;

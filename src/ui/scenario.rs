@@ -544,9 +544,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         view! {
             <section class="lesson" aria-label="Lesson">
                 <h2>"What to notice"</h2>
-                <ul>{l.notice.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ul>
+                <ul>{l.notice.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ul>
                 <h2>"Try this"</h2>
-                <ol>{l.try_this.iter().map(|n| view! { <li>{n.clone()}</li> }).collect_view()}</ol>
+                <ol>{l.try_this.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ol>
                 <h2>"Predict, then run"</h2>
                 <p class="question">{l.predict.question.clone()}</p>
                 <button disabled=move || !can_reveal() on:click=move |_| revealed.set(true)>

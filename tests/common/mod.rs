@@ -48,3 +48,10 @@ pub fn series<'a>(out: &'a RunResult, key: &str) -> &'a [f64] {
         .unwrap_or_else(|| panic!("no series {key}"))
         .values
 }
+
+/// Marks the enclosing test as the check of lesson claim `id`
+/// (`"<scenario>/<claim id>"`, or `"<scenario>/predict"` for the
+/// predict-then-run answer): the test runs what the sentence describes and
+/// asserts what it says. `tests/registry.rs` fails while any claim of any
+/// lesson has no such test, or a test names a claim that no longer exists.
+pub fn claim(_id: &str) {}
