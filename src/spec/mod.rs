@@ -242,8 +242,36 @@ pub struct LinkSpec {
 pub struct Predict {
     /// The question.
     pub question: String,
-    /// The answer, revealed after a run.
+    /// The answer, revealed after the user's guess has been run.
     pub answer: String,
+    /// The preset the question starts from (the defaults when absent).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The change the question asks about, applied on top of `from`.
+    #[serde(default)]
+    pub set: BTreeMap<String, ParamValue>,
+    /// The metric the user guesses; the page runs the change and shows the
+    /// guess beside this metric's value.
+    #[serde(default)]
+    pub metric: String,
+}
+
+impl Predict {
+    /// The parameters of the run the question asks about.
+    pub fn params(&self, spec: &ScenarioSpec) -> Result<Params, SpecError> {
+        let mut params = spec.defaults();
+        if let Some(from) = &self.from {
+            spec.apply_preset(&mut params, from)?;
+        }
+        for (key, value) in &self.set {
+            let p = spec
+                .param(key)
+                .ok_or_else(|| SpecError::Invalid(format!("predict sets unknown '{key}'")))?;
+            p.check(value)?;
+            params.put(key, value.clone());
+        }
+        Ok(params)
+    }
 }
 
 /// An interview-style answer, in six steps.
@@ -645,6 +673,16 @@ impl ScenarioSpec {
             }
         }
         let metric_keys = self.metric_keys();
+        let predict = &self.lesson.predict;
+        if let Err(e) = predict.params(self) {
+            return bad(format!("lesson.predict: {e}"));
+        }
+        if !predict.metric.is_empty() && !metric_keys.contains(&predict.metric) {
+            return bad(format!(
+                "lesson.predict: unknown metric '{}'",
+                predict.metric
+            ));
+        }
         for m in &self.metrics {
             if let Some(never) = &m.never {
                 if !metric_keys.contains(&never.unless) {
