@@ -454,11 +454,61 @@ pub fn series_csv(result: &RunResult) -> String {
     out
 }
 
+/// The part of the notes a scenario comes from, by name.
+pub fn part_name(part: &str) -> String {
+    let name = match part {
+        "Part 1" => "data processing",
+        "Part 2" => "infrastructure",
+        "Part 3" => "security and architecture",
+        "Part 4" => "crisis management",
+        _ => return part.to_string(),
+    };
+    format!("{part}: {name}")
+}
+
+/// Everything a scenario says in words (lesson, help texts, metric names),
+/// for the topic finder: "retry", "idempotent" or "backpressure" find the
+/// scenarios whose lessons use them.
+pub fn searchable_text(spec: &ScenarioSpec) -> String {
+    let l = &spec.lesson;
+    let i = &l.interview;
+    let mut parts: Vec<&str> = vec![
+        &l.predict.question,
+        &l.predict.answer,
+        &i.clarify,
+        &i.challenge,
+        &i.solution,
+        &i.tradeoffs,
+        &i.scale,
+        &i.production,
+    ];
+    parts.extend(l.notice.iter().chain(&l.try_this).map(|c| c.text.as_str()));
+    parts.extend(
+        spec.params
+            .iter()
+            .flat_map(|p| [p.label.as_str(), p.help.as_str()]),
+    );
+    parts.extend(
+        spec.metrics
+            .iter()
+            .chain(&spec.series)
+            .map(|m| m.label.as_str()),
+    );
+    parts.extend(
+        spec.presets
+            .iter()
+            .flat_map(|p| [p.label.as_str(), p.description.as_str()]),
+    );
+    parts.join(" ")
+}
+
 /// Scenarios grouped by part of the notes, keeping only those that match
-/// every word of `query` in their title, summary, part, id or tags.
+/// every word of `query` in their title, summary, part, id, tags or in the
+/// `more` text of each (its lesson, once loaded).
 pub fn filter_catalogue<'a>(
     specs: &[&'a crate::scenarios::Card],
     query: &str,
+    more: impl Fn(&crate::scenarios::Card) -> String,
 ) -> Vec<(String, Vec<&'a crate::scenarios::Card>)> {
     let words: Vec<String> = query
         .split_whitespace()
@@ -467,14 +517,15 @@ pub fn filter_catalogue<'a>(
     let mut groups: Vec<(String, Vec<&'a crate::scenarios::Card>)> = Vec::new();
     for &spec in specs {
         let haystack = format!(
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {}",
             spec.title,
             spec.summary,
-            spec.part,
+            part_name(&spec.part),
             spec.id,
-            spec.tags.join(" ")
+            spec.tags.join(" "),
+            more(spec)
         )
-        .to_ascii_lowercase();
+        .to_lowercase();
         if !words.iter().all(|w| haystack.contains(w.as_str())) {
             continue;
         }
@@ -591,17 +642,35 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .iter()
             .collect();
-        let everything = filter_catalogue(&all, "");
+        let lesson = |c: &crate::scenarios::Card| {
+            crate::scenarios::find(&c.id).map_or(String::new(), |s| searchable_text(&s.spec))
+        };
+        let everything = filter_catalogue(&all, "", lesson);
         assert_eq!(
             everything.iter().map(|(_, l)| l.len()).sum::<usize>(),
             all.len()
         );
-        let burst = filter_catalogue(&all, "Token BUCKET");
+        let burst = filter_catalogue(&all, "Token BUCKET", lesson);
         assert_eq!(burst.len(), 1);
         assert_eq!(burst[0].1[0].id, "rate-limiting");
-        assert!(filter_catalogue(&all, "postgres")
+        assert!(filter_catalogue(&all, "postgres", lesson)
             .iter()
             .any(|(_, l)| l.iter().any(|s| s.id == "connection-pool")));
-        assert!(filter_catalogue(&all, "zebra crossing").is_empty());
+        assert!(filter_catalogue(&all, "zebra crossing", lesson).is_empty());
+        // Words only the lessons use, and the parts' names.
+        let found = |q: &str| -> Vec<String> {
+            filter_catalogue(&all, q, lesson)
+                .iter()
+                .flat_map(|(_, l)| l.iter().map(|c| c.id.clone()))
+                .collect()
+        };
+        assert!(found("idempotent").contains(&"bulk-upload".to_string()));
+        assert!(found("backpressure").contains(&"bulk-export".to_string()));
+        assert!(found("retry").contains(&"bulk-upload".to_string()));
+        let part_one = all.iter().filter(|c| c.part == "Part 1").count();
+        assert!(part_one > 0);
+        assert_eq!(found("data processing").len(), part_one);
+        // Without the lessons, only the cards are searched.
+        assert!(filter_catalogue(&all, "idempotent", |_| String::new()).is_empty());
     }
 }

@@ -54,6 +54,18 @@ fn show_gives_parameters_presets_and_metrics() {
     assert!(out["presets"].as_array().is_some_and(|p| p.len() >= 2));
     let text = String::from_utf8_lossy(&prodsim(&["show", "rate-limiting"]).stdout).into_owned();
     assert!(text.contains("algorithm") && text.contains("fixed_window | sliding_log"));
+    // Every metric and series is listed with its definition.
+    let spec = &prodsim::scenarios::find("rate-limiting")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec;
+    for key in spec.metric_keys() {
+        let definition = prodsim::present::metric_description(spec, &key);
+        assert!(!definition.is_empty() && text.contains(definition), "{key}");
+    }
+    for key in spec.series_keys() {
+        let definition = prodsim::present::series_description(spec, &key);
+        assert!(!definition.is_empty() && text.contains(definition), "{key}");
+    }
 }
 
 #[test]

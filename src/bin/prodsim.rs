@@ -198,8 +198,40 @@ fn show(args: &[String]) -> Result<String, Failure> {
             .collect();
         out.push(format!("  {:22} {}", preset.name, values.join(" ")));
     }
+    // Every number a run reports, with what it means.
     out.push(String::new());
-    out.push(format!("metrics: {}", spec.metric_keys().join(", ")));
+    out.push("metrics:".into());
+    for key in spec.metric_keys() {
+        let (label, unit) = prodsim::present::metric_label(spec, &key);
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({unit})")
+        };
+        out.push(format!("  {key:22} {label}{unit}"));
+        out.push(format!(
+            "  {:22} {}",
+            "",
+            prodsim::present::metric_description(spec, &key)
+        ));
+    }
+    out.push(String::new());
+    out.push("series (charted over time):".into());
+    for key in spec.series_keys() {
+        let (label, unit) = prodsim::present::series_label(spec, &key);
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({unit})")
+        };
+        out.push(format!("  {key:22} {label}{unit}"));
+        out.push(format!(
+            "  {:22} {}",
+            "",
+            prodsim::present::series_description(spec, &key)
+        ));
+    }
+    out.push(String::new());
     out.push(format!(
         "duration: default {} s, {} to {} s",
         spec.duration_s.default, spec.duration_s.min, spec.duration_s.max

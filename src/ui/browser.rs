@@ -64,6 +64,14 @@ pub fn replace_query(query: &str) {
     }
 }
 
+/// Sets the document's title (each page has its own, for tabs, history and
+/// bookmarks).
+pub fn set_title(title: &str) {
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        doc.set_title(title);
+    }
+}
+
 /// True when the reader prefers a dark colour scheme.
 pub fn prefers_dark() -> bool {
     web_sys::window()

@@ -37,5 +37,12 @@ pub fn start() {
         leptos::mount::mount_to_body(move || {
             leptos::prelude::view! { <App load_error=load_error.clone() /> }
         });
+        // The page's "loading" line (www/index.html) has done its job.
+        if let Some(boot) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("boot"))
+        {
+            boot.remove();
+        }
     });
 }

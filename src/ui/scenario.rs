@@ -44,6 +44,7 @@ fn compare_choice(spec: &ScenarioSpec, v: &ViewState) -> String {
 #[component]
 pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView {
     let spec: &'static ScenarioSpec = &scenario.spec;
+    browser::set_title(&format!("{} · Prodsim", spec.title));
     let (initial, initial_notices) = decode(spec, &query);
     let embed = initial.embed;
     let start_time = initial.time_s;
@@ -539,8 +540,40 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
 
     let lesson = move || {
         let l = &spec.lesson;
-        let revealed = RwSignal::new(false);
-        let can_reveal = move || runs_done.get() >= 2;
+        let p = &l.predict;
+        // The run the question asks about starts after this many runs; its
+        // result is the next one to land.
+        let asked = RwSignal::new(None::<u32>);
+        let guess = RwSignal::new(String::new());
+        let (metric_label, metric_unit) = crate::present::metric_label(spec, &p.metric);
+        let run_it = move |_| {
+            if let Ok(params) = p.params(spec) {
+                asked.set(Some(runs_done.get_untracked()));
+                state.update(|v| v.params = params);
+            }
+        };
+        let outcome = move || {
+            let started = asked.get()?;
+            if runs_done.get() <= started {
+                return Some(view! { <p class="predict-running">"Running it…"</p> }.into_any());
+            }
+            let actual = results.with(|r| {
+                r.as_ref()
+                    .and_then(|r| r.first())
+                    .and_then(|a| crate::present::format_metric(spec, a, &p.metric))
+            });
+            let guessed = guess.get();
+            Some(view! {
+                <div class="predict-outcome" data-testid="predict-outcome">
+                    {(!p.metric.is_empty()).then(|| view! {
+                        <p><strong>{format!("You guessed {}; the run gives {}.",
+                            if guessed.trim().is_empty() { "nothing".to_string() } else { format!("{} {metric_unit}", guessed.trim()) },
+                            actual.unwrap_or_default())}</strong></p>
+                    })}
+                    <p class="answer">{p.answer.clone()}</p>
+                </div>
+            }.into_any())
+        };
         view! {
             <section class="lesson" aria-label="Lesson">
                 <h2>"What to notice"</h2>
@@ -548,11 +581,18 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 <h2>"Try this"</h2>
                 <ol>{l.try_this.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ol>
                 <h2>"Predict, then run"</h2>
-                <p class="question">{l.predict.question.clone()}</p>
-                <button disabled=move || !can_reveal() on:click=move |_| revealed.set(true)>
-                    {move || if can_reveal() { "Reveal the answer" } else { "Change something (or Run again) first" }}
-                </button>
-                <Show when=move || revealed.get()><p class="answer">{l.predict.answer.clone()}</p></Show>
+                <p class="question">{p.question.clone()}</p>
+                <div class="predict">
+                    {(!p.metric.is_empty()).then(|| view! {
+                        <label>{format!("Your guess: {metric_label}")}
+                            <input type="text" inputmode="decimal" class="num wide" prop:value=move || guess.get()
+                                on:input=move |ev| guess.set(event_target_value(&ev)) />
+                            <span class="unit">{metric_unit}</span>
+                        </label>
+                    })}
+                    <button on:click=run_it>"Run it and show the answer"</button>
+                </div>
+                {outcome}
                 <h2>"The interview answer"</h2>
                 <dl class="interview">
                     <dt>"Clarify"</dt><dd>{l.interview.clarify.clone()}</dd>
@@ -577,7 +617,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             {(!embed).then(|| view! {
                 <header class="site small">
                     <a href="?" class="home">"Prodsim"</a>
-                    <span class="crumb">{spec.part.clone()}</span>
+                    <span class="crumb">{crate::present::part_name(&spec.part)}</span>
                 </header>
             })}
             <div class="notices" role="status" aria-live="polite">

@@ -11,8 +11,9 @@ const TYPES = {
   ".svg": "image/svg+xml",
 };
 
-/** Serves `root` under `prefix` (a sub-path, to prove the site works there). */
-export function serve(root, prefix = "/") {
+/** Serves `root` under `prefix` (a sub-path, to prove the site works there);
+ *  `{ cors: false }` leaves out the CORS header, like some hosts do. */
+export function serve(root, prefix = "/", { cors = true } = {}) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
     if (!url.pathname.startsWith(prefix)) { res.writeHead(404); return res.end("not found"); }
@@ -22,10 +23,9 @@ export function serve(root, prefix = "/") {
     if (!file.startsWith(path.resolve(root))) { res.writeHead(403); return res.end(); }
     fs.readFile(file, (err, body) => {
       if (err) { res.writeHead(404); return res.end("not found"); }
-      res.writeHead(200, {
-        "content-type": TYPES[path.extname(file)] || "application/octet-stream",
-        "access-control-allow-origin": "*",
-      });
+      const headers = { "content-type": TYPES[path.extname(file)] || "application/octet-stream" };
+      if (cors) headers["access-control-allow-origin"] = "*";
+      res.writeHead(200, headers);
       res.end(body);
     });
   });

@@ -185,3 +185,64 @@ test("exports: the summary JSON matches the native CLI, the CSV holds every seri
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("an embed whose host sends no CORS headers says so instead of staying blank", async () => {
+  const bare = await serve(path.join(root, "dist"), "/prodsim/", { cors: false });
+  const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+  await page.goto(`http://127.0.0.1:${bare.address().port}/prodsim/embed-demo.html`);
+  await page.waitForFunction(() => document.querySelectorAll("iframe").length === 2);
+  const frame = page.frameLocator("iframe").first();
+  await frame.locator("#boot.error").waitFor({ timeout: 30000 });
+  assert.match(await frame.locator("#boot").innerText(), /Access-Control-Allow-Origin/);
+  await page.screenshot({ path: path.join(artifacts, "site-embed-no-cors.png") });
+  await page.close();
+  bare.close();
+});
+
+test("the catalogue names its parts, links whole cards and finds lesson words", async () => {
+  const { page, errors } = await visit("");
+  await page.waitForSelector(".card");
+  assert.equal(await page.title(), "Prodsim: see how backend systems behave in production");
+  assert.ok((await page.locator("section.part h2").allInnerTexts()).includes("Part 1: data processing"));
+  // A click anywhere on the card opens the scenario.
+  await page.locator(".card[data-scenario=rate-limiting] p").click();
+  await ran(page);
+  assert.match(await page.title(), /^Rate limiting.* · Prodsim$/);
+  await page.goBack();
+  await page.waitForSelector(".card");
+  // "idempotent" is in no card, only in a lesson: found once the lessons load.
+  await page.fill("input[type=search]", "idempotent");
+  await page.waitForFunction(() => document.querySelectorAll(".card").length > 0, null, { timeout: 15000 });
+  const ids = await page.$$eval(".card", (cards) => cards.map((c) => c.dataset.scenario));
+  assert.ok(ids.includes("bulk-upload"), ids.join());
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("predict, then run: the page runs the change the question asks about and shows the guess beside the result", async () => {
+  const withMetric = scenarios
+    .map((id) => JSON.parse(execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", "show", id, "--json"], { cwd: root, encoding: "utf8" })))
+    .filter((s) => s.lesson.predict.metric);
+  assert.ok(withMetric.length > 0, "no scenario names a metric to guess");
+  for (const spec of withMetric) {
+    const { page, errors } = await visit(`?s=${spec.id}`);
+    await ran(page);
+    const before = await page.locator("[data-testid=sim-stats]").getAttribute("data-run");
+    await page.locator(".predict input").fill("7");
+    await page.getByRole("button", { name: "Run it and show the answer" }).click();
+    await page.locator("[data-testid=predict-outcome]").waitFor({ timeout: 60000 });
+    assert.notEqual(await page.locator("[data-testid=sim-stats]").getAttribute("data-run"), before);
+    const outcome = await page.locator("[data-testid=predict-outcome]").innerText();
+    assert.match(outcome, /You guessed 7/);
+    // The result quoted is the one the summary table shows for that metric.
+    const cell = (await page.locator(`tr[data-metric=${spec.lesson.predict.metric}] td`).first().innerText()).trim();
+    assert.ok(outcome.includes(`the run gives ${cell}`), `${spec.id}: "${outcome}" vs "${cell}"`);
+    // And the page now shows the asked-about variant: its URL holds the change.
+    const parts = Object.entries(spec.lesson.predict.set ?? {})
+      .filter(([k, v]) => String(spec.params.find((p) => p.key === k)?.default) !== String(v))
+      .map(([k, v]) => `${k}=${v}`);
+    await page.waitForFunction((want) => want.every((p) => location.search.includes(p)), parts, { timeout: 5000 });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
