@@ -138,15 +138,37 @@ fn value_line(spec: &ScenarioSpec, key: &str, value: Option<f64>) -> String {
 /// The widest value line `key` will show during `result`, px.
 fn widest_line(spec: &ScenarioSpec, key: &str, result: Option<&RunResult>) -> f64 {
     let series = result.and_then(|r| r.series(key));
-    let mut widest = text::width(&value_line(spec, key, None), VALUE_PX, false);
-    for &v in series.iter().flat_map(|s| s.values.iter()) {
-        widest = widest.max(text::width(
-            &value_line(spec, key, Some(v)),
-            VALUE_PX,
-            false,
-        ));
+    let values = series.map_or(&[][..], |s| s.values.as_slice());
+    candidates(values)
+        .into_iter()
+        .map(|v| text::width(&value_line(spec, key, Some(v)), VALUE_PX, false))
+        .fold(
+            text::width(&value_line(spec, key, None), VALUE_PX, false),
+            f64::max,
+        )
+}
+
+/// The values whose text can be the widest of `values`, so a box is sized
+/// without formatting every point (this runs on every re-simulation). A
+/// number's decimals depend only on its decade and on whether it is whole,
+/// and within one such class a larger magnitude never has a shorter text;
+/// so the largest magnitude of each sign, decade and wholeness suffices.
+fn candidates(values: &[f64]) -> Vec<f64> {
+    let mut best: Vec<((bool, i32, bool), f64)> = Vec::new();
+    for &v in values {
+        let class = if v.is_finite() && v != 0.0 {
+            let decade = libm::floor(libm::log10(v.abs())) as i32;
+            (v < 0.0, decade, v.fract() == 0.0)
+        } else {
+            (false, i32::MIN, true)
+        };
+        match best.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, b)) if v.abs() > b.abs() => *b = v,
+            Some(_) => {}
+            None => best.push((class, v)),
+        }
     }
-    widest
+    best.into_iter().map(|(_, v)| v).collect()
 }
 
 fn node_size(spec: &ScenarioSpec, node: &NodeSpec, result: Option<&RunResult>) -> (f64, f64) {
@@ -157,6 +179,22 @@ fn node_size(spec: &ScenarioSpec, node: &NodeSpec, result: Option<&RunResult>) -
         .fold(text::width(&node.label, TITLE_PX, true), f64::max);
     let w = (widest + 2.0 * PAD_X).max(MIN_NODE_W).ceil();
     (w, NODE_H_BASE + LINE_H * node.shows.len() as f64)
+}
+
+/// The size of each node's box (`None` for a node these parameters hide).
+fn box_sizes(
+    spec: &ScenarioSpec,
+    params: Option<&Params>,
+    result: Option<&RunResult>,
+) -> Vec<Option<(f64, f64)>> {
+    spec.nodes
+        .iter()
+        .map(|n| {
+            params
+                .is_none_or(|p| n.when.holds(p))
+                .then(|| node_size(spec, n, result))
+        })
+        .collect()
 }
 
 /// Groups coordinates into ordered lines (columns or rows): returns, for
@@ -195,12 +233,14 @@ impl DiagramLayout {
         result: Option<&RunResult>,
         max_width: f64,
     ) -> Self {
-        let mut best = Self::with_flow(spec, params, result, Flow::Across);
+        // Box sizes do not depend on the flow: measure them once.
+        let sizes = box_sizes(spec, params, result);
+        let mut best = Self::arranged(spec, params, &sizes, Flow::Across);
         for flow in [Flow::Down, Flow::Stack] {
             if best.size.0 <= max_width {
                 break;
             }
-            let next = Self::with_flow(spec, params, result, flow);
+            let next = Self::arranged(spec, params, &sizes, flow);
             if next.size.0 < best.size.0 {
                 best = next;
             }
@@ -219,6 +259,17 @@ impl DiagramLayout {
         result: Option<&RunResult>,
         flow: Flow,
     ) -> Self {
+        let sizes = box_sizes(spec, params, result);
+        Self::arranged(spec, params, &sizes, flow)
+    }
+
+    /// Places boxes of the given sizes (one per node, hidden ones `None`).
+    fn arranged(
+        spec: &ScenarioSpec,
+        params: Option<&Params>,
+        all_sizes: &[Option<(f64, f64)>],
+        flow: Flow,
+    ) -> Self {
         let vertical = flow != Flow::Across;
         let shown = |c: &crate::spec::Condition| params.is_none_or(|p| c.holds(p));
         let visible: Vec<usize> = (0..spec.nodes.len())
@@ -226,7 +277,13 @@ impl DiagramLayout {
             .collect();
         let sizes: Vec<(f64, f64)> = visible
             .iter()
-            .map(|&i| node_size(spec, &spec.nodes[i], result))
+            .map(|&i| {
+                all_sizes
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .unwrap_or((MIN_NODE_W, NODE_H_BASE))
+            })
             .collect();
         // Top to bottom is the same grid with the axes swapped.
         let grid = |i: usize| {
@@ -704,6 +761,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_widest_candidate_is_the_widest_value() {
+        // Against formatting every value: decades, signs, whole numbers,
+        // rounding up to the next decade (99.96 → "100.0") and zero.
+        let values = [
+            0.0, 0.5, 0.999, 1.0, 9.99, 12.0, 12.5, 50.0, 99.96, 100.0, 999.9, 1234.0, -2.5,
+            -0.001, 1e9, 3.0e6, 7.25,
+        ];
+        let s = crate::scenarios::find("rate-limiting").unwrap_or_else(|e| panic!("{e}"));
+        let width =
+            |v: f64| text::width(&value_line(&s.spec, "in_flight", Some(v)), VALUE_PX, false);
+        for n in 1..=values.len() {
+            let slice = &values[..n];
+            let all = slice.iter().map(|&v| width(v)).fold(0.0, f64::max);
+            let some = candidates(slice).into_iter().map(width).fold(0.0, f64::max);
+            assert_eq!(all, some, "{slice:?}");
         }
     }
 

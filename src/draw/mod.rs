@@ -215,7 +215,13 @@ pub fn draw_chart<DB: DrawingBackend>(
             } else {
                 format!("{} · {label}", run.name)
             };
-            legend.push((text, run_colour(theme, slots[i], run_index), run_index > 0));
+            let layers = chart.series.len().saturating_sub(i).min(3) as u32;
+            legend.push((
+                text,
+                run_colour(theme, slots[i], run_index),
+                run_index > 0,
+                layers,
+            ));
         }
     }
     let legend_style = font(12.0).pos(Pos::new(HPos::Left, VPos::Center));
@@ -223,13 +229,13 @@ pub fn draw_chart<DB: DrawingBackend>(
     let (row_h, sample_w) = (px(17.0), px(26.0));
     let mut placed = Vec::new();
     let (mut x, mut y) = (px(10.0), px(30.0));
-    for (text, colour, dashed) in &legend {
+    for (text, colour, dashed, layers) in &legend {
         let w = root.estimate_text_size(text, &legend_style)?.0 as i32 + sample_w + px(20.0);
         if x > px(10.0) && x + w > width as i32 - px(10.0) {
             x = px(10.0);
             y += row_h;
         }
-        placed.push((x, y, text, *colour, *dashed));
+        placed.push((x, y, text, *colour, *dashed, *layers));
         x += w;
     }
     let band = y + row_h / 2 + px(4.0);
@@ -238,8 +244,8 @@ pub fn draw_chart<DB: DrawingBackend>(
         &font(15.0).pos(Pos::new(HPos::Left, VPos::Center)),
         (px(10.0), px(13.0)),
     )?;
-    for (x, y, text, colour, dashed) in placed {
-        let stroke = colour.stroke_width(SERIES_WIDTH.max(s.round() as u32));
+    for (x, y, text, colour, dashed, layers) in placed {
+        let stroke = colour.stroke_width(SERIES_WIDTH.max(s.round() as u32) * layers);
         let segments = if dashed {
             vec![
                 vec![(x, y), (x + px(10.0), y)],
@@ -304,8 +310,29 @@ pub fn draw_chart<DB: DrawingBackend>(
                     px(4.0) as u32,
                     style,
                 ))?;
-            } else {
-                ctx.draw_series(LineSeries::new(points, style))?;
+                continue;
+            }
+            // Earlier series are drawn wider, underneath: where two series
+            // coincide (connections in use = queries running) both colours
+            // still show, the later one inside the earlier one. The width is
+            // made of hairlines one device pixel apart: a software canvas
+            // draws a hairline several times faster than one wide stroke.
+            let layers = chart.series.len().saturating_sub(i).min(3) as i32;
+            let (x_px, _) = ctx.plotting_area().get_pixel_range();
+            let line: Vec<(i32, i32)> = points
+                .map(|p| {
+                    let (x, y) = ctx.backend_coord(&p);
+                    (x.clamp(x_px.start, x_px.end), y)
+                })
+                .collect();
+            let thickness = stroke_w as i32;
+            for layer in 0..layers * thickness {
+                let dy = layer - (layers * thickness - 1) / 2;
+                let shifted = line.iter().map(|&(x, y)| (x, y + dy));
+                root.draw(&PathElement::new(
+                    shifted.collect::<Vec<_>>(),
+                    style.stroke_width(1),
+                ))?;
             }
         }
     }
@@ -334,11 +361,7 @@ pub fn draw_chart<DB: DrawingBackend>(
             && at + label_w + px(4.0) < ctx.plotting_area().get_pixel_range().0.end
         {
             let (top, _) = (ctx.plotting_area().get_pixel_range().1.start, 0);
-            root.draw_text(
-                &mark.label,
-                &label_style,
-                (at + px(3.0), top + band + px(2.0)),
-            )?;
+            root.draw_text(&mark.label, &label_style, (at + px(3.0), top + px(2.0)))?;
             label_free_from = at + label_w + px(10.0);
         }
     }
