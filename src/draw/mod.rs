@@ -261,6 +261,12 @@ pub fn draw_chart<DB: DrawingBackend>(
     }
 
     let (_, plot_root) = root.split_vertically(band);
+    // Room for the widest tick label (the top of the axis has the most
+    // digits) plus the unit written beside it, so the two never overlap.
+    let widest_tick = root
+        .estimate_text_size(&crate::present::format_number(y_top), &font(12.0))?
+        .0 as i32;
+    let y_area = widest_tick + px(34.0);
     let x_desc = format!("simulated time ({unit})");
     let mut ctx = ChartBuilder::on(&plot_root)
         .margin_left(px(6.0))
@@ -268,7 +274,7 @@ pub fn draw_chart<DB: DrawingBackend>(
         .margin_top(px(6.0))
         .margin_bottom(px(4.0))
         .x_label_area_size(px(40.0))
-        .y_label_area_size(px(70.0))
+        .y_label_area_size(y_area)
         .build_cartesian_2d(0.0..x_max, 0.0..y_top)?;
     ctx.configure_mesh()
         // One light line between labels: enough to read values, and far
