@@ -328,6 +328,21 @@ pub struct DurationSpec {
     pub min: f64,
     /// Longest allowed.
     pub max: f64,
+    /// The unit the page's duration control counts in ("s", "min" or "h";
+    /// seconds when absent). URLs and the CLI always use seconds.
+    #[serde(default)]
+    pub unit: String,
+}
+
+impl DurationSpec {
+    /// Seconds per unit of the control, and the unit's name.
+    pub fn control_unit(&self) -> (f64, &str) {
+        match self.unit.as_str() {
+            "h" => (3600.0, "h"),
+            "min" => (60.0, "min"),
+            _ => (1.0, "s"),
+        }
+    }
 }
 
 /// A whole scenario data file.
@@ -715,6 +730,9 @@ impl ScenarioSpec {
             }
         }
         let d = &self.duration_s;
+        if !["", "s", "min", "h"].contains(&d.unit.as_str()) {
+            return bad(format!("duration_s.unit '{}' is not s, min or h", d.unit));
+        }
         if !(d.min > 0.0 && d.min <= d.default && d.default <= d.max) {
             return bad("duration_s needs 0 < min <= default <= max".into());
         }

@@ -460,6 +460,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         });
     };
 
+    let (per_unit, duration_unit) = spec.duration_s.control_unit();
     let controls = move || {
         view! {
             <section class="controls" aria-label="Parameters">
@@ -486,23 +487,23 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 <div class="control">
                     <label for="duration">"Duration"</label>
                     <div class="slider">
-                        <input id="duration" type="number" class="num wide" min=spec.duration_s.min max=spec.duration_s.max
-                            prop:value=move || state.with(|v| v.duration_s.to_string())
+                        <input id="duration" type="number" class="num wide" min=spec.duration_s.min / per_unit max=spec.duration_s.max / per_unit
+                            step="any" prop:value=move || state.with(|v| (v.duration_s / per_unit).to_string())
                             on:change=move |ev| {
                                 let raw = event_target_value(&ev);
-                                let (lo, hi) = (spec.duration_s.min, spec.duration_s.max);
+                                let (lo, hi) = (spec.duration_s.min / per_unit, spec.duration_s.max / per_unit);
                                 match raw.trim().parse::<f64>() {
                                     Ok(d) if d.is_finite() => {
                                         let clamped = d.clamp(lo, hi);
                                         if clamped != d {
-                                            notices.update(|n| n.push(format!("duration {d} s is outside {lo}–{hi} s; using {clamped}")));
+                                            notices.update(|n| n.push(format!("duration {d} {duration_unit} is outside {lo}–{hi} {duration_unit}; using {clamped}")));
                                         }
-                                        state.update(|v| v.duration_s = clamped);
+                                        state.update(|v| v.duration_s = clamped * per_unit);
                                     }
                                     _ => notices.update(|n| n.push(format!("duration '{raw}' is not a number; kept the old one"))),
                                 }
                             } />
-                        <span class="unit">"s simulated"</span>
+                        <span class="unit">{format!("{duration_unit} simulated")}</span>
                     </div>
                 </div>
                 <div class="control">
