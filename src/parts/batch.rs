@@ -1,8 +1,11 @@
 //! A batch writer: how long writing a chunk of rows takes, row by row or as
-//! one multi-row insert, and the row ledger of what ended up where.
+//! one multi-row insert, the row ledger of what ended up where, and the
+//! database's shared write capacity.
 //!
 //! ```text
-//!   chunk of rows ──> validate ──valid──> [ writer ] ──> table
+//!   chunk of rows ──> validate ──valid──> [ writer ] ──> [ write slots ] ──> table
+//!                        │                    │            `slots` inserts write at
+//!                        │                    │            once; the rest wait (FIFO)
 //!                        │                    │ crash mid-chunk: the rows
 //!                        │                    │ already written stay; a retry
 //!                        │                    │ writes them again (extra
@@ -13,6 +16,17 @@
 //!                        │                      dead-letter queue
 //!                        └──invalid──> failed-row report
 //! ```
+//!
+//! **Cost of an insert** ([`InsertCost`]): one statement of `n` rows takes a
+//! fixed `round_trip` (network both ways, parsing, commit) plus `n ×
+//! per_row` of database work. Row by row, `n` rows pay `n` round trips; as
+//! one multi-row insert they pay one. The round trip is waiting, not work:
+//! only the per-row part uses the database's write capacity.
+//!
+//! **Write capacity** ([`WriteSlots`]): the database can write for `slots`
+//! statements at once (its cores and disks). A statement holds one slot for
+//! its per-row work; when every slot is busy the next statement waits, so
+//! writers beyond the capacity add waiting, not throughput.
 //!
 //! Neither a row-by-row loop nor a multi-row insert without a transaction is
 //! atomic: a crash leaves a prefix of the chunk's valid rows written. Every
@@ -36,22 +50,32 @@
 //! once) or in the report, never both, never neither.
 
 use crate::engine::SimTime;
+use std::collections::VecDeque;
 
 /// How rows reach the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteMode {
     /// One insert statement (one round trip) per row.
-    RowByRow {
-        /// Time of one single-row insert.
-        per_row: SimTime,
-    },
-    /// One multi-row insert per chunk.
-    Batch {
-        /// Time of one insert of a full chunk.
-        per_batch: SimTime,
-        /// Rows in a full chunk; smaller chunks take proportionally less.
-        batch_rows: u64,
-    },
+    RowByRow,
+    /// One multi-row insert (one round trip) per chunk.
+    Batch,
+}
+
+/// The time one insert statement takes: a fixed round trip plus work per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InsertCost {
+    /// Paid once per statement, whatever its size; not database work.
+    pub round_trip: SimTime,
+    /// Database write work per row, done on one write slot.
+    pub per_row: SimTime,
+}
+
+impl InsertCost {
+    /// Time of one statement inserting `rows` rows, with a free write slot.
+    pub fn statement(&self, rows: u64) -> SimTime {
+        self.round_trip
+            .saturating_add(self.per_row.saturating_mul(rows))
+    }
 }
 
 /// One chunk of rows and what its attempts have left in the table so far.
@@ -87,6 +111,7 @@ impl Chunk {
 #[derive(Clone, Debug)]
 pub struct BatchWriter {
     mode: WriteMode,
+    cost: InsertCost,
     idempotent: bool,
     inserted: u64,
     duplicates: u64,
@@ -94,10 +119,12 @@ pub struct BatchWriter {
 }
 
 impl BatchWriter {
-    /// A writer using `mode`; `idempotent` writes never create duplicates.
-    pub fn new(mode: WriteMode, idempotent: bool) -> Self {
+    /// A writer using `mode`, each statement costing `cost`; `idempotent`
+    /// writes never create duplicates.
+    pub fn new(mode: WriteMode, cost: InsertCost, idempotent: bool) -> Self {
         Self {
             mode,
+            cost,
             idempotent,
             inserted: 0,
             duplicates: 0,
@@ -105,18 +132,35 @@ impl BatchWriter {
         }
     }
 
-    /// Time to write `valid` rows in one attempt.
-    pub fn attempt_time(&self, valid: u64) -> SimTime {
+    /// Whether an attempt must wait for a [`WriteSlots`] slot after its round
+    /// trip. A batch does. A row-by-row loop is one writer holding a slot for
+    /// `per_row` between round trips of its own; with one such writer and at
+    /// least one slot it never finds them all busy, so it is not queued.
+    pub fn uses_write_slot(&self) -> bool {
+        self.mode == WriteMode::Batch
+    }
+
+    /// The part of an attempt writing `valid` rows spent on round trips:
+    /// one per row, or one per batch (none when nothing is valid: no
+    /// statement is sent).
+    pub fn round_trip_time(&self, valid: u64) -> SimTime {
         match self.mode {
-            WriteMode::RowByRow { per_row } => per_row.saturating_mul(valid),
-            WriteMode::Batch {
-                per_batch,
-                batch_rows,
-            } => {
-                let full = u128::from(per_batch) * u128::from(valid);
-                (full / u128::from(batch_rows.max(1))).min(u128::from(u64::MAX)) as SimTime
-            }
+            WriteMode::RowByRow => self.cost.round_trip.saturating_mul(valid),
+            WriteMode::Batch if valid == 0 => 0,
+            WriteMode::Batch => self.cost.round_trip,
         }
+    }
+
+    /// The database write work of `valid` rows: the time they hold a slot.
+    pub fn write_time(&self, valid: u64) -> SimTime {
+        self.cost.per_row.saturating_mul(valid)
+    }
+
+    /// Time of an attempt writing `valid` rows that never waits for a slot:
+    /// its round trips plus its write work.
+    pub fn attempt_time(&self, valid: u64) -> SimTime {
+        self.round_trip_time(valid)
+            .saturating_add(self.write_time(valid))
     }
 
     /// An attempt wrote the first `rows` valid rows of `chunk` (all of them,
@@ -141,10 +185,19 @@ impl BatchWriter {
         self.failed += chunk.invalid;
     }
 
-    /// How long an attempt writing `valid` rows runs before crashing after
-    /// `fraction` (0–1) of its work.
+    /// How long an attempt writing `valid` rows that never waits for a slot
+    /// runs before crashing after `fraction` (0–1) of its rows. Row by row,
+    /// round trips and rows alternate, so that is `fraction` of the whole
+    /// attempt. A batch crashes while the database writes its rows: after
+    /// its round trip and `fraction` of its write work.
     pub fn crash_time(&self, valid: u64, fraction: f64) -> SimTime {
-        (self.attempt_time(valid) as f64 * fraction.clamp(0.0, 1.0)) as SimTime
+        let f = fraction.clamp(0.0, 1.0);
+        match self.mode {
+            WriteMode::RowByRow => (self.attempt_time(valid) as f64 * f) as SimTime,
+            WriteMode::Batch => self
+                .round_trip_time(valid)
+                .saturating_add((self.write_time(valid) as f64 * f) as SimTime),
+        }
     }
 
     /// The attempt on `chunk` crashed after `fraction` (0–1) of its work. The
@@ -189,35 +242,162 @@ impl BatchWriter {
     }
 }
 
+/// The database's write capacity: `slots` statements can write at once, the
+/// others wait in arrival order. The model tells it when a statement reaches
+/// the database and when one stops writing; it answers which statement
+/// starts writing.
+#[derive(Clone, Debug)]
+pub struct WriteSlots<T> {
+    slots: usize,
+    busy: usize,
+    waiting: VecDeque<T>,
+    waiting_max: usize,
+    work: SimTime,
+}
+
+impl<T> WriteSlots<T> {
+    /// A database that can write for `slots` (at least one) statements at once.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots: slots.max(1),
+            busy: 0,
+            waiting: VecDeque::new(),
+            waiting_max: 0,
+            work: 0,
+        }
+    }
+
+    /// `statement` reached the database: it is handed back if a slot was
+    /// free (it starts writing now), or waits and `None` is returned.
+    pub fn arrive(&mut self, statement: T) -> Option<T> {
+        if self.busy < self.slots {
+            self.busy += 1;
+            Some(statement)
+        } else {
+            self.waiting.push_back(statement);
+            self.waiting_max = self.waiting_max.max(self.waiting.len());
+            None
+        }
+    }
+
+    /// A statement stopped writing (committed or crashed) after holding its
+    /// slot for `held`: the oldest waiting statement, if any, takes the slot
+    /// and is handed back to start writing now.
+    pub fn release(&mut self, held: SimTime) -> Option<T> {
+        self.record_work(held);
+        match self.waiting.pop_front() {
+            Some(next) => Some(next),
+            None => {
+                self.busy = self.busy.saturating_sub(1);
+                None
+            }
+        }
+    }
+
+    /// Adds write work done outside the queue (a lone row-by-row writer).
+    pub fn record_work(&mut self, work: SimTime) {
+        self.work = self.work.saturating_add(work);
+    }
+
+    /// Share (0–1) of the write capacity used over `elapsed`: the work
+    /// recorded divided by `slots × elapsed`.
+    pub fn utilisation(&self, elapsed: SimTime) -> f64 {
+        if elapsed == 0 {
+            return 0.0;
+        }
+        self.work as f64 / (self.slots as f64 * elapsed as f64)
+    }
+
+    /// Slots in the database.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Statements writing now.
+    pub fn busy(&self) -> usize {
+        self.busy
+    }
+
+    /// Statements waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The most statements that ever waited at once.
+    pub fn waiting_max(&self) -> usize {
+        self.waiting_max
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::time::{MILLISECOND, SECOND};
+    use crate::engine::time::{MICROSECOND, MILLISECOND, SECOND};
 
-    const BATCH: WriteMode = WriteMode::Batch {
-        per_batch: SECOND,
-        batch_rows: 1_000,
+    /// No round trip and 1 ms per row: attempt times are the rows in ms,
+    /// which keeps the ledger tests' arithmetic plain.
+    const PLAIN: InsertCost = InsertCost {
+        round_trip: 0,
+        per_row: MILLISECOND,
+    };
+
+    fn batch(idempotent: bool) -> BatchWriter {
+        BatchWriter::new(WriteMode::Batch, PLAIN, idempotent)
+    }
+
+    /// The scenario's defaults: 49 ms + 0.95 ms per row.
+    const NOTES: InsertCost = InsertCost {
+        round_trip: 49 * MILLISECOND,
+        per_row: 950 * MICROSECOND,
     };
 
     #[test]
-    fn row_by_row_pays_one_round_trip_per_row_and_batches_scale_with_size() {
-        let rows = BatchWriter::new(
-            WriteMode::RowByRow {
-                per_row: 50 * MILLISECOND,
-            },
-            false,
-        );
-        assert_eq!(rows.attempt_time(1_000), 50 * SECOND);
-        let batch = BatchWriter::new(BATCH, false);
-        assert_eq!(batch.attempt_time(1_000), SECOND);
-        assert_eq!(batch.attempt_time(250), SECOND / 4);
-        assert_eq!(batch.attempt_time(0), 0);
+    fn a_statement_costs_one_round_trip_plus_its_rows() {
+        // 49 + 0.95 = 49.95 ms for one row; 49 + 1 000 × 0.95 = 999 ms for 1 000.
+        assert_eq!(NOTES.statement(1), 49_950 * MICROSECOND);
+        assert_eq!(NOTES.statement(1_000), 999 * MILLISECOND);
+        let rows = BatchWriter::new(WriteMode::RowByRow, NOTES, false);
+        let batch = BatchWriter::new(WriteMode::Batch, NOTES, false);
+        // 1 000 rows one by one: 1 000 round trips (49 s) and 0.95 s of work.
+        assert_eq!(rows.round_trip_time(1_000), 49 * SECOND);
+        assert_eq!(rows.write_time(1_000), 950 * MILLISECOND);
+        assert_eq!(rows.attempt_time(1_000), 49_950 * MILLISECOND);
+        // As one statement: one round trip, the same work.
+        assert_eq!(batch.round_trip_time(1_000), 49 * MILLISECOND);
+        assert_eq!(batch.attempt_time(1_000), 999 * MILLISECOND);
+        assert_eq!(batch.attempt_time(0), 0, "nothing valid, no statement");
+        assert!(batch.uses_write_slot() && !rows.uses_write_slot());
+    }
+
+    #[test]
+    fn bigger_batches_gain_less_and_less() {
+        // Time per row of an n-row statement: 49 / n + 0.95 ms. From 10 to
+        // 100 rows that falls by 4.41 ms (5.85 → 1.44); from 10 000 to
+        // 100 000 by 0.0044 ms (0.9549 → 0.95049): it tends to 0.95 ms.
+        let w = BatchWriter::new(WriteMode::Batch, NOTES, true);
+        let per_row = |n: u64| w.attempt_time(n) as f64 / n as f64 / MILLISECOND as f64;
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(per_row(10), 5.85));
+        assert!(close(per_row(100), 1.44));
+        assert!(close(per_row(10_000), 0.9549));
+        assert!(close(per_row(100_000), 0.95049));
+    }
+
+    #[test]
+    fn a_batch_crashes_while_writing_rows_a_row_loop_anywhere() {
+        let rows = BatchWriter::new(WriteMode::RowByRow, NOTES, false);
+        let batch = BatchWriter::new(WriteMode::Batch, NOTES, false);
+        // Half-way: 500 of the 1 000 row statements (500 × 49.95 ms), or
+        // the batch's round trip plus half its 950 ms of work.
+        assert_eq!(rows.crash_time(1_000, 0.5), 24_975 * MILLISECOND);
+        assert_eq!(batch.crash_time(1_000, 0.5), 524 * MILLISECOND);
+        assert_eq!(batch.crash_time(1_000, 7.0), batch.attempt_time(1_000));
     }
 
     #[test]
     fn a_retry_after_a_crash_copies_the_written_prefix_unless_idempotent() {
-        let mut plain = BatchWriter::new(BATCH, false);
-        let mut upsert = BatchWriter::new(BATCH, true);
+        let mut plain = batch(false);
+        let mut upsert = batch(true);
         let (mut a, mut b) = (Chunk::new(1_000, 0), Chunk::new(1_000, 0));
         assert_eq!(plain.crash_time(1_000, 0.3), 300 * MILLISECOND);
         // The crashed attempt left rows 0..300 in the table, once each.
@@ -237,7 +417,7 @@ mod tests {
         // Attempts crash after 300, 100 and 500 rows, then one commits.
         // Copies written: 300 + 100 + 500 + 1 000 = 1 900 of 1 000 distinct
         // rows, so 900 extra copies.
-        let mut w = BatchWriter::new(BATCH, false);
+        let mut w = batch(false);
         let mut c = Chunk::new(1_000, 0);
         for f in [0.3, 0.1, 0.5] {
             w.crash(&mut c, f);
@@ -254,7 +434,7 @@ mod tests {
         // with 300 + 100 + 500 − 500 = 400 extra copies. Reported: the 10
         // invalid rows and the 490 valid rows never written.
         for idempotent in [false, true] {
-            let mut w = BatchWriter::new(BATCH, idempotent);
+            let mut w = batch(idempotent);
             let mut c = Chunk::new(1_000, 10);
             let written: Vec<u64> = [0.3031, 0.1011, 0.5051]
                 .iter()
@@ -270,7 +450,7 @@ mod tests {
 
     #[test]
     fn invalid_rows_are_reported_never_lost() {
-        let mut w = BatchWriter::new(WriteMode::RowByRow { per_row: 1 }, true);
+        let mut w = BatchWriter::new(WriteMode::RowByRow, PLAIN, true);
         let mut good = Chunk::new(1_000, 10);
         w.commit(&mut good);
         let never = Chunk::new(1_000, 0);
@@ -279,5 +459,69 @@ mod tests {
         assert_eq!(w.processed(), 2_000);
         // Invalid counts cannot exceed the chunk.
         assert_eq!(Chunk::new(5, 9).valid(), 0);
+    }
+
+    #[test]
+    fn statements_beyond_the_slots_wait_their_turn() {
+        let mut db = WriteSlots::new(2);
+        assert_eq!(db.arrive('a'), Some('a'));
+        assert_eq!(db.arrive('b'), Some('b'));
+        assert_eq!(db.arrive('c'), None, "both slots busy");
+        assert_eq!(db.arrive('d'), None);
+        assert_eq!((db.busy(), db.waiting(), db.waiting_max()), (2, 2, 2));
+        // A slot freed goes to the oldest waiting statement.
+        assert_eq!(db.release(10), Some('c'));
+        assert_eq!((db.busy(), db.waiting()), (2, 1));
+        assert_eq!(db.release(10), Some('d'));
+        assert_eq!(db.release(10), None);
+        assert_eq!(db.release(10), None);
+        assert_eq!((db.busy(), db.waiting()), (0, 0));
+        // 40 units of work on 2 slots over 20 units of time: all of it.
+        assert!((db.utilisation(20) - 1.0).abs() < 1e-12);
+        assert!((db.utilisation(40) - 0.5).abs() < 1e-12);
+        assert_eq!(db.utilisation(0), 0.0);
+        assert_eq!(WriteSlots::<()>::new(0).slots(), 1);
+    }
+
+    /// `writers` writers each looping: a round trip of `rt`, then `work` on
+    /// one of `slots` slots. Statements finished by `horizon`.
+    fn closed_loop(writers: u64, slots: usize, rt: u64, work: u64, horizon: u64) -> u64 {
+        let mut db = WriteSlots::new(slots);
+        // (time, writer, is_write_end), processed earliest first.
+        let mut events: Vec<(u64, u64, bool)> = (0..writers).map(|w| (rt, w, false)).collect();
+        let mut done = 0;
+        loop {
+            events.sort_by_key(|&(t, w, end)| std::cmp::Reverse((t, end, w)));
+            let Some((now, w, end)) = events.pop() else {
+                return done;
+            };
+            if now > horizon {
+                return done;
+            }
+            if end {
+                done += 1;
+                events.push((now + rt, w, false));
+                if let Some(next) = db.release(work) {
+                    events.push((now + work, next, true));
+                }
+            } else if let Some(w) = db.arrive(w) {
+                events.push((now + work, w, true));
+            }
+        }
+    }
+
+    #[test]
+    fn writers_beyond_the_write_capacity_add_nothing() {
+        // Round trip 1, work 4, 2 slots. One writer finishes a statement every
+        // 5 units: 2 000 in 10 000. Two writers: 4 000. The slots can finish at
+        // most 2 per 4 units, 5 000 in 10 000, which three writers (6 000
+        // unconstrained) already exceed: from then on, more writers add nothing.
+        let t = 10_000;
+        let n = |w| closed_loop(w, 2, 1, 4, t) as f64;
+        let near = |got: f64, want: f64| (got - want).abs() <= 2.0;
+        assert!(near(n(1), 2_000.0), "{}", n(1));
+        assert!(near(n(2), 4_000.0), "{}", n(2));
+        assert!(near(n(3), 5_000.0), "{}", n(3));
+        assert!(near(n(10), 5_000.0), "{}", n(10));
     }
 }

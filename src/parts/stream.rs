@@ -20,6 +20,8 @@
 //! * [`IdleTimeout`]: a gateway that gives up on a response when no byte
 //!   has flowed for `limit` (nginx `proxy_read_timeout`, a load balancer's
 //!   idle timeout).
+//! * [`StringBuild`]: one JavaScript string grown by appending, refused
+//!   past V8's maximum string length (`RangeError: Invalid string length`).
 
 use crate::engine::time::{secs, SimTime};
 use std::collections::VecDeque;
@@ -282,6 +284,51 @@ impl IdleTimeout {
     }
 }
 
+/// V8's maximum string length on 64-bit platforms, in UTF-16 code units:
+/// 2^29 − 24 = 536 870 888 (`v8::String::kMaxLength`, raised from
+/// 2^28 − 16 in V8 6.2, i.e. since Node 9; Node reports it as
+/// `buffer.constants.MAX_STRING_LENGTH`). ASCII CSV is one unit per byte,
+/// so about 537 MB.
+pub const V8_MAX_STRING_CHARS: u64 = (1 << 29) - 24;
+
+/// One string built by appending pieces (`csv += rows`, or a `join`): an
+/// append that would make it longer than `max_chars` is refused, as V8
+/// throws `RangeError: Invalid string length`, and the string is unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StringBuild {
+    len: u64,
+    max_chars: u64,
+}
+
+impl StringBuild {
+    /// An empty string that may grow to `max_chars` characters.
+    pub fn new(max_chars: u64) -> Self {
+        Self { len: 0, max_chars }
+    }
+
+    /// Appends `chars` characters; `false` (nothing appended) if the result
+    /// would pass the limit.
+    pub fn append(&mut self, chars: u64) -> bool {
+        match self.len.checked_add(chars) {
+            Some(after) if after <= self.max_chars => {
+                self.len = after;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Characters in the string.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True while nothing has been appended.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +432,25 @@ mod tests {
         // 1 MB at 8 Mbit/s takes one second.
         assert_eq!(Link::new(8.0).transfer_time(1_000_000), 1_000_000_000);
         assert!(Link::new(0.0).transfer_time(1) > 0);
+    }
+
+    #[test]
+    fn a_string_refuses_to_grow_past_v8s_limit() {
+        // 2^29 = 536 870 912, less 24.
+        assert_eq!(V8_MAX_STRING_CHARS, 536_870_888);
+        let mut s = StringBuild::new(V8_MAX_STRING_CHARS);
+        assert!(s.is_empty());
+        // 536 pieces of 1 MB fit (536 000 000 characters); the 537th would
+        // make 537 000 000 > 536 870 888 and is refused, leaving the string.
+        for _ in 0..536 {
+            assert!(s.append(1_000_000));
+        }
+        assert!(!s.append(1_000_000));
+        assert_eq!(s.len(), 536_000_000);
+        // Exactly up to the limit is allowed; one more character is not.
+        assert!(s.append(870_888));
+        assert!(!s.append(1));
+        assert!(!StringBuild::new(10).append(u64::MAX), "no overflow");
     }
 
     #[test]

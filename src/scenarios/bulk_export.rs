@@ -1,18 +1,29 @@
 //! Bulk export: a user asks for millions of records as one download.
 //!
 //! ```text
-//!                         ┌─────────────── app / export worker ───────────────┐
+//!                         ┌──── app / export worker: heap_limit_mb of memory ─┐
 //!   user ──request──> [ gateway ] ──> [ db cursor ] ─> [ CSV ] ─> [ gzip? ] ─┬─> socket ──> user
 //!    (client_mbps)    idle timeout     1 000 rows      CPU        CPU        │  (stream, sync)
 //!                     gateway_timeout_s per round trip                       └─> object storage
 //!                                                                               ──> user downloads
 //!                                                                               (async_job, chunked_files)
+//!   sync_in_memory: CSV ─> [ whole file: one string (≤ 2^29 − 24 chars) or a list of strings ] ─> socket
 //! ```
 //!
 //! * `sync_in_memory`: builds the whole file in memory, then sends it. The
 //!   gateway sees no byte until the file is built, so past
 //!   `gateway_timeout_s` of building the user gets a 504 while the server
-//!   keeps building; memory grows with the export.
+//!   keeps building; memory grows with the export. Two walls stop the
+//!   build. Built as one string (`build_as = one_string`), the CSV may not
+//!   pass V8's maximum string length, 2^29 − 24 characters (about 537 MB):
+//!   the append that would pass it throws `RangeError: Invalid string
+//!   length`, the handler's error answer reaches the user at once (reason
+//!   `string_too_long`) and the partial string is garbage. As a list of
+//!   strings (`string_list`: each short, all on the V8 heap), or whatever
+//!   the form, the process holding more than `heap_limit_mb` dies (reason
+//!   `out_of_memory`, mark "out of memory"): the gateway sees the
+//!   connection drop and answers with an error at once, and every byte the
+//!   process held is gone.
 //! * `stream`: rows flow database → CSV → gzip → socket in chunks with
 //!   backpressure: first byte in milliseconds, memory flat, pace set by the
 //!   slowest stage (often the client's link).
@@ -26,20 +37,27 @@
 //! A *request* is an HTTP request of the user: the download itself for
 //! `sync_in_memory` and `stream`; the POST that starts the job plus one GET
 //! per file for `async_job` and `chunked_files`. A gateway timeout fails the
-//! request with reason `gateway_timeout`.
+//! request with reason `gateway_timeout`. The heap limit applies to every
+//! strategy (a stream or a job holds a few chunks, so only huge records
+//! reach it); a job worker that dies delivers no more files, and its POST
+//! was already answered.
 //!
 //! Parameters: `strategy` (sync_in_memory | stream | async_job |
 //! chunked_files), `records` (rows exported), `record_kb` (KB of CSV per
 //! record, decimal), `gzip` (toggle), `gzip_ratio` (input size / output size),
 //! `gzip_ms_per_mb` (ms of CPU per MB compressed), `client_mbps` (Mbit/s of
 //! the user's link), `gateway_timeout_s` (s the gateway waits with no byte
-//! flowing), `chunk_records` (records per file for chunked_files).
+//! flowing), `chunk_records` (records per file for chunked_files),
+//! `heap_limit_mb` (MB, decimal, the process may hold), `build_as`
+//! (one_string | string_list: how sync_in_memory holds the file).
 
 use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_millis, as_secs, millis, secs, SimTime};
 use crate::engine::{Dist, EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::paging::{MemoryBudget, PagedReader};
-use crate::parts::stream::{FlowLine, Gzip, IdleTimeout, Link, Start};
+use crate::parts::stream::{
+    FlowLine, Gzip, IdleTimeout, Link, Start, StringBuild, V8_MAX_STRING_CHARS,
+};
 use crate::spec::{Params, RunConfig, SpecError};
 use std::collections::VecDeque;
 
@@ -77,6 +95,18 @@ enum Strategy {
     Stream,
     Async,
     Chunked,
+}
+
+/// How sync_in_memory holds the file while it builds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Build {
+    /// One JavaScript string: V8's string length limit applies.
+    OneString,
+    /// An array of strings, one per chunk: each under the string limit,
+    /// all of them on the heap, so only the heap limits it. (Buffers would
+    /// live outside the V8 heap, where `--max-old-space-size` does not
+    /// reach; the machine's memory would stop them instead.)
+    StringList,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +152,12 @@ struct Export {
     db_time: Dist,
     db_rng: RngStream,
     memory: MemoryBudget,
+    /// sync_in_memory built as one string: the CSV so far.
+    string: Option<StringBuild>,
+    /// The export stopped for good: the process died or the handler threw.
+    halted: bool,
+    oom: bool,
+    string_too_long: bool,
     idle: IdleTimeout,
     // Where the next chunk starts: file number and rows already in it.
     file: u64,
@@ -136,6 +172,8 @@ struct Export {
     bytes_sent: u64,
     files: u64,
     first_byte: Option<SimTime>,
+    /// When export data first started flowing to the user.
+    first_data: Option<SimTime>,
     finished: Option<SimTime>,
     closed: bool,
     timed_out: bool,
@@ -163,6 +201,35 @@ impl Export {
     /// The user is done (all received, or an error) at `now`.
     fn finish(&mut self, now: SimTime) {
         self.finished.get_or_insert(now);
+    }
+
+    /// The export stops at `now` and its memory is released. A download
+    /// still open (sync, stream) fails with `reason`: the error is the first
+    /// and last thing the user gets. A background job's POST was answered
+    /// already; its remaining files never come.
+    fn halt(&mut self, rec: &mut Recorder, now: SimTime, reason: &'static str) {
+        self.halted = true;
+        self.line.stop();
+        let held = self.memory.held();
+        self.memory.free(held);
+        self.show_memory(rec, now);
+        if matches!(self.strategy, Strategy::Sync | Strategy::Stream) && !self.closed {
+            self.closed = true;
+            rec.fail(now, reason);
+            self.first_byte.get_or_insert(now);
+            self.finish(now);
+        }
+    }
+
+    /// Takes `bytes` of memory; past the heap limit the process dies.
+    fn alloc(&mut self, rec: &mut Recorder, now: SimTime, bytes: u64) -> bool {
+        if self.memory.alloc(bytes) {
+            return true;
+        }
+        self.oom = true;
+        rec.mark(now, "out of memory");
+        self.halt(rec, now, "out_of_memory");
+        false
     }
 
     /// A chunk starts work at a stage: draw its time and schedule the finish.
@@ -199,6 +266,7 @@ impl Export {
             Stage::Net => {
                 self.idle.begin_send();
                 self.first_byte.get_or_insert(now);
+                self.first_data.get_or_insert(now);
                 self.client.transfer_time(self.ring[i].out)
             }
             Stage::Store => self.storage.transfer_time(self.ring[i].out),
@@ -216,6 +284,7 @@ impl Export {
         }
         if let Some(bytes) = self.ready.pop_front() {
             rec.arrival(now);
+            self.first_data.get_or_insert(now);
             self.downloading = Some((bytes, now));
             q.schedule(
                 now.saturating_add(self.client.transfer_time(bytes)),
@@ -275,6 +344,16 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let client = Link::new(p.number("client_mbps")?);
     let timeout = secs(p.number("gateway_timeout_s")?);
     let chunk_records = p.count("chunk_records")?.max(1);
+    let heap_bytes = (p.number("heap_limit_mb")?.max(0.0) * 1e6) as u64;
+    let build = match p.choice("build_as")? {
+        "one_string" => Build::OneString,
+        "string_list" => Build::StringList,
+        other => {
+            return Err(SpecError::Invalid(format!(
+                "bulk-export: no build_as '{other}'"
+            )))
+        }
+    };
     let end = secs(cfg.duration_s);
 
     let rows_per_file = if strategy == Strategy::Chunked {
@@ -314,7 +393,12 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         current: [0; 4],
         db_time: Dist::lognormal(DB_ROUND_TRIP_MS / 1e3, DB_SIGMA),
         db_rng: RngStream::new(cfg.seed, "db.query"),
-        memory: MemoryBudget::new(u64::MAX),
+        memory: MemoryBudget::new(heap_bytes),
+        string: (strategy == Strategy::Sync && build == Build::OneString)
+            .then(|| StringBuild::new(V8_MAX_STRING_CHARS)),
+        halted: false,
+        oom: false,
+        string_too_long: false,
         idle: IdleTimeout::new(timeout, 0),
         file: 0,
         in_file: 0,
@@ -327,6 +411,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         bytes_sent: 0,
         files: 0,
         first_byte: None,
+        first_data: None,
         finished: None,
         closed: false,
         timed_out: false,
@@ -374,6 +459,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                     }
                 }
             }
+            Ev::SyncGzipped | Ev::SyncSent if x.halted => {}
             Ev::SyncGzipped => {
                 let raw = x.records * x.record_bytes;
                 x.memory.free(raw);
@@ -429,12 +515,15 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         events,
         vec![
             ("first_byte_ms", as_millis(x.first_byte.unwrap_or(end))),
+            ("first_data_s", as_secs(x.first_data.unwrap_or(end))),
             ("peak_memory_mb", mb(x.memory.peak())),
             ("bytes_sent_mb", mb(x.bytes_sent)),
             ("total_time_s", as_secs(x.finished.unwrap_or(end))),
             ("timed_out", if x.timed_out { 1.0 } else { 0.0 }),
             ("files", x.files as f64),
             ("cpu_s", as_secs(x.cpu)),
+            ("oom", f64::from(u8::from(x.oom))),
+            ("string_too_long", f64::from(u8::from(x.string_too_long))),
         ],
     ))
 }
@@ -450,6 +539,7 @@ fn sync_send(x: &mut Export, q: &mut EventQueue<Ev>, rec: &mut Recorder, now: Si
     }
     x.idle.begin_send();
     x.first_byte = Some(now);
+    x.first_data.get_or_insert(now);
     let bytes = x.memory.held();
     q.schedule(
         now.saturating_add(x.client.transfer_time(bytes)),
@@ -469,21 +559,39 @@ fn stage_done(
     let Some(&kind) = x.stages.get(stage) else {
         return;
     };
+    // Work still in flight when the process died or the handler threw.
+    if x.halted {
+        return;
+    }
     let i = Export::slot(x.current[stage]);
     let chunk = x.ring[i];
     match kind {
         Stage::Db => {
-            x.memory.alloc(chunk.raw);
+            if !x.alloc(rec, now, chunk.raw) {
+                return;
+            }
             x.ring[i].held = chunk.raw;
         }
         Stage::Csv => {
+            if let Some(string) = x.string.as_mut() {
+                if !string.append(chunk.raw) {
+                    // RangeError: Invalid string length.
+                    x.string_too_long = true;
+                    rec.mark(now, "string too long");
+                    x.halt(rec, now, "string_too_long");
+                    return;
+                }
+            }
             x.generated += chunk.rows;
             let pct = 100.0 * x.generated as f64 / x.records.max(1) as f64;
             rec.gauge(x.s_generated, now, pct);
         }
         Stage::Gzip => {
             x.memory.free(chunk.held);
-            x.memory.alloc(chunk.out);
+            x.ring[i].held = 0;
+            if !x.alloc(rec, now, chunk.out) {
+                return;
+            }
             x.ring[i].held = chunk.out;
         }
         Stage::Net => {
@@ -526,7 +634,9 @@ fn stage_done(
         Strategy::Sync => match x.gzip {
             Some(g) if !x.closed => {
                 let raw = x.records * x.record_bytes;
-                x.memory.alloc(g.compressed(raw));
+                if !x.alloc(rec, now, g.compressed(raw)) {
+                    return;
+                }
                 x.show_memory(rec, now);
                 let t = g.cpu_time(raw);
                 x.cpu = x.cpu.saturating_add(t);

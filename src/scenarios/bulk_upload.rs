@@ -3,22 +3,38 @@
 //!
 //! ```text
 //!   upload ──> [ reader: parse + validate ] ──chunks──> [ job queue ] ──> [ workers ] ──> [ database ]
-//!   (t = 0)     PARSE_ROWS_PER_S rows/s        │          queue_workers:       │ crash: batch retried,
-//!     │         invalid rows ─────────────────────────> failed-row report     │ worker back after
-//!     │                                        │          `workers` workers;   │ WORKER_RESTART_S;
-//!     └─ response: sync_request waits for the  │          others: one worker,  │ MAX_ATTEMPTS, then
-//!        whole job (gateway timeout);          │          reader paused while  │ dead-letter queue
-//!        the others answer at once (ACK_MS)    │          it writes            v
+//!   (t = 0)     PARSE_ROWS_PER_S rows/s        │          queue_workers:       │ round trip,   `db_write_slots`
+//!     │         invalid rows ─────────────────────────> failed-row report     │ then rows on  inserts write
+//!     │                                        │          `workers` workers;   │ a write slot  at once; others
+//!     └─ response: sync_request waits for the  │          others: one worker,  │               wait (FIFO)
+//!        whole job (gateway timeout);          │          reader paused while  │ crash: batch retried, worker
+//!        the others answer at once (ACK_MS)    │          it writes            │ back after WORKER_RESTART_S;
+//!                                                                              │ MAX_ATTEMPTS, then dead letter
 //! ```
 //!
-//! Demonstrates: inserting 5 M rows one by one at 50 ms each takes about
-//! 69 hours, while 5 000 batch inserts of 1 000 rows at 1 s take about
-//! 1.4 hours (divided among the workers of a queue); a synchronous upload
-//! request hits the gateway timeout long before the job ends, while the
-//! queue answers at once and reports progress; a worker crash mid-batch
-//! makes the retry write the same rows twice unless writes are idempotent;
-//! invalid rows land in a failed-row report and `rows_inserted + failed_rows
-//! = rows` once done.
+//! Demonstrates: an insert statement costs one round trip plus work per row,
+//! so inserting 5 M rows one by one (49 + 0.95 ≈ 50 ms each) takes about
+//! 69 hours, while 5 000 inserts of 1 000 rows (49 + 950 ≈ 1 s each) take
+//! about 1.4 hours, and bigger batches gain less and less (the per-row work,
+//! 5 M × 0.95 ms = 1.3 h, remains). Queue workers share the database's write
+//! capacity: each one adds throughput until the write slots are full
+//! (`db_write_slots` / 0.95 ms rows per second), after which more workers
+//! only wait. A synchronous upload request hits the gateway timeout long
+//! before the job ends, while the queue answers at once and reports
+//! progress; a worker crash mid-batch makes the retry write the same rows
+//! twice unless writes are idempotent; invalid rows land in a failed-row
+//! report and `rows_inserted + failed_rows = rows` once done.
+//!
+//! Timing of one attempt at a chunk with `valid` rows:
+//! * batch: one round trip (`round_trip_ms`, which holds no write slot),
+//!   then a wait for a write slot if all are busy, then `valid ×
+//!   per_row_ms` holding the slot. A crash strikes while the rows are being
+//!   written, after a uniform fraction of them.
+//! * row by row: `valid` statements of `round_trip_ms + per_row_ms`, one
+//!   after another. This strategy runs a single worker with one statement
+//!   at a time, so it never finds the write slots full (there is at least
+//!   one) and skips the slot queue; its per-row work still counts in the
+//!   capacity used. A crash strikes after a uniform fraction of the attempt.
 //!
 //! The row ledger (see [`BatchWriter`]) describes the table itself. Every
 //! attempt starts from the chunk's first row; a crash leaves the prefix it
@@ -51,17 +67,19 @@
 //!
 //! Parameters: `strategy` (sync_request | one_by_one | batched |
 //! queue_workers), `rows` (rows), `batch_size` (rows per chunk), `workers`
-//! (workers; queue_workers only), `insert_ms` (ms per single-row insert),
-//! `batch_insert_ms` (ms per insert of a full chunk; smaller chunks take
-//! proportionally less), `invalid_pct` (% of rows failing validation),
-//! `crash_pct` (% of attempts during which the worker dies), `idempotent`
-//! (toggle: writes are upserts on a natural key), `request_timeout_s` (s,
-//! the gateway's limit for the upload request).
+//! (workers; queue_workers only), `round_trip_ms` (ms per insert statement,
+//! whatever its size), `per_row_ms` (ms of database write work per row),
+//! `db_write_slots` (inserts the database can write at once),
+//! `invalid_pct` (% of rows failing validation), `crash_pct` (% of attempts
+//! during which the worker dies), `idempotent` (toggle: writes are upserts
+//! on a natural key), `request_timeout_s` (s, the gateway's limit for the
+//! upload request).
 
 use crate::engine::dist::binomial_count;
+use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_millis, millis, secs, SimTime, SECOND};
 use crate::engine::{EventQueue, Recorder, RngStream, RunResult, SeriesKind};
-use crate::parts::batch::Chunk;
+use crate::parts::batch::{Chunk, InsertCost, WriteSlots};
 use crate::parts::{BatchWriter, Job, JobQueue, Retry, WriteMode};
 use crate::spec::{Params, RunConfig, SpecError};
 
@@ -86,13 +104,23 @@ enum Strategy {
     QueueWorkers,
 }
 
+/// One attempt at a chunk in progress.
+struct Attempt {
+    job: Job<Chunk>,
+    /// `Some(fraction)`: the worker dies after this fraction of the rows.
+    crash: Option<f64>,
+    /// When it started writing rows (took a write slot, or started its
+    /// row-by-row loop).
+    writing_since: SimTime,
+}
+
 enum Ev {
     /// The reader has parsed the next chunk.
     Parsed,
-    /// An attempt committed all its rows.
-    Committed(Job<Chunk>),
-    /// An attempt's worker died after this fraction of the work.
-    Crashed(Job<Chunk>, f64),
+    /// A batch insert's round trip is done: it needs a write slot.
+    AtDatabase(Attempt),
+    /// An attempt stopped writing: committed, or its worker crashed.
+    Ended(Attempt),
     /// A crashed worker is back in service.
     WorkerBack,
 }
@@ -123,26 +151,84 @@ impl Reader {
 struct Model {
     queue: JobQueue<Chunk>,
     writer: BatchWriter,
+    db: WriteSlots<Attempt>,
     crash_p: f64,
     crash_rng: RngStream,
     retries: u64,
+    s_db: SeriesId,
 }
 
 impl Model {
     /// Starts every attempt an idle worker can take.
-    fn dispatch(&mut self, q: &mut EventQueue<Ev>) {
+    fn dispatch(&mut self, q: &mut EventQueue<Ev>, now: SimTime) {
         while let Some(job) = self.queue.take() {
             let valid = job.payload.valid();
-            if self.crash_rng.chance(self.crash_p) {
-                let fraction = self.crash_rng.uniform();
-                q.schedule_in(
-                    self.writer.crash_time(valid, fraction),
-                    Ev::Crashed(job, fraction),
-                );
+            let crash = self
+                .crash_rng
+                .chance(self.crash_p)
+                .then(|| self.crash_rng.uniform());
+            let attempt = Attempt {
+                job,
+                crash,
+                writing_since: now,
+            };
+            if self.writer.uses_write_slot() {
+                q.schedule_in(self.writer.round_trip_time(valid), Ev::AtDatabase(attempt));
             } else {
-                q.schedule_in(self.writer.attempt_time(valid), Ev::Committed(job));
+                let t = match crash {
+                    Some(f) => self.writer.crash_time(valid, f),
+                    None => self.writer.attempt_time(valid),
+                };
+                q.schedule_in(t, Ev::Ended(attempt));
             }
         }
+    }
+
+    /// A batch insert took a write slot at `now`: schedule the end of its
+    /// rows (all of them, or up to the crash).
+    fn start_writing(&self, q: &mut EventQueue<Ev>, now: SimTime, mut a: Attempt) {
+        let valid = a.job.payload.valid();
+        let t = match a.crash {
+            Some(f) => self
+                .writer
+                .crash_time(valid, f)
+                .saturating_sub(self.writer.round_trip_time(valid)),
+            None => self.writer.write_time(valid),
+        };
+        a.writing_since = now;
+        q.schedule_in(t, Ev::Ended(a));
+    }
+
+    /// The write work an attempt did, and its share of the capacity charted
+    /// over the time it spent writing.
+    fn account_work(&mut self, rec: &mut Recorder, now: SimTime, a: &Attempt) -> SimTime {
+        let full = self.writer.write_time(a.job.payload.valid());
+        let work = match a.crash {
+            Some(f) => (full as f64 * f.clamp(0.0, 1.0)) as SimTime,
+            None => full,
+        };
+        // Percent of the whole capacity: one slot for one second of a
+        // one-second bucket is 100 / slots.
+        let pct_s = 100.0 * work as f64 / SECOND as f64 / self.db.slots() as f64;
+        spread(rec, self.s_db, a.writing_since, now, pct_s);
+        work
+    }
+}
+
+/// Adds `amount` to a rate series spread evenly over `[from, to)`, so a long
+/// write shows as a plateau, not a spike where it ends.
+fn spread(rec: &mut Recorder, id: SeriesId, from: SimTime, to: SimTime, amount: f64) {
+    if to <= from {
+        rec.count(id, from, amount);
+        return;
+    }
+    let w = rec.bucket_width().max(1);
+    let span = (to - from) as f64;
+    let mut t = from;
+    while t < to {
+        let next = ((t / w + 1) * w).min(to);
+        rec.count(id, t, amount * (next - t) as f64 / span);
+        t = next;
     }
 }
 
@@ -166,14 +252,14 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         _ => 1,
     };
     let mode = match strategy {
-        Strategy::OneByOne => WriteMode::RowByRow {
-            per_row: millis(p.number("insert_ms")?),
-        },
-        _ => WriteMode::Batch {
-            per_batch: millis(p.number("batch_insert_ms")?),
-            batch_rows: batch,
-        },
+        Strategy::OneByOne => WriteMode::RowByRow,
+        _ => WriteMode::Batch,
     };
+    let cost = InsertCost {
+        round_trip: millis(p.number("round_trip_ms")?),
+        per_row: millis(p.number("per_row_ms")?),
+    };
+    let slots = p.count("db_write_slots")?.max(1) as usize;
     let invalid_p = (p.number("invalid_pct")? / 100.0).clamp(0.0, 1.0);
     let crash_p = (p.number("crash_pct")? / 100.0).clamp(0.0, 1.0);
     let idempotent = p.flag("idempotent")?;
@@ -184,12 +270,22 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let push_mode = strategy == Strategy::QueueWorkers;
     let sync = strategy == Strategy::SyncRequest;
 
+    let mut rec = Recorder::new(end);
+    let s_progress = rec.series("progress_pct", SeriesKind::Gauge);
+    let s_inserted = rec.series("inserted_rows", SeriesKind::Gauge);
+    let s_duplicates = rec.series("duplicates", SeriesKind::Gauge);
+    let s_queue = rec.series("queue_depth", SeriesKind::Gauge);
+    let s_busy = rec.series("workers_busy", SeriesKind::Gauge);
+    let s_db_queue = rec.series("db_waiting", SeriesKind::Gauge);
+    let s_db = rec.series("db_write_pct", SeriesKind::Rate);
     let mut m = Model {
         queue: JobQueue::new(workers, MAX_ATTEMPTS),
-        writer: BatchWriter::new(mode, idempotent),
+        writer: BatchWriter::new(mode, cost, idempotent),
+        db: WriteSlots::new(slots),
         crash_p,
         crash_rng: RngStream::new(cfg.seed, "workers.crash"),
         retries: 0,
+        s_db,
     };
     let mut reader = Reader {
         remaining: rows,
@@ -197,12 +293,6 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         invalid_p,
         rng: RngStream::new(cfg.seed, "rows.validation"),
     };
-    let mut rec = Recorder::new(end);
-    let s_progress = rec.series("progress_pct", SeriesKind::Gauge);
-    let s_inserted = rec.series("inserted_rows", SeriesKind::Gauge);
-    let s_duplicates = rec.series("duplicates", SeriesKind::Gauge);
-    let s_queue = rec.series("queue_depth", SeriesKind::Gauge);
-    let s_busy = rec.series("workers_busy", SeriesKind::Gauge);
 
     let mut q = EventQueue::new();
     if let Some(t) = reader.next_parse_time() {
@@ -226,22 +316,39 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                     }
                 }
             }
-            Ev::Committed(mut job) => {
-                m.writer.commit(&mut job.payload);
-                m.queue.succeed();
-                ended += 1;
-                rec.complete(now, now - job.enqueued);
-                pull_next = true;
+            Ev::AtDatabase(a) => {
+                if let Some(a) = m.db.arrive(a) {
+                    m.start_writing(&mut q, now, a);
+                }
             }
-            Ev::Crashed(mut job, fraction) => {
-                m.writer.crash(&mut job.payload, fraction);
-                m.retries += 1;
-                q.schedule_in(secs(WORKER_RESTART_S), Ev::WorkerBack);
-                if let Retry::DeadLetter(job) = m.queue.fail(job, true) {
-                    m.writer.dead_letter(&job.payload);
-                    ended += 1;
-                    rec.fail(now, "retries_exhausted");
-                    pull_next = true;
+            Ev::Ended(mut a) => {
+                let work = m.account_work(&mut rec, now, &a);
+                if m.writer.uses_write_slot() {
+                    if let Some(next) = m.db.release(work) {
+                        m.start_writing(&mut q, now, next);
+                    }
+                } else {
+                    m.db.record_work(work);
+                }
+                match a.crash {
+                    None => {
+                        m.writer.commit(&mut a.job.payload);
+                        m.queue.succeed();
+                        ended += 1;
+                        rec.complete(now, now - a.job.enqueued);
+                        pull_next = true;
+                    }
+                    Some(fraction) => {
+                        m.writer.crash(&mut a.job.payload, fraction);
+                        m.retries += 1;
+                        q.schedule_in(secs(WORKER_RESTART_S), Ev::WorkerBack);
+                        if let Retry::DeadLetter(job) = m.queue.fail(a.job, true) {
+                            m.writer.dead_letter(&job.payload);
+                            ended += 1;
+                            rec.fail(now, "retries_exhausted");
+                            pull_next = true;
+                        }
+                    }
                 }
             }
             Ev::WorkerBack => m.queue.worker_back(),
@@ -251,7 +358,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                 q.schedule_in(t, Ev::Parsed);
             }
         }
-        m.dispatch(&mut q);
+        m.dispatch(&mut q, now);
         if finished_at.is_none() && ended >= chunks {
             finished_at = Some(now);
         }
@@ -262,6 +369,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         rec.gauge(s_duplicates, now, m.writer.duplicates() as f64);
         rec.gauge(s_queue, now, m.queue.queued() as f64);
         rec.gauge(s_busy, now, m.queue.busy() as f64);
+        rec.gauge(s_db_queue, now, m.db.waiting() as f64);
     }
 
     let total_time = match finished_at {
@@ -289,6 +397,8 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     // Still waiting at the end of the run: report the wait so far.
     let waiting = answer > end;
     let response = answer.min(end);
+    // Capacity used while the job ran (until the run's end if unfinished).
+    let busy_pct = 100.0 * m.db.utilisation(finished_at.unwrap_or(end));
     let events = q.processed();
     Ok(rec.finish(
         events,
@@ -304,6 +414,8 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             ("finished", f64::from(u8::from(finished_at.is_some()))),
             ("retries", m.retries as f64),
             ("dead_lettered", m.queue.dead_lettered() as f64),
+            ("db_write_busy_pct", busy_pct),
+            ("db_waiting_max", m.db.waiting_max() as f64),
         ],
     ))
 }
