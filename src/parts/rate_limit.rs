@@ -10,9 +10,13 @@
 //! * **Sliding log**: remembers the time of every admitted request and counts
 //!   those in `(now − window, now]`. Exact, but memory grows with the limit.
 //! * **Sliding counter**: two fixed-window counters, the previous one weighted
-//!   by how much of it still overlaps the sliding window. Near-exact and cheap.
+//!   by how much of it still overlaps the sliding window. Cheap, and close to
+//!   exact when requests are spread evenly; each calendar window still admits
+//!   at most `limit`, so requests bunched at the end of one window and near
+//!   the end of the next can reach 2 × limit in one window length.
 //! * **Token bucket**: `limit` tokens of capacity refilled at `refill_per_s`;
-//!   allows bursts of up to the capacity, then the refill rate. Implemented as
+//!   allows bursts of up to the capacity, then the refill rate, so one window
+//!   holds at most capacity + refill × window. Implemented as
 //!   the equivalent GCRA ("theoretical arrival time") in integer nanoseconds,
 //!   so it has no floating-point drift.
 

@@ -42,6 +42,7 @@
 //! [`ROW_READ_NS_PER_KB`](crate::parts::paging::ROW_READ_NS_PER_KB) per KB,
 //! skipped or not.
 
+use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_millis, as_secs, secs, SimTime};
 use crate::engine::{Dist, EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::paging::{MemoryBudget, PagedReader, Paging};
@@ -89,9 +90,9 @@ struct Job {
     first_result: Option<SimTime>,
     ended: Option<SimTime>,
     oom: bool,
-    s_memory: crate::engine::metrics::SeriesId,
-    s_records: crate::engine::metrics::SeriesId,
-    s_rows_read: crate::engine::metrics::SeriesId,
+    s_memory: SeriesId,
+    s_records: SeriesId,
+    s_rows_read: SeriesId,
 }
 
 impl Job {
@@ -189,6 +190,34 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     ))
 }
 
+/// Adds `total` to the rate series `id` spread evenly over `[from, to)`,
+/// bucket by bucket, dropping the part after `horizon`. The database reads
+/// a page's rows over that whole span, so a page that takes a second to read
+/// shows as a second of reading, not as a spike in the bucket it started in.
+fn count_over(
+    rec: &mut Recorder,
+    id: SeriesId,
+    from: SimTime,
+    to: SimTime,
+    total: f64,
+    horizon: SimTime,
+) {
+    if to <= from {
+        if from < horizon {
+            rec.count(id, from, total);
+        }
+        return;
+    }
+    let width = rec.bucket_width().max(1);
+    let span = (to - from) as f64;
+    let mut t = from;
+    while t < to.min(horizon) {
+        let next = ((t / width + 1) * width).min(to);
+        rec.count(id, t, total * (next - t) as f64 / span);
+        t = next;
+    }
+}
+
 /// One query for every row: rows arrive at the database's read speed and
 /// are all held until the last one is processed.
 fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: u64, end: SimTime) {
@@ -219,7 +248,14 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
             Ev::LoadSlice(target) => {
                 let rows = target - loaded;
                 job.memory.alloc(rows * rb);
-                rec.count(job.s_rows_read, now, rows as f64);
+                count_over(
+                    rec,
+                    job.s_rows_read,
+                    arrive_at(loaded),
+                    now,
+                    rows as f64,
+                    end,
+                );
                 loaded = target;
                 job.show_memory(rec, now);
                 if loaded < records {
@@ -250,7 +286,8 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
             Ev::OutOfMemory => {
                 let rows = fits - loaded;
                 job.memory.alloc(rows * rb);
-                rec.count(job.s_rows_read, now, rows as f64 + 1.0);
+                let read = rows as f64 + 1.0;
+                count_over(rec, job.s_rows_read, arrive_at(loaded), now, read, end);
                 job.show_memory(rec, now);
                 job.oom = true;
                 rec.fail(now, "out_of_memory");
@@ -304,12 +341,13 @@ fn paged(
                     rows: page.rows,
                     arrived: now,
                 };
-                rec.count(job.s_rows_read, now, page.rows_read as f64);
-                let t = job
-                    .round_trip()
-                    .saturating_add(PagedReader::read_time(page.rows_read, job.record_bytes));
+                // The rows are read after the round trip's fixed cost.
+                let from = now.saturating_add(job.round_trip());
+                let to =
+                    from.saturating_add(PagedReader::read_time(page.rows_read, job.record_bytes));
+                count_over(rec, job.s_rows_read, from, to, page.rows_read as f64, end);
                 fetching = s.chunk;
-                q.schedule(now.saturating_add(t), Ev::Fetched);
+                q.schedule(to, Ev::Fetched);
             } else {
                 processing = s.chunk;
                 let t = secs(ring[slot].rows as f64 * job.per_record_s);
