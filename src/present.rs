@@ -588,6 +588,34 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_of_something_that_never_happened_says_so() {
+        let s = find("large-datasets").unwrap_or_else(|e| panic!("{e}"));
+        let cfg = crate::spec::RunConfig {
+            seed: 1,
+            duration_s: 60.0,
+        };
+        // load_all of 10 M records dies before any record is processed.
+        let mut crash = s.spec.defaults();
+        s.spec
+            .apply_preset(&mut crash, "bad")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = s.run(&crash, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.metric("records_processed"), Some(0.0));
+        assert_eq!(
+            format_metric(&s.spec, &out, "first_result_ms").as_deref(),
+            Some("—, no record processed")
+        );
+        // Keyset paging processes records: the time is shown.
+        let mut good = s.spec.defaults();
+        s.spec
+            .apply_preset(&mut good, "good")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = s.run(&good, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let shown = format_metric(&s.spec, &out, "first_result_ms").unwrap_or_default();
+        assert!(shown.ends_with(" ms"), "{shown}");
+    }
+
+    #[test]
     fn value_at_picks_the_bucket_and_clamps() {
         let s = Series {
             key: "k".into(),

@@ -186,6 +186,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             ("db_queries", job.db_queries as f64),
             ("oom", if job.oom { 1.0 } else { 0.0 }),
             ("finished", if finished { 1.0 } else { 0.0 }),
+            ("records_processed", job.processed as f64),
         ],
     ))
 }
