@@ -10,10 +10,9 @@
 //! 2^29 − 24 = 536 870 888 characters, one per byte of ASCII CSV.
 
 mod common;
-use common::{claim, metric, outcome, run, series};
+use common::{claim, metric, outcome, run, run_params, series};
 use prodsim::engine::RunResult;
 use prodsim::scenarios::find;
-use prodsim::spec::RunConfig;
 
 const ID: &str = "bulk-export";
 /// The scenario's default run length (what the page runs).
@@ -336,15 +335,7 @@ fn turning_gzip_off_makes_the_link_the_bottleneck() {
     let zipped = run(ID, predict.from.as_deref(), &[], 1, DEFAULT_S);
     assert!(close(metric(&zipped, "total_time_s"), 200.0, 0.01));
     for seed in [1, 7] {
-        let out = scenario
-            .run(
-                &params,
-                &RunConfig {
-                    seed,
-                    duration_s: scenario.spec.duration_s.default,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = run_params(scenario, &params, seed, scenario.spec.duration_s.default);
         // 10 M × 1 KB = 10 GB = 80 000 Mbit; at 100 Mbit/s, 800 s. The other
         // stages are faster (CSV 100 s, cursor ~30 s) and overlap.
         let t = metric(&out, predict.metric.as_str());

@@ -8,9 +8,8 @@
 //! a crashed worker is out for 5 s; a batch gets 5 attempts.
 
 mod common;
-use common::{claim, metric, run, series};
+use common::{claim, metric, run, run_params, series};
 use prodsim::scenarios::find;
-use prodsim::spec::RunConfig;
 
 const ID: &str = "bulk-upload";
 /// The notes' file: 5 million rows (the scenario's default).
@@ -255,15 +254,7 @@ fn twenty_workers_take_about_ten_minutes_not_four() {
         .params(&scenario.spec)
         .unwrap_or_else(|e| panic!("{e}"));
     for seed in [1, 2, 3] {
-        let out = scenario
-            .run(
-                &params,
-                &RunConfig {
-                    seed,
-                    duration_s: scenario.spec.duration_s.default,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = run_params(scenario, &params, seed, scenario.spec.duration_s.default);
         assert_eq!(metric(&out, "finished"), 1.0);
         let h = metric(&out, predict.metric.as_str());
         // 5 M rows, 0.5 % invalid: 4 975 000 rows × 0.95 ms = 4 726 s of

@@ -11,7 +11,7 @@
 //! its asymptotic variance says how far one finite run may stray from it.
 
 mod common;
-use common::{claim, metric, run, series};
+use common::{claim, metric, run, run_params, series};
 use prodsim::engine::RunResult;
 use prodsim::scenarios::find;
 use prodsim::spec::RunConfig;
@@ -416,15 +416,7 @@ fn a_pool_of_500_serves_under_half_the_busy_load() {
         .params(&scenario.spec)
         .unwrap_or_else(|e| panic!("{e}"));
     for seed in [1, 2, 3, 42] {
-        let out = scenario
-            .run(
-                &params,
-                &RunConfig {
-                    seed,
-                    duration_s: scenario.spec.duration_s.default,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = run_params(scenario, &params, seed, scenario.spec.duration_s.default);
         // 1 195 a second once every connection is busy (`collapsed_rps`).
         // Before that, in the first fraction of a second of the 10 s run,
         // it serves up to 2 500 a second: at most 0.5 s × 1 305 / 10 s =

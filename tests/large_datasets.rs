@@ -6,9 +6,8 @@
 //! processing 20 µs per record.
 
 mod common;
-use common::{claim, metric, outcome, run, series};
+use common::{claim, metric, outcome, run, run_params, series};
 use prodsim::scenarios::find;
-use prodsim::spec::RunConfig;
 
 const ID: &str = "large-datasets";
 
@@ -458,15 +457,7 @@ fn doubling_a_skip_limit_job_nearly_quadruples_it() {
     let params = predict
         .params(&scenario.spec)
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = scenario
-        .run(
-            &params,
-            &RunConfig {
-                seed: 42,
-                duration_s: scenario.spec.duration_s.default,
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out = run_params(scenario, &params, 42, scenario.spec.duration_s.default);
     assert_eq!(metric(&out, "finished"), 1.0);
     // 2 045 s, about 34 minutes (see `paged_time`), against 522.5 s, about
     // 9 minutes, for a million rows: 3.9 times as long.

@@ -8,11 +8,10 @@
 //! the burst minus `allowed` without it is exactly what the burst client got.
 
 mod common;
-use common::{claim, metric, run};
+use common::{claim, metric, run, run_params};
 use prodsim::engine::time::{MILLISECOND as MS, SECOND};
 use prodsim::parts::{Algorithm, RateLimiter, WindowPeak};
 use prodsim::scenarios::find;
-use prodsim::spec::RunConfig;
 
 const LIMIT: f64 = 20.0; // the scenario's default limit per window
 const WINDOW_S: f64 = 1.0; // default window_ms = 1000
@@ -322,15 +321,7 @@ fn switching_to_the_sliding_log_holds_every_client_to_the_limit() {
         .params(&scenario.spec)
         .unwrap_or_else(|e| panic!("{e}"));
     for seed in [1, 42] {
-        let out = scenario
-            .run(
-                &params,
-                &RunConfig {
-                    seed,
-                    duration_s: 20.0,
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = run_params(scenario, &params, seed, 20.0);
         // The log admits the burst's first 20 (its log was empty); each stays
         // for 1 s, past the burst's end 0.2 s later, so none of the second
         // 20 passes, and no client ever has more than 20 in a window.

@@ -199,37 +199,27 @@ fn show(args: &[String]) -> Result<String, Failure> {
         out.push(format!("  {:22} {}", preset.name, values.join(" ")));
     }
     // Every number a run reports, with what it means.
-    out.push(String::new());
-    out.push("metrics:".into());
-    for key in spec.metric_keys() {
-        let (label, unit) = prodsim::present::metric_label(spec, &key);
-        let unit = if unit.is_empty() {
-            String::new()
-        } else {
-            format!(" ({unit})")
-        };
-        out.push(format!("  {key:22} {label}{unit}"));
-        out.push(format!(
-            "  {:22} {}",
-            "",
-            prodsim::present::metric_description(spec, &key)
-        ));
-    }
-    out.push(String::new());
-    out.push("series (charted over time):".into());
-    for key in spec.series_keys() {
-        let (label, unit) = prodsim::present::series_label(spec, &key);
-        let unit = if unit.is_empty() {
-            String::new()
-        } else {
-            format!(" ({unit})")
-        };
-        out.push(format!("  {key:22} {label}{unit}"));
-        out.push(format!(
-            "  {:22} {}",
-            "",
-            prodsim::present::series_description(spec, &key)
-        ));
+    type Describe = fn(&prodsim::spec::ScenarioSpec, &str) -> String;
+    let sections: [(&str, Vec<String>, Describe); 2] = [
+        ("metrics:", spec.metric_keys(), |spec, key| {
+            let (label, unit) = prodsim::present::metric_label(spec, key);
+            with_unit(label, unit, prodsim::present::metric_description(spec, key))
+        }),
+        (
+            "series (charted over time):",
+            spec.series_keys(),
+            |spec, key| {
+                let (label, unit) = prodsim::present::series_label(spec, key);
+                with_unit(label, unit, prodsim::present::series_description(spec, key))
+            },
+        ),
+    ];
+    for (title, keys, describe) in sections {
+        out.push(String::new());
+        out.push(title.into());
+        for key in keys {
+            out.push(format!("  {key:22} {}", describe(spec, &key)));
+        }
     }
     out.push(String::new());
     out.push(format!(
@@ -237,6 +227,16 @@ fn show(args: &[String]) -> Result<String, Failure> {
         spec.duration_s.default, spec.duration_s.min, spec.duration_s.max
     ));
     Ok(out.join("\n"))
+}
+
+/// "Label (unit)" and, on the next line under it, the definition.
+fn with_unit(label: &str, unit: &str, definition: &str) -> String {
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" ({unit})")
+    };
+    format!("{label}{unit}\n  {:22} {definition}", "")
 }
 
 fn run(args: &[String]) -> Result<String, Failure> {

@@ -55,3 +55,16 @@ pub fn series<'a>(out: &'a RunResult, key: &str) -> &'a [f64] {
 /// asserts what it says. `tests/registry.rs` fails while any claim of any
 /// lesson has no such test, or a test names a claim that no longer exists.
 pub fn claim(_id: &str) {}
+
+/// Runs scenario `scenario` with already-resolved `params` (a preset plus
+/// changes, or `spec.lesson.predict.params`), for `seed` and `duration_s`.
+pub fn run_params(
+    scenario: &prodsim::scenarios::Scenario,
+    params: &prodsim::spec::Params,
+    seed: u64,
+    duration_s: f64,
+) -> RunResult {
+    scenario
+        .run(params, &RunConfig { seed, duration_s })
+        .unwrap_or_else(|e| panic!("{}: {e}", scenario.spec.id))
+}

@@ -5,16 +5,9 @@
 // matches its size on screen (crisp, not stretched), in light and dark.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { serve } from "./server.mjs";
+import { artifacts, cli, start, ran } from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const { chromium } = await import(path.join(root, ".tools/node_modules/playwright-core/index.mjs"));
-const artifacts = path.join(root, "artifacts");
-const cli = (...args) => JSON.parse(execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", ...args], { cwd: root, encoding: "utf8" }));
 const specs = cli("list", "--json").map((s) => cli("show", s.id, "--json"));
 
 /** Queries for one scenario: defaults, each preset, each slider at min and max. */
@@ -34,19 +27,13 @@ function queries(spec) {
   return out;
 }
 
-let server, browser, base;
+let site, browser, base;
 before(async () => {
-  fs.mkdirSync(artifacts, { recursive: true });
-  server = await serve(path.join(root, "dist"), "/prodsim/");
-  base = `http://127.0.0.1:${server.address().port}/prodsim/`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
+  site = await start();
+  ({ browser, base } = site);
 });
 after(async () => {
-  await browser?.close();
-  server?.close();
+  await site?.stop();
 });
 
 /** Every geometry fault on the page, as sentences (none is the goal). */
@@ -85,7 +72,7 @@ function faults() {
 }
 
 async function check(page, label) {
-  await page.waitForFunction(() => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""), null, { timeout: 60000 });
+  await ran(page, 60000);
   // Charts redraw in the frame after the result lands.
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const found = await page.evaluate(faults);

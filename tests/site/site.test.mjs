@@ -2,32 +2,20 @@
 // Debian's headless Chromium: what a visitor actually gets.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { serve } from "./server.mjs";
+import { root, artifacts, cli, start, ran } from "./harness.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const { chromium } = await import(path.join(root, ".tools/node_modules/playwright-core/index.mjs"));
-const artifacts = path.join(root, "artifacts");
-const scenarios = JSON.parse(
-  execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", "list", "--json"], { cwd: root, encoding: "utf8" }),
-).map((s) => s.id);
+const scenarios = cli("list", "--json").map((s) => s.id);
 
-let server, browser, base;
+let site, browser, base;
 before(async () => {
-  fs.mkdirSync(artifacts, { recursive: true });
-  server = await serve(path.join(root, "dist"), "/prodsim/");
-  base = `http://127.0.0.1:${server.address().port}/prodsim/`;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
+  site = await start();
+  ({ browser, base } = site);
 });
 after(async () => {
-  await browser?.close();
-  server?.close();
+  await site?.stop();
 });
 
 /** A fresh page that records console errors and uncaught exceptions. */
@@ -40,9 +28,7 @@ async function visit(query, viewport = { width: 1400, height: 1000 }) {
   return { page, errors };
 }
 
-const ran = (page) => page.waitForFunction(
-  () => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""),
-  null, { timeout: 30000 });
+
 
 test("the catalogue lists every registered scenario without console errors", async () => {
   const { page, errors } = await visit("");
@@ -152,12 +138,10 @@ test("exports: the summary JSON matches the native CLI, the CSV holds every seri
   assert.equal(summary.runs[0].params.pool_size, 7);
   assert.equal(summary.runs[1].params.pooling, false);
   // The same runs natively, by the CLI: every number identical.
-  const cli = (sets) => JSON.parse(execFileSync("cargo",
-    ["run", "-q", "--bin", "prodsim", "--", "run", "connection-pool", "--seed", "3", "--duration", "5", ...sets.flatMap((s) => ["--set", s]), "--json"],
-    { cwd: root, encoding: "utf8" }));
-  for (const [run, native] of [[summary.runs[0], cli(["pool_size=7"])], [summary.runs[1], cli(["pool_size=7", "pooling=false"])]]) {
-    assert.equal(run.events, native.events);
-    assert.deepEqual(run.metrics, native.metrics);
+  const native = (sets) => cli("run", "connection-pool", "--seed", "3", "--duration", "5", ...sets.flatMap((s) => ["--set", s]), "--json");
+  for (const [run, expected] of [[summary.runs[0], native(["pool_size=7"])], [summary.runs[1], native(["pool_size=7", "pooling=false"])]]) {
+    assert.equal(run.events, expected.events);
+    assert.deepEqual(run.metrics, expected.metrics);
   }
 
   // One click, two files (A and B): collect both.
@@ -221,7 +205,7 @@ test("the catalogue names its parts, links whole cards and finds lesson words", 
 
 test("predict, then run: the page runs the change the question asks about and shows the guess beside the result", async () => {
   const withMetric = scenarios
-    .map((id) => JSON.parse(execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", "show", id, "--json"], { cwd: root, encoding: "utf8" })))
+    .map((id) => cli("show", id, "--json"))
     .filter((s) => s.lesson.predict.metric);
   assert.ok(withMetric.length > 0, "no scenario names a metric to guess");
   for (const spec of withMetric) {
