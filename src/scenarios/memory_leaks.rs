@@ -8,21 +8,27 @@
 //!                    v
 //!               [ heap: young + old generation, limit heap_limit_mb ]
 //!                    │ GC pauses stop the event loop; they lengthen with the
-//!                    │ live heap and come more often near the limit
-//!                    └─ out of memory ─> crash: in-flight requests dropped,
-//!                                        down CRASH_DOWN_S (30 s), then restarted
-//!   [ PM2 ] (auto_restart) every CHECK_S (30 s): heap over RESTART_CEILING
-//!           (80 %) of the limit? restart now (in-flight dropped, down
-//!           RESTART_S, 3 s)
+//!                    │ live heap and come more often near the limit, until
+//!                    │ they take most of the loop's time (thrash)
+//!                    └─ out of memory ─> crash: queued and in-flight requests
+//!                                        dropped, down CRASH_DOWN_S (30 s),
+//!                                        then restarted
+//!   [ PM2 ] (auto_restart) every CHECK_S (30 s): RSS (old-generation heap
+//!           used + RSS_BEYOND_HEAP_MB) at or over restart_at_mb? restart
+//!           now (in-flight dropped, down RESTART_S, 3 s)
 //! ```
 //!
-//! Demonstrates: a leak grows the heap linearly and the process dies after
-//! about `heap_limit / (leak per request × rps)`; well before that, major GC
-//! pauses lengthen and come ever more often, so p99 latency climbs; an LRU
-//! cache bounded at LRU_ENTRIES keeps the heap flat under the same traffic;
-//! a memory-ceiling restart (PM2's `max_memory_restart`) replaces crashes and
-//! the thrash before them with short, regular restarts that still drop the
-//! requests in flight and those arriving while the process is down.
+//! Demonstrates: a leak grows the live heap linearly and the process dies
+//! after about `heap_limit / (leak per request × rps)`; in the last minutes
+//! before that, major GCs come ever more often and last ever longer (see
+//! [`crate::parts::heap`]: near the limit one comes every free room ÷
+//! allocation rate), so time in GC climbs towards all of the event loop's
+//! time, requests queue behind it, time out, and throughput falls before the
+//! crash; an LRU cache bounded at LRU_ENTRIES keeps the heap flat under the
+//! same traffic; a memory-ceiling restart (PM2's `max_memory_restart`)
+//! replaces crashes and the thrash before them with short, regular restarts
+//! that still drop the requests in flight and those arriving while the
+//! process is down.
 //!
 //! Leak kinds: `listeners` (a listener added per request, never removed),
 //! `unbounded_cache` (a cache keyed per request, never evicted) and
@@ -49,21 +55,28 @@
 //! in the tail. A pause is a backlog the loop works off at 1 − utilisation
 //! seconds per second: requests that arrive while it lasts wait what is
 //! left of it, and each minor GC delays on average rps × pause /
-//! (1 − utilisation) requests by up to its 2 ms. Requests end exactly once:
-//! completed; failed `timeout` when a backlog makes them wait past
-//! TIMEOUT_S (the client gives up); failed `out_of_memory` or `restarted`
-//! when in flight as the process dies (those delayed by a pause and not yet
-//! done, plus the usual rps × mean latency); rejected `process_down` while
-//! it is down. Dropped requests are the last three.
+//! (1 − utilisation) requests by up to its 2 ms. Requests are served in
+//! order, so a request allocates, and its GC runs, once the loop reaches
+//! it: a pause starts when the backlog ahead of the request that triggers
+//! it has been worked off, and pauses never overlap. When GC takes more
+//! than 1 − utilisation of the time the backlog grows without bound.
+//! Requests end exactly once: completed; failed `timeout` when a backlog
+//! makes them wait past TIMEOUT_S (the client gives up; the process still
+//! serves them, as Node does); failed `out_of_memory` or `restarted` when
+//! queued or in flight as the process dies (a crash comes when the loop
+//! finishes the last GC, so everything queued behind it dies with it);
+//! rejected `process_down` while it is down. Dropped requests are the last
+//! three.
 //!
 //! Parameters: `leak` (none | listeners | unbounded_cache |
 //! connection_per_request | lru_cache), `rps` (req/s), `leak_kb_per_request`
 //! (KB retained per request), `heap_limit_mb` (MB, old-generation limit),
-//! `auto_restart` (toggle), `hours` (h of simulated time). KB and MB are
-//! decimal, as in large-datasets and bulk-export: 1 KB = 1 000 bytes, 1 MB =
-//! 10^6 bytes. The heap model ([`GcConfig::node`]): 50 MB live at start,
-//! major GC pauses of 5 ms + 0.5 ms per live MB, out of memory when a major
-//! GC leaves under 4 MB free.
+//! `auto_restart` (toggle), `restart_at_mb` (MB of RSS at which PM2
+//! restarts), `hours` (h of simulated time). KB and MB are decimal, as in
+//! large-datasets and bulk-export: 1 KB = 1 000 bytes, 1 MB = 10^6 bytes.
+//! The heap model ([`GcConfig::node`]): 50 MB live at start, a 16 MB young
+//! generation, major GC pauses of 5 ms + 1 ms per live MB, out of memory
+//! when a major GC leaves under 1 MB free.
 
 use crate::engine::dist::poisson_count;
 use crate::engine::time::{millis, secs, SimTime, MILLISECOND, SECOND};
@@ -83,10 +96,14 @@ pub const IO_MS: f64 = 10.0;
 pub const TIMEOUT_S: f64 = 30.0;
 /// Entries the LRU cache keeps (the notes' `max: 500`).
 pub const LRU_ENTRIES: u64 = 500;
-/// How often PM2 checks the process's memory, seconds.
+/// How often PM2 checks the process's memory, seconds (its worker runs
+/// every 30 s by default).
 pub const CHECK_S: f64 = 30.0;
-/// PM2 restarts the process once the heap passes this share of the limit.
-pub const RESTART_CEILING: f64 = 0.8;
+/// Resident memory of the process beyond the old-generation heap, MB: the
+/// young generation (16 MB) and what lives outside the JS heap (the node
+/// binary, compiled code, libuv, native buffers), taken as 44 MB. PM2 sees
+/// RSS = old-generation heap used + this.
+pub const RSS_BEYOND_HEAP_MB: f64 = 60.0;
 /// Seconds a planned restart keeps the process down.
 pub const RESTART_S: f64 = 3.0;
 /// Seconds from an out-of-memory crash until the supervisor has the process
@@ -157,6 +174,10 @@ struct Model {
     minor_carry: f64,
     /// While down: when the process serves again.
     down_until: Option<SimTime>,
+    /// After a major GC found no room: when that GC ends and the process dies.
+    dying: Option<SimTime>,
+    /// End of the run.
+    end: SimTime,
     bucket: SimTime,
     series: Series,
     crashes: u64,
@@ -203,10 +224,10 @@ impl Model {
         self.plain = 0;
     }
 
-    /// `count` requests arriving from `at` wait behind a pause, on top of
-    /// their usual latency: the first `first_wait` seconds, the last
-    /// `last_wait`, and those between in even steps.
-    fn delay(&mut self, at: SimTime, count: u64, first_wait: f64, last_wait: f64) {
+    /// `count` requests arriving from `at`, `spacing` seconds apart, wait
+    /// behind a pause, on top of their usual latency: the first `first_wait`
+    /// seconds, the last `last_wait`, and those between in even steps.
+    fn delay(&mut self, at: SimTime, count: u64, first_wait: f64, last_wait: f64, spacing: f64) {
         let timeout = secs(TIMEOUT_S);
         let step = if count > 1 {
             (last_wait - first_wait) / (count - 1) as f64
@@ -220,11 +241,14 @@ impl Model {
                 continue;
             }
             let n = hi - lo;
-            let wait = first_wait + step * (lo + hi - 1) as f64 / 2.0;
+            let middle = (lo + hi - 1) as f64 / 2.0;
+            let wait = first_wait + step * middle;
             let latency = millis(IO_MS) + secs(self.sojourn_s + wait);
             let completes = latency <= timeout;
+            // Each group ends counted from its own arrival: with a long
+            // backlog the span's last arrivals give up well after its first.
             self.delayed.push_back(Delayed {
-                ends: at + latency.min(timeout),
+                ends: at + secs(spacing * middle) + latency.min(timeout),
                 latency,
                 count: n,
                 completes,
@@ -259,13 +283,13 @@ impl Model {
                 m
             };
             let shortest = (waiting - self.drain * spacing * (delayed - 1) as f64).max(0.0);
-            self.delay(first, delayed, waiting, shortest);
+            self.delay(first, delayed, waiting, shortest, spacing);
         }
         // Waits spread evenly over (0, pause]: the midpoints of equal shares.
         let by_minors = (self.minor_carry.floor() as u64).min(m - delayed);
         self.minor_carry -= by_minors as f64;
         let half_share = minor_s * 0.5 / by_minors.max(1) as f64;
-        self.delay(last, by_minors, minor_s - half_share, half_share);
+        self.delay(last, by_minors, minor_s - half_share, half_share, 0.0);
         if self.plain == 0 {
             self.plain_at = first;
         }
@@ -313,19 +337,39 @@ impl Model {
         );
     }
 
+    /// `count` pauses of `pause` each, run back to back from `t`.
     fn record_pauses(&mut self, rec: &mut Recorder, t: SimTime, pause: SimTime, count: u64) {
         if count == 0 {
             return;
         }
         self.pauses.record_n(pause, count);
-        self.gc_time += pause * count;
         self.events += count;
         rec.gauge(self.series.pause, t, pause as f64 / MILLISECOND as f64);
-        let share = (pause * count) as f64 / SECOND as f64 * 100.0;
-        rec.count(self.series.gc_pct, t, share);
+        // Time in GC, split at chart-bucket edges so that no bucket holds
+        // more than its own width; none of it after the run's end.
+        let (mut start, mut left) = (t, pause * count);
+        while left > 0 && start < self.end {
+            let edge = (start / self.bucket + 1) * self.bucket;
+            let piece = left.min(edge - start).min(self.end - start);
+            let share = piece as f64 / SECOND as f64 * 100.0;
+            rec.count(self.series.gc_pct, start, share);
+            self.gc_time += piece;
+            start += piece;
+            left -= piece;
+        }
     }
 
-    /// PM2's memory check at `t`.
+    /// The process dies of out-of-memory at `t`, when its last GC ends.
+    fn crash(&mut self, rec: &mut Recorder, t: SimTime) {
+        self.dying = None;
+        self.crashes += 1;
+        self.first_crash.get_or_insert(t);
+        rec.mark(t, "out of memory");
+        self.kill(rec, t, "out_of_memory", CRASH_DOWN_S);
+    }
+
+    /// PM2's memory check at `t`: restarts the process if the old generation
+    /// holds `ceiling` bytes or more (its RSS is at the threshold).
     fn check(&mut self, rec: &mut Recorder, t: SimTime, ceiling: Option<u64>) {
         self.wake(rec, t);
         self.settle(rec, t);
@@ -335,6 +379,8 @@ impl Model {
         }
         self.record_heap(rec, t);
         if ceiling.is_some_and(|c| self.heap.used() >= c) {
+            // Also when the process was about to die: PM2 got there first.
+            self.dying = None;
             self.restarts += 1;
             rec.mark(t, "restart");
             self.kill(rec, t, "restarted", RESTART_S);
@@ -349,20 +395,34 @@ impl Model {
         }
         self.events += 1;
         let n = poisson_count(self.rps * (b - a) as f64 / SECOND as f64, rng);
-        if n == 0 {
-            return;
+        if n > 0 {
+            rec.arrivals(a, n);
         }
-        rec.arrivals(a, n);
         // Request i (1-based) arrives at its share of the span.
         let at = |i: u64| a + ((b - a) as f64 * (i as f64 - 0.5) / n as f64) as SimTime;
+        // How many of the span's requests arrive before `t`: those with at(i) < t.
+        let before = |t: SimTime| {
+            let x = t.saturating_sub(a) as f64 / (b - a) as f64 * n as f64;
+            ((x + 0.5).ceil() as u64).saturating_sub(1).min(n)
+        };
         let mut i = 0;
+        if let Some(dies) = self.dying {
+            // The loop is still working towards the GC that found no room:
+            // arrivals queue behind it, allocate nothing and die with it.
+            i = self.queue_behind(at, i, before(dies));
+            if dies >= b {
+                return;
+            }
+            self.crash(rec, dies);
+        }
         if let Some(up) = self.down_until {
-            // Arrivals before `up` are turned away: those with at(i) < up.
-            let x = up.saturating_sub(a) as f64 / (b - a) as f64 * n as f64;
-            let before = ((x + 0.5).ceil() as u64).saturating_sub(1).min(n);
-            rec.reject_many(a, "process_down", before);
-            self.dropped += before;
-            i = before;
+            // Arrivals before `up` are turned away.
+            let turned = before(up).max(i) - i;
+            if turned > 0 {
+                rec.reject_many(at(i + 1), "process_down", turned);
+            }
+            self.dropped += turned;
+            i += turned;
             if i == n {
                 return;
             }
@@ -386,35 +446,52 @@ impl Model {
             self.cache.insert_many(batch.requests);
             let (first, last) = (at(i + 1), at(i + batch.requests));
             i += batch.requests;
+            // GC runs when the loop reaches the request that triggers it,
+            // once the backlog ahead of that request is worked off.
+            let runs_at = last + secs(self.backlog(last));
             let minor = self.heap.config().minor_pause;
-            self.record_pauses(rec, last, minor, batch.minors);
+            self.record_pauses(rec, runs_at, minor, batch.minors);
             let Some(pause) = batch.major else {
                 self.serve(first, last, batch.requests, batch.minors);
                 continue;
             };
             // The last request triggered a major GC: it waits all of it.
-            let before = at(i - 1).max(first);
-            self.serve(first, before, batch.requests - 1, batch.minors);
-            self.record_pauses(rec, last, pause, 1);
+            let before_it = at(i - 1).max(first);
+            self.serve(first, before_it, batch.requests - 1, batch.minors);
+            self.record_pauses(rec, runs_at, pause, 1);
             self.record_heap(rec, last);
-            if batch.out_of_memory {
-                // It dies with the process, like every other request in
-                // flight; the rest of the span arrives while it is down.
-                rec.fail(last, "out_of_memory");
-                self.dropped += 1;
-                self.crashes += 1;
-                self.first_crash.get_or_insert(last);
-                rec.mark(last, "out of memory");
-                self.kill(rec, last, "out_of_memory", CRASH_DOWN_S);
-                rec.reject_many(last, "process_down", n - i);
-                self.dropped += n - i;
-                return;
-            }
             self.backlog_s = self.backlog(last) + pause as f64 / SECOND as f64;
             self.backlog_at = last;
             self.serve(last, last, 1, 0);
+            if batch.out_of_memory {
+                // The process dies when that GC ends; until then arrivals
+                // queue behind it. The rest of the span, if it dies within
+                // it, arrives while it is down (a span is never longer than
+                // the time down).
+                let dies = runs_at + pause;
+                self.dying = Some(dies);
+                i = self.queue_behind(at, i, before(dies));
+                if dies >= b {
+                    return;
+                }
+                self.crash(rec, dies);
+                rec.reject_many(dies, "process_down", n - i);
+                self.dropped += n - i;
+                return;
+            }
         }
-        self.record_heap(rec, at(n));
+        if n > 0 {
+            self.record_heap(rec, at(n));
+        }
+    }
+
+    /// Requests `i + 1 ..= upto` (arriving at `at`) queue behind a GC the
+    /// process will not survive; returns the new count served.
+    fn queue_behind(&mut self, at: impl Fn(u64) -> SimTime, i: u64, upto: u64) -> u64 {
+        if upto > i {
+            self.serve(at(i + 1), at(upto), upto - i, 0);
+        }
+        upto.max(i)
     }
 }
 
@@ -434,6 +511,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let leak_bytes = (p.number("leak_kb_per_request")? * KB as f64) as u64;
     let limit_mb = p.number("heap_limit_mb")?;
     let auto_restart = p.flag("auto_restart")?;
+    let restart_at_mb = p.number("restart_at_mb")?;
     let end = secs((p.number("hours")? * 3_600.0).min(cfg.duration_s));
 
     // The event loop as an M/M/1 queue: it must keep up with its load.
@@ -454,7 +532,10 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         .collect();
 
     let gc = GcConfig::node(limit_mb);
-    let ceiling = auto_restart.then_some((gc.limit_bytes as f64 * RESTART_CEILING) as u64);
+    // PM2 compares RSS with its threshold: the old generation at
+    // `restart_at_mb` less what the process holds beyond it.
+    let ceiling =
+        auto_restart.then_some(((restart_at_mb - RSS_BEYOND_HEAP_MB).max(0.0) * MB as f64) as u64);
     let mut rec = Recorder::new(end);
     let series = Series {
         used: rec.series("heap_used_mb", SeriesKind::Gauge),
@@ -478,6 +559,8 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         delayed: VecDeque::new(),
         minor_carry: 0.0,
         down_until: None,
+        dying: None,
+        end,
         bucket: rec.bucket_width(),
         series,
         crashes: 0,
