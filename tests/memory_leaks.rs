@@ -299,7 +299,7 @@ fn gc_thrashes_in_the_last_minutes_and_throughput_falls() {
     let theory_crash = crash_at(&theory);
     for seed in [1, 2, 3] {
         // Three hours (one crash) in 36 s chart buckets.
-        let out = run(ID, Some("bad"), &[("hours", "3")], seed, DAY_HALF_S);
+        let out = run(ID, Some("bad"), &[], seed, 3.0 * 3_600.0);
         let bucket = out.bucket_s;
         let crash = metric(&out, "hours_to_first_crash") * 3_600.0;
         // The chart buckets wholly inside the last 150 s before the crash
@@ -757,10 +757,10 @@ fn the_heap_peak_never_passes_the_limit() {
 }
 
 #[test]
-fn hours_set_the_run_length_and_a_shorter_duration_cuts_it() {
-    let hour = run(ID, Some("good"), &[("hours", "1")], 1, 172_800.0);
+fn the_duration_sets_the_run_length() {
+    let hour = run(ID, Some("good"), &[], 1, 3_600.0);
     assert_eq!(hour.duration_s, 3_600.0);
-    let short = run(ID, Some("good"), &[("hours", "12")], 1, 600.0);
+    let short = run(ID, Some("good"), &[], 1, 600.0);
     assert_eq!(short.duration_s, 600.0);
     // 100 req/s for an hour: 360 000 requests, Poisson sd 600.
     assert!((metric(&hour, "requests") - 360_000.0).abs() < 3_000.0);

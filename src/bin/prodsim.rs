@@ -37,7 +37,10 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match dispatch(&args) {
         Ok(out) => {
-            println!("{out}");
+            // A reader that stops early (`prodsim show x | head`) closes the
+            // pipe: that is not an error worth a panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout().lock(), "{out}");
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(msg)) => {

@@ -38,8 +38,8 @@
 //! but evicts the least recently used beyond LRU_ENTRIES. `none` retains
 //! nothing.
 //!
-//! Time: the run lasts `hours`, capped by the run's duration (`--duration`,
-//! whose default is the 48-hour maximum, so `hours` normally decides).
+//! Time: the run lasts its duration (12 h by default; the page's duration
+//! control counts in hours).
 //!
 //! Requests are simulated in aggregate, because the lesson needs hours of
 //! traffic (a crash needs heap_limit / leak, about 768 000 requests at the
@@ -72,7 +72,7 @@
 //! connection_per_request | lru_cache), `rps` (req/s), `leak_kb_per_request`
 //! (KB retained per request), `heap_limit_mb` (MB, old-generation limit),
 //! `auto_restart` (toggle), `restart_at_mb` (MB of RSS at which PM2
-//! restarts), `hours` (h of simulated time). KB and MB are decimal, as in
+//! restarts). KB and MB are decimal, as in
 //! large-datasets and bulk-export: 1 KB = 1 000 bytes, 1 MB = 10^6 bytes.
 //! The heap model ([`GcConfig::node`]): 50 MB live at start, a 16 MB young
 //! generation, major GC pauses of 5 ms + 1 ms per live MB, out of memory
@@ -512,7 +512,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let limit_mb = p.number("heap_limit_mb")?;
     let auto_restart = p.flag("auto_restart")?;
     let restart_at_mb = p.number("restart_at_mb")?;
-    let end = secs((p.number("hours")? * 3_600.0).min(cfg.duration_s));
+    let end = secs(cfg.duration_s);
 
     // The event loop as an M/M/1 queue: it must keep up with its load.
     let cpu_s = CPU_MS / 1_000.0;
