@@ -131,7 +131,12 @@ fn requests_are_conserved_in_every_preset() {
                 .unwrap_or_else(|e| panic!("{e}"));
             let cfg = RunConfig {
                 seed: 5,
-                duration_s: s.spec.duration_s.default.min(10.0).max(s.spec.duration_s.min),
+                duration_s: s
+                    .spec
+                    .duration_s
+                    .default
+                    .min(10.0)
+                    .max(s.spec.duration_s.min),
             };
             let out = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
             assert_conserved(&format!("{}:{}", s.spec.id, preset.name), &out);
