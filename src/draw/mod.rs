@@ -215,7 +215,7 @@ pub fn draw_chart<DB: DrawingBackend>(
             } else {
                 format!("{} · {label}", run.name)
             };
-            let layers = chart.series.len().saturating_sub(i).min(3) as u32;
+            let layers = underlay(chart.series.len(), i);
             legend.push((
                 text,
                 run_colour(theme, slots[i], run_index),
@@ -318,12 +318,10 @@ pub fn draw_chart<DB: DrawingBackend>(
                 ))?;
                 continue;
             }
-            // Earlier series are drawn wider, underneath: where two series
-            // coincide (connections in use = queries running) both colours
-            // still show, the later one inside the earlier one. The width is
-            // made of hairlines one device pixel apart: a software canvas
-            // draws a hairline several times faster than one wide stroke.
-            let layers = chart.series.len().saturating_sub(i).min(3) as i32;
+            // The first series is drawn wider, underneath (see `underlay`),
+            // as hairlines one device pixel apart: a software canvas draws a
+            // hairline several times faster than one wide stroke.
+            let layers = underlay(chart.series.len(), i) as i32;
             let (x_px, _) = ctx.plotting_area().get_pixel_range();
             let line: Vec<(i32, i32)> = points
                 .map(|p| {
@@ -385,6 +383,18 @@ pub fn draw_chart<DB: DrawingBackend>(
         right: x_range.end,
         t_max,
     })
+}
+
+/// How many device pixels wide series `i` of `n` is drawn (times the
+/// screen's scale): the first of several twice as wide, so a series drawn
+/// over it exactly (connections in use = queries running) still shows it
+/// along its edge. Only the first: every extra hairline costs redraw time.
+fn underlay(n: usize, i: usize) -> u32 {
+    if i == 0 && n > 1 {
+        2
+    } else {
+        1
+    }
 }
 
 /// Run A draws in the palette colour; run B in a shade of it (mixed with
