@@ -457,10 +457,10 @@ pub fn series_csv(result: &RunResult) -> String {
 /// The part of the notes a scenario comes from, by name.
 pub fn part_name(part: &str) -> String {
     let name = match part {
-        "Part 1" => "data processing",
-        "Part 2" => "infrastructure",
+        "Part 1" => "data processing and performance",
+        "Part 2" => "infrastructure and production",
         "Part 3" => "security and architecture",
-        "Part 4" => "crisis management",
+        "Part 4" => "high traffic and crisis management",
         _ => return part.to_string(),
     };
     format!("{part}: {name}")

@@ -27,15 +27,20 @@ fn burst_run(algorithm: &str, seed: u64) -> prodsim::engine::RunResult {
     )
 }
 
-/// Requests the burst client got through: `allowed` with the burst on minus
+/// Requests the burst client got through, as the page reports them
+/// (`burst_allowed`), checked against `allowed` with the burst on minus
 /// `allowed` with it off, everything else equal (see the file comment).
 fn burst_client_admitted(sets: &[(&str, &str)], seed: u64) -> f64 {
     let with = |on: &str| {
         let mut s = sets.to_vec();
         s.push(("boundary_burst", on));
-        metric(&run("rate-limiting", None, &s, seed, 20.0), "allowed")
+        run("rate-limiting", None, &s, seed, 20.0)
     };
-    with("true") - with("false")
+    let (on, off) = (with("true"), with("false"));
+    let reported = metric(&on, "burst_allowed");
+    assert_eq!(reported, metric(&on, "allowed") - metric(&off, "allowed"));
+    assert_eq!(metric(&off, "burst_allowed"), 0.0);
+    reported
 }
 
 #[test]

@@ -348,3 +348,44 @@ async fn the_catalogue_lists_every_scenario_and_filters_by_topic() {
     until("the filter", || all(&host, ".card").len() == 1).await;
     assert_eq!(all(&host, ".card[data-scenario=rate-limiting]").len(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn comparing_with_a_preset_runs_that_preset_and_names_both_variants() {
+    // A is edited (20 workers); B is the preset exactly as its button sets
+    // it, not A's edits with the preset's values on top.
+    let (_mounted, host) = open("?s=bulk-upload&workers=20");
+    stats_change(&host, "").await;
+    let before = text(&host, "[data-testid=sim-stats]");
+    let select: web_sys::HtmlSelectElement = all(&host, "#compare")
+        .pop()
+        .and_then(|e| e.dyn_into().ok())
+        .unwrap_or_else(|| panic!("compare select"));
+    select.set_value("preset:retry_duplicates");
+    let _ =
+        select.dispatch_event(&web_sys::Event::new("change").unwrap_or_else(|_| panic!("event")));
+    stats_change(&host, &before).await;
+    until("the B diagram", || all(&host, "svg.diagram").len() == 2).await;
+    let spec = &prodsim::scenarios::find("bulk-upload")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec;
+    let preset = spec
+        .preset("retry_duplicates")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let captions = text(&host, ".diagrams");
+    assert!(captions.contains("A: your settings"), "{captions}");
+    assert!(
+        captions.contains(&format!("B: {}", preset.label)),
+        "{captions}"
+    );
+    assert_eq!(select.value(), "preset:retry_duplicates");
+    // B runs the preset's own worker count, not A's 20.
+    until("the URL to hold both variants", || {
+        location_query().contains("cmp=1")
+    })
+    .await;
+    let url = location_query();
+    assert!(
+        url.contains("workers=20") && !url.contains("cmp.workers=20"),
+        "{url}"
+    );
+}

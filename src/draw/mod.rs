@@ -263,9 +263,12 @@ pub fn draw_chart<DB: DrawingBackend>(
     let (_, plot_root) = root.split_vertically(band);
     // Room for the widest tick label (the top of the axis has the most
     // digits) plus the unit written beside it, so the two never overlap.
-    let widest_tick = root
-        .estimate_text_size(&crate::present::format_number(y_top), &font(12.0))?
-        .0 as i32;
+    // (A third of the top stands for the ticks with decimals, "0.500".)
+    let mut widest_tick = 0;
+    for v in [y_top, y_top / 3.0] {
+        let text = crate::present::format_number(v);
+        widest_tick = widest_tick.max(root.estimate_text_size(&text, &font(12.0))?.0 as i32);
+    }
     let y_area = widest_tick + px(34.0);
     let x_desc = format!("simulated time ({unit})");
     let mut ctx = ChartBuilder::on(&plot_root)

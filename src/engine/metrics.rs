@@ -135,7 +135,9 @@ pub enum SeriesKind {
     /// Counts per bucket, reported per second.
     Rate,
     /// A level (queue length, heap size): the highest value set in the
-    /// bucket; a bucket with no sample carries the previous level forward.
+    /// bucket; a bucket with no sample carries forward the last value set
+    /// before it (a queue that drained to 0 reads 0 afterwards, not the
+    /// peak of the bucket it drained in).
     Gauge,
 }
 
@@ -148,6 +150,8 @@ struct SeriesData {
     kind: SeriesKind,
     values: Vec<f64>,
     touched: Vec<bool>,
+    /// For gauges: the last value set in each bucket.
+    latest: Vec<f64>,
 }
 
 /// One named summary number.
@@ -410,6 +414,7 @@ impl Recorder {
             kind,
             values: vec![0.0; n],
             touched: vec![false; n],
+            latest: vec![0.0; n],
         });
         SeriesId(self.extra.len() - 1)
     }
@@ -432,6 +437,7 @@ impl Recorder {
             if !series.touched[s] || value > series.values[s] {
                 series.values[s] = value;
             }
+            series.latest[s] = value;
             series.touched[s] = true;
         }
     }
@@ -512,15 +518,18 @@ impl Recorder {
             let values = match data.kind {
                 SeriesKind::Rate => data.values.iter().map(|v| v / bucket_s).collect(),
                 SeriesKind::Gauge => {
-                    let mut last = 0.0;
+                    let mut carried = 0.0;
                     data.values
                         .iter()
                         .zip(&data.touched)
-                        .map(|(&v, &t)| {
-                            if t {
-                                last = v;
+                        .zip(&data.latest)
+                        .map(|((&peak, &touched), &latest)| {
+                            if touched {
+                                carried = latest;
+                                peak
+                            } else {
+                                carried
                             }
-                            last
                         })
                         .collect()
                 }
@@ -591,6 +600,26 @@ mod tests {
             first_three,
             vec![(3.0, "out of memory"), (7.0, "restart"), (100.0, "late")]
         );
+    }
+
+    #[test]
+    fn a_gauge_shows_its_peak_and_then_carries_its_last_value() {
+        // 300 s in 300 points: one bucket per second.
+        let mut rec = Recorder::new(300 * SECOND);
+        let q = rec.series("queue", SeriesKind::Gauge);
+        rec.gauge(q, 2 * SECOND, 5.0);
+        rec.gauge(q, 2 * SECOND + 100 * MILLISECOND, 71.0);
+        rec.gauge(q, 2 * SECOND + 900 * MILLISECOND, 0.0);
+        rec.gauge(q, 5 * SECOND, 3.0);
+        let out = rec.finish(0, Vec::new());
+        let v = &out
+            .series("queue")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        // Bucket 2 peaked at 71; it drained to 0, so buckets 3 and 4 read 0,
+        // not 71; bucket 5 reads 3, and so does every later one.
+        assert_eq!(&v[..7], &[0.0, 0.0, 71.0, 0.0, 0.0, 3.0, 3.0]);
+        assert_eq!(v.last(), Some(&3.0));
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn compare_choice(spec: &ScenarioSpec, v: &ViewState) -> String {
         return "none".into();
     };
     for p in &spec.presets {
-        let mut with = v.params.clone();
+        let mut with = spec.defaults();
         if spec.apply_preset(&mut with, &p.name).is_ok() && &with == b {
             return format!("preset:{}", p.name);
         }
@@ -383,6 +383,10 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                                 let def_id = format!("def-{}", row.key);
                                 let desc_ref = def_id.clone();
                                 let delta = row.delta().map(|d| {
+                                    // A yes/no outcome either changed or did not.
+                                    if row.unit == "0/1" {
+                                        return if d == 0.0 { "same" } else { "changed" }.to_string();
+                                    }
                                     let pct = row.delta_pct().map(|p| format!(" ({p:+.0} %)")).unwrap_or_default();
                                     format!("{}{}", format_with_unit(d, &row.unit), pct)
                                 });
@@ -451,9 +455,11 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             v.compare = match choice.as_str() {
                 "none" => None,
                 "custom" => Some(v.params.clone()),
+                // A preset is the defaults plus its values, as its button
+                // sets them: B does not inherit A's edits.
                 other => {
                     let name = other.trim_start_matches("preset:");
-                    let mut b = v.params.clone();
+                    let mut b = spec.defaults();
                     spec.apply_preset(&mut b, name).ok().map(|_| b)
                 }
             };

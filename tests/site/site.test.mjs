@@ -187,7 +187,7 @@ test("the catalogue names its parts, links whole cards and finds lesson words", 
   const { page, errors } = await visit("");
   await page.waitForSelector(".card");
   assert.equal(await page.title(), "Prodsim: see how backend systems behave in production");
-  assert.ok((await page.locator("section.part h2").allInnerTexts()).includes("Part 1: data processing"));
+  assert.ok((await page.locator("section.part h2").allInnerTexts()).includes("Part 1: data processing and performance"));
   // A click anywhere on the card opens the scenario.
   await page.locator(".card[data-scenario=rate-limiting] p").click();
   await ran(page);
