@@ -304,42 +304,39 @@ pub fn draw_chart<DB: DrawingBackend>(
                 continue;
             };
             let bucket = run.result.bucket_s / per_unit;
-            // Plot each bucket at its midpoint, up to the end of the span.
-            let points = series
-                .values
-                .iter()
-                .enumerate()
-                .map(move |(j, &v)| ((j as f64 + 0.5) * bucket, v))
-                .take_while(|(x, _)| *x <= x_max + bucket);
             let style = run_colour(theme, slots[i], run_index).stroke_width(stroke_w);
-            if run_index > 0 {
-                ctx.draw_series(DashedLineSeries::new(
-                    points,
-                    px(6.0) as u32,
-                    px(4.0) as u32,
-                    style,
-                ))?;
-                continue;
-            }
-            // The first series is drawn wider, underneath (see `underlay`),
-            // as hairlines one device pixel apart: a software canvas draws a
-            // hairline several times faster than one wide stroke.
-            let layers = underlay(chart.series.len(), i) as i32;
-            let (x_px, _) = ctx.plotting_area().get_pixel_range();
-            let line: Vec<(i32, i32)> = points
-                .map(|p| {
-                    let (x, y) = ctx.backend_coord(&p);
-                    (x.clamp(x_px.start, x_px.end), y)
-                })
-                .collect();
-            let thickness = stroke_w as i32;
-            for layer in 0..layers * thickness {
-                let dy = layer - (layers * thickness - 1) / 2;
-                let shifted = line.iter().map(|&(x, y)| (x, y + dy));
-                root.draw(&PathElement::new(
-                    shifted.collect::<Vec<_>>(),
-                    style.stroke_width(1),
-                ))?;
+            for points in segments(run.result, key, &series.values, bucket, x_max) {
+                if run_index > 0 {
+                    ctx.draw_series(DashedLineSeries::new(
+                        points,
+                        px(6.0) as u32,
+                        px(4.0) as u32,
+                        style,
+                    ))?;
+                    continue;
+                }
+                // The first series is drawn wider, underneath (see
+                // `underlay`), as hairlines one device pixel apart: a
+                // software canvas draws a hairline several times faster than
+                // one wide stroke.
+                let layers = underlay(chart.series.len(), i) as i32;
+                let (x_px, _) = ctx.plotting_area().get_pixel_range();
+                let line: Vec<(i32, i32)> = points
+                    .iter()
+                    .map(|p| {
+                        let (x, y) = ctx.backend_coord(p);
+                        (x.clamp(x_px.start, x_px.end), y)
+                    })
+                    .collect();
+                let thickness = stroke_w as i32;
+                for layer in 0..layers * thickness {
+                    let dy = layer - (layers * thickness - 1) / 2;
+                    let shifted = line.iter().map(|&(x, y)| (x, y + dy));
+                    root.draw(&PathElement::new(
+                        shifted.collect::<Vec<_>>(),
+                        style.stroke_width(1),
+                    ))?;
+                }
             }
         }
     }
@@ -386,6 +383,44 @@ pub fn draw_chart<DB: DrawingBackend>(
         right: x_range.end,
         t_max,
     })
+}
+
+/// The runs of points of one series to draw as lines, each bucket at its
+/// midpoint, up to the end of the span. A latency has no value in a bucket
+/// in which nothing completed (its histogram is empty and reads 0): there
+/// the line breaks instead of diving to zero. A lone bucket between gaps is
+/// drawn across its own width.
+fn segments(
+    result: &RunResult,
+    key: &str,
+    values: &[f64],
+    bucket: f64,
+    x_max: f64,
+) -> Vec<Vec<(f64, f64)>> {
+    let completions = key
+        .starts_with("latency_")
+        .then(|| result.series("throughput_rps"))
+        .flatten();
+    let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for (j, &v) in values.iter().enumerate() {
+        let x = (j as f64 + 0.5) * bucket;
+        if x > x_max + bucket {
+            break;
+        }
+        let sampled = completions.is_none_or(|c| c.values.get(j).is_some_and(|&n| n > 0.0));
+        match out.last_mut() {
+            Some(run) if sampled => run.push((x, v)),
+            Some(run) if !run.is_empty() => out.push(Vec::new()),
+            _ => {}
+        }
+    }
+    out.into_iter()
+        .filter(|run| !run.is_empty())
+        .map(|run| match run.as_slice() {
+            [(x, v)] => vec![(x - bucket / 2.0, *v), (x + bucket / 2.0, *v)],
+            _ => run,
+        })
+        .collect()
 }
 
 /// How many device pixels wide series `i` of `n` is drawn (times the
@@ -463,6 +498,37 @@ mod tests {
         assert!(svg.contains("A · p99 latency") && svg.contains("B · p50 latency"));
         assert!(svg.contains("simulated time (s)"));
         assert!(svg.contains("stroke-dasharray") || svg.matches("<polyline").count() >= 3);
+    }
+
+    #[test]
+    fn latency_lines_break_where_nothing_completed() {
+        use crate::engine::metrics::Series;
+        let result = RunResult {
+            events: 0,
+            duration_s: 6.0,
+            bucket_s: 1.0,
+            metrics: Vec::new(),
+            series: vec![Series {
+                key: "throughput_rps".into(),
+                values: vec![2.0, 3.0, 0.0, 1.0, 0.0, 4.0],
+            }],
+            outcomes: Vec::new(),
+            marks: Vec::new(),
+        };
+        let p99 = [10.0, 12.0, 0.0, 9.0, 0.0, 11.0];
+        let runs = segments(&result, "latency_p99_ms", &p99, 1.0, 6.0);
+        assert_eq!(
+            runs,
+            vec![
+                vec![(0.5, 10.0), (1.5, 12.0)],
+                vec![(3.0, 9.0), (4.0, 9.0)],
+                vec![(5.0, 11.0), (6.0, 11.0)],
+            ]
+        );
+        // Any other series is one line through its zeros.
+        let queue = segments(&result, "queue", &p99, 1.0, 6.0);
+        assert_eq!(queue.len(), 1);
+        assert_eq!(queue[0].len(), 6);
     }
 
     #[test]
