@@ -370,7 +370,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             let rows = compare_rows(spec, a, runs.get(1));
             let comparing = runs.len() > 1;
             view! {
-                <table class="summary" data-testid="summary">
+                <div class="summary-wrap"><table class="summary" data-testid="summary">
                     <thead><tr>
                         <th scope="col">"Metric"</th>
                         <th scope="col">{if comparing { "A" } else { "Value" }}</th>
@@ -382,13 +382,15 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             .map(|row| {
                                 let def_id = format!("def-{}", row.key);
                                 let desc_ref = def_id.clone();
+                                // The difference, and its percentage apart: the
+                                // cell may wrap between them, never inside one.
                                 let delta = row.delta().map(|d| {
                                     // A yes/no outcome either changed or did not.
                                     if row.unit == "0/1" {
-                                        return if d == 0.0 { "same" } else { "changed" }.to_string();
+                                        return (if d == 0.0 { "same" } else { "changed" }.to_string(), String::new());
                                     }
-                                    let pct = row.delta_pct().map(|p| format!(" ({p:+.0} %)")).unwrap_or_default();
-                                    format!("{}{}", format_with_unit(d, &row.unit), pct)
+                                    let pct = row.delta_pct().map(|p| format!("({p:+.0} %)")).unwrap_or_default();
+                                    (format_with_unit(d, &row.unit), pct)
                                 });
                                 view! {
                                     <tr data-metric=row.key.clone()>
@@ -399,14 +401,14 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                                         <td>{row.a_text.clone()}</td>
                                         {comparing.then(|| view! {
                                             <td>{row.b_text.clone().unwrap_or_default()}</td>
-                                            <td>{delta.unwrap_or_default()}</td>
+                                            <td class="delta">{delta.map(|(d, pct)| view! { <span>{d}</span>" "<span>{pct}</span> })}</td>
                                         })}
                                     </tr>
                                 }
                             })
                             .collect_view()}
                     </tbody>
-                </table>
+                </table></div>
             }
             .into_any()
         })

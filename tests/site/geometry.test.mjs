@@ -61,6 +61,9 @@ function faults() {
     const smallest = Math.min(...[...svg.querySelectorAll("text")].map((t) => t.getBoundingClientRect().height));
     if (smallest < 10) found.push(`diagram ${d}: text only ${smallest.toFixed(1)} px tall`);
   }
+  for (const wrap of document.querySelectorAll(".summary-wrap")) {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) found.push(`summary table ${wrap.scrollWidth} px wide in a ${wrap.clientWidth} px column`);
+  }
   for (const c of document.querySelectorAll("figure.chart canvas")) {
     // The drawing area inside the border, in device pixels.
     const want = [Math.round(c.clientWidth * devicePixelRatio), Math.round(c.clientHeight * devicePixelRatio)];
