@@ -370,7 +370,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             let rows = compare_rows(spec, a, runs.get(1));
             let comparing = runs.len() > 1;
             view! {
-                <div class="summary-wrap"><table class="summary" data-testid="summary">
+                <div class="summary-wrap"><table class="summary" class:comparing=comparing data-testid="summary">
                     <thead><tr>
                         <th scope="col">"Metric"</th>
                         <th scope="col">{if comparing { "A" } else { "Value" }}</th>
