@@ -18,7 +18,8 @@ const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", arg
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]; };
 
 console.log(`scenario (what changes)         p50 ms   p95 ms   max ms   run p50 ms   events/run   (${repeats} changes each)`);
-for (const { id } of scenarios) {
+// ONLY=<id> measures one scenario.
+for (const { id } of scenarios.filter((s) => !process.env.ONLY || s.id === process.env.ONLY)) {
   const page = await browser.newPage();
   await page.goto(`${base}?s=${id}`);
   await page.waitForFunction(() => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""), null, { timeout: 60000 });
