@@ -784,6 +784,17 @@ mod tests {
     }
 
     #[test]
+    fn a_narrow_column_gets_a_narrower_flow() {
+        let s = crate::scenarios::find("memory-leaks").unwrap_or_else(|e| panic!("{e}"));
+        let params = s.spec.defaults();
+        let wide = DiagramLayout::fitting(&s.spec, Some(&params), None, 4_000.0);
+        assert_eq!(wide.flow(), Flow::Across);
+        let narrow = DiagramLayout::fitting(&s.spec, Some(&params), None, 300.0);
+        assert_ne!(narrow.flow(), Flow::Across);
+        assert!(narrow.size.0 < wide.size.0);
+    }
+
+    #[test]
     fn hidden_nodes_take_their_links_with_them() {
         let s = crate::scenarios::find("bulk-export").unwrap_or_else(|e| panic!("{e}"));
         let spec = &s.spec;

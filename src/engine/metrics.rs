@@ -429,6 +429,28 @@ impl Recorder {
         }
     }
 
+    /// Adds `amount` to a [`SeriesKind::Rate`] series spread evenly over
+    /// `[from, to)`, bucket by bucket, so work that takes a while (a page
+    /// read, a batch written, a chunk sent) shows as a plateau over its
+    /// span rather than a spike where it ends. The part past the end of the
+    /// run is dropped.
+    pub fn count_spread(&mut self, id: SeriesId, from: SimTime, to: SimTime, amount: f64) {
+        if to <= from {
+            if from < self.duration {
+                self.count(id, from, amount);
+            }
+            return;
+        }
+        let width = self.bucket;
+        let span = (to - from) as f64;
+        let mut t = from;
+        while t < to.min(self.duration) {
+            let next = ((t / width + 1) * width).min(to);
+            self.count(id, t, amount * (next - t) as f64 / span);
+            t = next;
+        }
+    }
+
     /// Sets a [`SeriesKind::Gauge`] series to `value` at time `now`.
     #[inline]
     pub fn gauge(&mut self, id: SeriesId, now: SimTime, value: f64) {
@@ -620,6 +642,28 @@ mod tests {
         // not 71; bucket 5 reads 3, and so does every later one.
         assert_eq!(&v[..7], &[0.0, 0.0, 71.0, 0.0, 0.0, 3.0, 3.0]);
         assert_eq!(v.last(), Some(&3.0));
+    }
+
+    #[test]
+    fn a_spread_count_covers_its_span_and_stops_at_the_end_of_the_run() {
+        // 300 s in 300 points: one bucket per second.
+        let mut rec = Recorder::new(300 * SECOND);
+        let r = rec.series("rows", SeriesKind::Rate);
+        // 30 over [1.5 s, 4.5 s): 5 in bucket 1, 10 in 2 and 3, 5 in 4.
+        rec.count_spread(r, 1_500 * MILLISECOND, 4_500 * MILLISECOND, 30.0);
+        // An instant: all of it in its bucket.
+        rec.count_spread(r, 10 * SECOND, 10 * SECOND, 7.0);
+        // Straddling the end (298 s to 302 s): half falls past the run.
+        rec.count_spread(r, 298 * SECOND, 302 * SECOND, 8.0);
+        let out = rec.finish(0, Vec::new());
+        let v = out
+            .series("rows")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        assert_eq!(&v[..6], &[0.0, 5.0, 10.0, 10.0, 5.0, 0.0]);
+        assert_eq!(v[10], 7.0);
+        assert_eq!(&v[298..], &[2.0, 2.0]);
+        assert_eq!(v.iter().sum::<f64>(), 30.0 + 7.0 + 4.0);
     }
 
     #[test]

@@ -298,31 +298,6 @@ fn csv_time(bytes: u64) -> SimTime {
     secs(bytes as f64 / 1e6 * CSV_MS_PER_MB / 1e3)
 }
 
-/// Adds `amount` to a rate series spread evenly over `[from, to)`, so a long
-/// transfer shows as a plateau rather than a spike where it ends.
-fn spread(
-    rec: &mut Recorder,
-    id: SeriesId,
-    from: SimTime,
-    to: SimTime,
-    amount: f64,
-    horizon: SimTime,
-) {
-    let to = to.min(horizon.saturating_sub(1)).max(from);
-    if to <= from {
-        rec.count(id, from, amount);
-        return;
-    }
-    let w = rec.bucket_width();
-    let span = (to - from) as f64;
-    let mut t = from;
-    while t < to {
-        let next = ((t / w + 1) * w).min(to);
-        rec.count(id, t, amount * (next - t) as f64 / span);
-        t = next;
-    }
-}
-
 /// Runs the scenario.
 pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let strategy = match p.choice("strategy")? {
@@ -442,9 +417,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             break;
         };
         match ev {
-            Ev::StageDone(stage) => {
-                stage_done(&mut x, &mut q, &mut rec, now, stage, &mut starts, end)
-            }
+            Ev::StageDone(stage) => stage_done(&mut x, &mut q, &mut rec, now, stage, &mut starts),
             Ev::Watch(generation) => {
                 if x.finished.is_none() && x.idle.expired(now, generation) {
                     // The gateway gives up; the app only notices when it next writes.
@@ -471,7 +444,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
                 x.memory.free(bytes);
                 x.show_memory(&mut rec, now);
                 if let Some(started) = x.first_byte {
-                    spread(&mut rec, x.s_sent, started, now, bytes as f64 / 1e6, end);
+                    rec.count_spread(x.s_sent, started, now, bytes as f64 / 1e6);
                 }
                 x.bytes_sent += bytes;
                 x.files += 1;
@@ -489,7 +462,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
             }
             Ev::Downloaded => {
                 if let Some((bytes, started)) = x.downloading.take() {
-                    spread(&mut rec, x.s_sent, started, now, bytes as f64 / 1e6, end);
+                    rec.count_spread(x.s_sent, started, now, bytes as f64 / 1e6);
                     x.bytes_sent += bytes;
                     x.files += 1;
                     rec.complete(now, now - started);
@@ -554,7 +527,6 @@ fn stage_done(
     now: SimTime,
     stage: usize,
     starts: &mut Vec<Start>,
-    end: SimTime,
 ) {
     let Some(&kind) = x.stages.get(stage) else {
         return;
@@ -599,13 +571,11 @@ fn stage_done(
             if !x.closed {
                 x.bytes_sent += chunk.out;
                 let took = x.client.transfer_time(chunk.out);
-                spread(
-                    rec,
+                rec.count_spread(
                     x.s_sent,
                     now.saturating_sub(took),
                     now,
                     chunk.out as f64 / 1e6,
-                    end,
                 );
                 let (deadline, generation) = x.idle.end_send(now);
                 q.schedule(deadline, Ev::Watch(generation));

@@ -210,25 +210,8 @@ impl Model {
         // Percent of the whole capacity: one slot for one second of a
         // one-second bucket is 100 / slots.
         let pct_s = 100.0 * work as f64 / SECOND as f64 / self.db.slots() as f64;
-        spread(rec, self.s_db, a.writing_since, now, pct_s);
+        rec.count_spread(self.s_db, a.writing_since, now, pct_s);
         work
-    }
-}
-
-/// Adds `amount` to a rate series spread evenly over `[from, to)`, so a long
-/// write shows as a plateau, not a spike where it ends.
-fn spread(rec: &mut Recorder, id: SeriesId, from: SimTime, to: SimTime, amount: f64) {
-    if to <= from {
-        rec.count(id, from, amount);
-        return;
-    }
-    let w = rec.bucket_width().max(1);
-    let span = (to - from) as f64;
-    let mut t = from;
-    while t < to {
-        let next = ((t / w + 1) * w).min(to);
-        rec.count(id, t, amount * (next - t) as f64 / span);
-        t = next;
     }
 }
 

@@ -191,34 +191,6 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     ))
 }
 
-/// Adds `total` to the rate series `id` spread evenly over `[from, to)`,
-/// bucket by bucket, dropping the part after `horizon`. The database reads
-/// a page's rows over that whole span, so a page that takes a second to read
-/// shows as a second of reading, not as a spike in the bucket it started in.
-fn count_over(
-    rec: &mut Recorder,
-    id: SeriesId,
-    from: SimTime,
-    to: SimTime,
-    total: f64,
-    horizon: SimTime,
-) {
-    if to <= from {
-        if from < horizon {
-            rec.count(id, from, total);
-        }
-        return;
-    }
-    let width = rec.bucket_width().max(1);
-    let span = (to - from) as f64;
-    let mut t = from;
-    while t < to.min(horizon) {
-        let next = ((t / width + 1) * width).min(to);
-        rec.count(id, t, total * (next - t) as f64 / span);
-        t = next;
-    }
-}
-
 /// One query for every row: rows arrive at the database's read speed and
 /// are all held until the last one is processed.
 fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: u64, end: SimTime) {
@@ -249,14 +221,7 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
             Ev::LoadSlice(target) => {
                 let rows = target - loaded;
                 job.memory.alloc(rows * rb);
-                count_over(
-                    rec,
-                    job.s_rows_read,
-                    arrive_at(loaded),
-                    now,
-                    rows as f64,
-                    end,
-                );
+                rec.count_spread(job.s_rows_read, arrive_at(loaded), now, rows as f64);
                 loaded = target;
                 job.show_memory(rec, now);
                 if loaded < records {
@@ -288,7 +253,7 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
                 let rows = fits - loaded;
                 job.memory.alloc(rows * rb);
                 let read = rows as f64 + 1.0;
-                count_over(rec, job.s_rows_read, arrive_at(loaded), now, read, end);
+                rec.count_spread(job.s_rows_read, arrive_at(loaded), now, read);
                 job.show_memory(rec, now);
                 job.oom = true;
                 rec.fail(now, "out_of_memory");
@@ -346,7 +311,7 @@ fn paged(
                 let from = now.saturating_add(job.round_trip());
                 let to =
                     from.saturating_add(PagedReader::read_time(page.rows_read, job.record_bytes));
-                count_over(rec, job.s_rows_read, from, to, page.rows_read as f64, end);
+                rec.count_spread(job.s_rows_read, from, to, page.rows_read as f64);
                 fetching = s.chunk;
                 q.schedule(to, Ev::Fetched);
             } else {
