@@ -10,7 +10,7 @@
 //! 2^29 − 24 = 536 870 888 characters, one per byte of ASCII CSV.
 
 mod common;
-use common::{claim, metric, outcome, run, run_params, series};
+use common::{claim, metric, outcome, run, run_params, series, series_at};
 use prodsim::engine::RunResult;
 use prodsim::scenarios::find;
 
@@ -68,12 +68,12 @@ fn building_ten_million_rows_as_one_string_fails_at_v8s_string_limit() {
     let peak = metric(&out, "peak_memory_mb");
     assert!((536.0..=539.0).contains(&peak), "{peak} MB");
 
-    // The memory climbs with every row: a 10 s run in 1/30 s buckets shows
-    // it rising steadily (10 ms per MB: ~3.3 MB per bucket), then dropping
-    // to nothing when the string is thrown away.
+    // The memory climbs with every row: a 10 s run shows it rising steadily
+    // (10 ms per MB), then dropping to nothing when the string is thrown
+    // away.
     let short = run(ID, Some("bad"), &[], 1, 10.0);
     let mem = series(&short, "memory_mb");
-    let fail_bucket = (want_s / 10.0 * mem.len() as f64) as usize;
+    let fail_bucket = (want_s / short.bucket_s) as usize;
     let climb = &mem[2..fail_bucket - 1];
     assert!(
         climb.windows(2).all(|w| w[1] >= w[0]),
@@ -249,8 +249,7 @@ fn streaming_sends_the_first_byte_in_milliseconds_with_flat_memory() {
     );
     assert!(close(metric(&slow, "total_time_s"), 160.0, 0.01));
     assert!(metric(&slow, "peak_memory_mb") < 10.0);
-    let generated = series(&slow, "generated_pct");
-    let at_80 = generated[generated.len() * 80 / 300];
+    let at_80 = series_at(&slow, "generated_pct", 80.5);
     assert!((50.0..=56.0).contains(&at_80), "{at_80} % at 80 s");
 }
 
@@ -502,25 +501,24 @@ fn the_heap_limit_applies_to_streams_too() {
 
 #[test]
 fn the_memory_chart_grows_with_the_build_but_stays_flat_for_the_stream() {
-    let series_of = |preset: &str, sets: &[(&str, &str)]| {
-        let out = run(ID, Some(preset), sets, 1, 300.0);
-        out.series("memory_mb")
-            .map(|s| s.values.clone())
-            .unwrap_or_default()
-    };
+    let series_of = |preset: &str, sets: &[(&str, &str)]| run(ID, Some(preset), sets, 1, 300.0);
     // As a list of strings: about 100 MB a second (10 ms per MB), so 33 s in the
     // chart shows about 3 300 MB; the process dies at ~41 s and holds
     // nothing after.
     let sync = series_of("bad", &[("build_as", "string_list")]);
-    let third = sync.len() / 9; // 300 one-second buckets: index 33 is 33 s in
-    assert!(
-        sync[third] > 3_000.0 && sync[third] < 3_500.0,
-        "{}",
-        sync[third]
-    );
-    assert!(sync[50..].iter().all(|&v| v == 0.0));
+    let at_33 = series_at(&sync, "memory_mb", 33.0);
+    assert!(at_33 > 3_000.0 && at_33 < 3_500.0, "{at_33}");
+    let from_50 = (50.0 / sync.bucket_s) as usize;
+    let after = series(&sync, "memory_mb")
+        .get(from_50..)
+        .unwrap_or_default();
+    assert!(after.iter().all(|&v| v == 0.0));
+    assert_eq!(series_at(&sync, "memory_mb", 299.0), 0.0);
     // Stream: never more than a few chunks of 1 MB at any moment.
     let stream = series_of("good", &[]);
-    assert!(stream.iter().all(|&v| v < 10.0));
-    assert!(stream[10] > 0.0, "chunks are in the pipeline while it runs");
+    assert!(series(&stream, "memory_mb").iter().all(|&v| v < 10.0));
+    assert!(
+        series_at(&stream, "memory_mb", 10.5) > 0.0,
+        "chunks are in the pipeline while it runs"
+    );
 }

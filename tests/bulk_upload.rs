@@ -526,7 +526,7 @@ fn the_write_capacity_chart_matches_its_summary() {
     let out = with_workers(32, true);
     let pct = series(&out, "db_write_pct");
     let job_s = hours(&out) * 3_600.0;
-    let bucket_s = 20_000.0 / pct.len() as f64;
+    let bucket_s = out.bucket_s;
     let full = (job_s / bucket_s).floor() as usize;
     assert!(full >= 5);
     for (i, v) in pct[1..full].iter().enumerate() {

@@ -361,12 +361,18 @@ pub fn draw_chart<DB: DrawingBackend>(
         )))?;
         let (at, _) = ctx.backend_coord(&(x, y_top));
         let label_w = plot_root.estimate_text_size(&mark.label, &label_style)?.0 as i32;
-        if at >= label_free_from
-            && at + label_w + px(4.0) < ctx.plotting_area().get_pixel_range().0.end
-        {
-            let (top, _) = (ctx.plotting_area().get_pixel_range().1.start, 0);
-            root.draw_text(&mark.label, &label_style, (at + px(3.0), top + px(2.0)))?;
-            label_free_from = at + label_w + px(10.0);
+        // Right of its line, or left of it when the line is near the right
+        // edge (a crash that ends the active span), never over another.
+        let right_edge = ctx.plotting_area().get_pixel_range().0.end;
+        let top = ctx.plotting_area().get_pixel_range().1.start;
+        let left = if at + label_w + px(4.0) < right_edge {
+            at + px(3.0)
+        } else {
+            at - label_w - px(3.0)
+        };
+        if left >= label_free_from {
+            root.draw_text(&mark.label, &label_style, (left, top + px(2.0)))?;
+            label_free_from = left + label_w + px(7.0);
         }
     }
     if let Some(t) = options.cursor_s {
@@ -412,6 +418,16 @@ fn segments(
             Some(run) if sampled => run.push((x, v)),
             Some(run) if !run.is_empty() => out.push(Vec::new()),
             _ => {}
+        }
+    }
+    // A series that ends before the span (nothing happened after; see
+    // `Recorder::finish`) holds its last value to the end, as a rate back
+    // at 0 or a gauge's level would. Latency has no value where nothing
+    // completes, so it just ends.
+    let covered = values.len() as f64 * bucket;
+    if completions.is_none() && covered < x_max {
+        if let (Some(run), Some(&last)) = (out.last_mut(), values.last()) {
+            run.push((x_max, last));
         }
     }
     out.into_iter()

@@ -4,7 +4,11 @@
 //!   percentiles within a fixed relative error, with no per-sample storage.
 //! * [`Recorder`]: the common request accounting every scenario shares
 //!   (conservation of requests, latency percentiles, throughput) plus
-//!   model-specific series in at most [`MAX_POINTS`] time buckets.
+//!   model-specific series in at most [`MAX_POINTS`] time buckets. The
+//!   buckets start fine and merge in pairs as the run goes on, so a run
+//!   whose action ends early (a crash at 4 s of an hour) is charted at the
+//!   resolution of its active span, and one that lasts the whole run ends
+//!   with the coarsest width, `duration / MAX_POINTS`.
 
 use super::time::{as_secs, SimTime, MILLISECOND};
 use serde::{Deserialize, Serialize};
@@ -89,6 +93,19 @@ impl Histogram {
         self.total += n;
         self.sum += v as f64 * n as f64;
         self.max = self.max.max(v);
+    }
+
+    /// Adds every sample of `other` (same `bits`) to this histogram.
+    pub fn merge(&mut self, other: &Histogram) {
+        if other.counts.len() > self.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.total += other.total;
+        self.sum += other.sum;
+        self.max = self.max.max(other.max);
     }
 
     /// Number of samples.
@@ -259,7 +276,11 @@ pub const COMMON_SERIES: &[&str] = &[
 /// conserved by construction and checked by the registry-wide tests.
 pub struct Recorder {
     duration: SimTime,
+    /// The current bucket width; doubles (and the buckets merge in pairs)
+    /// whenever a time past the last bucket is recorded.
     bucket: SimTime,
+    /// The highest bucket anything was recorded in, at the current width.
+    high: usize,
     requests: u64,
     completed: u64,
     failed: u64,
@@ -276,6 +297,33 @@ pub struct Recorder {
     next_progress: SimTime,
 }
 
+/// The finest bucket width a run of `duration` starts with: the coarsest
+/// width, `duration / MAX_POINTS`, halved up to ten times while it stays a
+/// whole number of nanoseconds. Runs of 60 s, 5 min, 1 h or 12 h halve
+/// exactly; when fewer than seven halvings are exact, the coarsest width is
+/// rounded up to a multiple of 1,024 ns (under a microsecond off) instead.
+fn finest_bucket(duration: SimTime) -> SimTime {
+    const HALVINGS: u32 = 10;
+    let coarsest = duration.div_ceil(MAX_POINTS as u64).max(1);
+    let halvings = coarsest.trailing_zeros().min(HALVINGS);
+    if halvings >= 7 {
+        coarsest >> halvings
+    } else {
+        coarsest.div_ceil(1 << HALVINGS)
+    }
+}
+
+/// The width buckets end with when something happens until the end of the
+/// run: the smallest doubling of [`finest_bucket`] with `MAX_POINTS`
+/// buckets covering `duration`.
+fn coarsest_bucket(duration: SimTime) -> SimTime {
+    let mut w = finest_bucket(duration);
+    while w * (MAX_POINTS as u64) < duration {
+        w *= 2;
+    }
+    w
+}
+
 /// Progress is reported every this fraction of the run.
 const PROGRESS_STEPS: u64 = 50;
 
@@ -283,11 +331,12 @@ impl Recorder {
     /// A recorder for a run of `duration` simulated time.
     pub fn new(duration: SimTime) -> Self {
         let duration = duration.max(1);
-        let bucket = duration.div_ceil(MAX_POINTS as u64).max(1);
-        let n = duration.div_ceil(bucket) as usize;
+        let bucket = finest_bucket(duration);
+        let n = MAX_POINTS;
         Self {
             duration,
             bucket,
+            high: 0,
             requests: 0,
             completed: 0,
             failed: 0,
@@ -305,14 +354,87 @@ impl Recorder {
         }
     }
 
-    /// Width of one time bucket.
+    /// Width of one time bucket so far (it only grows during a run; the
+    /// final width is [`RunResult::bucket_s`]).
     pub fn bucket_width(&self) -> SimTime {
         self.bucket
     }
 
+    /// The width the buckets reach when the run is busy to its end, for a
+    /// model that aggregates its own work in chart-sized spans.
+    pub fn coarsest_width(&self) -> SimTime {
+        coarsest_bucket(self.duration)
+    }
+
+    /// The bucket for time `t` (clamped to the run), merging buckets in
+    /// pairs until it fits in [`MAX_POINTS`].
     #[inline]
-    fn slot(&self, t: SimTime) -> usize {
-        ((t / self.bucket) as usize).min(self.arrivals_per_bucket.len() - 1)
+    fn slot(&mut self, t: SimTime) -> usize {
+        let t = t.min(self.duration - 1);
+        let mut s = (t / self.bucket) as usize;
+        while s >= MAX_POINTS {
+            self.coarsen();
+            s = (t / self.bucket) as usize;
+        }
+        self.high = self.high.max(s);
+        s
+    }
+
+    /// Doubles the bucket width: bucket `i` becomes the sum (or, for a
+    /// gauge, the peak and the later last value) of buckets `2i` and `2i+1`.
+    fn coarsen(&mut self) {
+        fn pairs<T: Copy>(v: &mut [T], zero: T, join: impl Fn(T, T) -> T) {
+            let half = v.len() / 2;
+            for i in 0..half {
+                v[i] = join(v[2 * i], v[2 * i + 1]);
+            }
+            for x in &mut v[half..] {
+                *x = zero;
+            }
+        }
+        let add = |a: u64, b: u64| a + b;
+        pairs(&mut self.arrivals_per_bucket, 0, add);
+        pairs(&mut self.completions_per_bucket, 0, add);
+        pairs(&mut self.errors_per_bucket, 0, add);
+        pairs(&mut self.ends_per_bucket, 0, add);
+        let half = self.bucket_latency.len() / 2;
+        for i in 0..half {
+            let mut joined = std::mem::replace(&mut self.bucket_latency[2 * i], Histogram::new(1));
+            joined.merge(&self.bucket_latency[2 * i + 1]);
+            self.bucket_latency[i] = joined;
+        }
+        for h in &mut self.bucket_latency[half..] {
+            *h = Histogram::new(Histogram::COARSE);
+        }
+        for data in &mut self.extra {
+            match data.kind {
+                SeriesKind::Rate => {
+                    pairs(&mut data.values, 0.0, |a, b| a + b);
+                    pairs(&mut data.touched, false, |a, b| a || b);
+                }
+                SeriesKind::Gauge => {
+                    for i in 0..half {
+                        let (a, b) = (2 * i, 2 * i + 1);
+                        let (ta, tb) = (data.touched[a], data.touched[b]);
+                        data.values[i] = match (ta, tb) {
+                            (true, true) => data.values[a].max(data.values[b]),
+                            (true, false) => data.values[a],
+                            (false, true) => data.values[b],
+                            (false, false) => 0.0,
+                        };
+                        data.latest[i] = if tb { data.latest[b] } else { data.latest[a] };
+                        data.touched[i] = ta || tb;
+                    }
+                    for i in half..data.values.len() {
+                        data.values[i] = 0.0;
+                        data.latest[i] = 0.0;
+                        data.touched[i] = false;
+                    }
+                }
+            }
+        }
+        self.high /= 2;
+        self.bucket *= 2;
     }
 
     /// A request arrived.
@@ -408,7 +530,7 @@ impl Recorder {
     /// Registers a model-specific series. Register each key once, before the
     /// run starts, and keep the handle: recording is then an index, not a lookup.
     pub fn series(&mut self, key: &'static str, kind: SeriesKind) -> SeriesId {
-        let n = self.arrivals_per_bucket.len();
+        let n = MAX_POINTS;
         self.extra.push(SeriesData {
             key,
             kind,
@@ -441,6 +563,8 @@ impl Recorder {
             }
             return;
         }
+        // Coarsen for the far end first, so the loop walks final buckets.
+        self.slot(to.min(self.duration) - 1);
         let width = self.bucket;
         let span = (to - from) as f64;
         let mut t = from;
@@ -466,7 +590,24 @@ impl Recorder {
 
     /// Closes the run: `events` processed, plus the model's own summary
     /// metrics, in the order the scenario file declares them.
-    pub fn finish(self, events: u64, own_metrics: Vec<(&'static str, f64)>) -> RunResult {
+    pub fn finish(mut self, events: u64, own_metrics: Vec<(&'static str, f64)>) -> RunResult {
+        // Report the buckets up to the last one anything happened in, plus
+        // one that shows where the levels settled (a rate back to 0, a
+        // gauge's last value); what follows would only repeat it, and
+        // charts and `value_at` carry the last value on.
+        let n = (self.duration.div_ceil(self.bucket) as usize)
+            .min(self.high + 2)
+            .min(MAX_POINTS);
+        self.arrivals_per_bucket.truncate(n);
+        self.completions_per_bucket.truncate(n);
+        self.errors_per_bucket.truncate(n);
+        self.ends_per_bucket.truncate(n);
+        self.bucket_latency.truncate(n);
+        for data in &mut self.extra {
+            data.values.truncate(n);
+            data.touched.truncate(n);
+            data.latest.truncate(n);
+        }
         let secs = as_secs(self.duration);
         let bucket_s = as_secs(self.bucket);
         let ms = |ns: f64| ns / MILLISECOND as f64;
@@ -633,7 +774,10 @@ mod tests {
         rec.gauge(q, 2 * SECOND + 100 * MILLISECOND, 71.0);
         rec.gauge(q, 2 * SECOND + 900 * MILLISECOND, 0.0);
         rec.gauge(q, 5 * SECOND, 3.0);
+        // A last sample near the end, so the buckets coarsen to 1 s.
+        rec.gauge(q, 299 * SECOND, 3.0);
         let out = rec.finish(0, Vec::new());
+        assert_eq!(out.bucket_s, 1.0);
         let v = &out
             .series("queue")
             .map(|s| s.values.clone())
@@ -656,6 +800,7 @@ mod tests {
         // Straddling the end (298 s to 302 s): half falls past the run.
         rec.count_spread(r, 298 * SECOND, 302 * SECOND, 8.0);
         let out = rec.finish(0, Vec::new());
+        assert_eq!(out.bucket_s, 1.0);
         let v = out
             .series("rows")
             .map(|s| s.values.clone())
@@ -664,6 +809,102 @@ mod tests {
         assert_eq!(v[10], 7.0);
         assert_eq!(&v[298..], &[2.0, 2.0]);
         assert_eq!(v.iter().sum::<f64>(), 30.0 + 7.0 + 4.0);
+    }
+
+    #[test]
+    fn an_hour_run_ends_with_buckets_of_twelve_seconds() {
+        // 3 600 s / 300 points = 12 s, whatever the finer widths on the way.
+        let hour = 3_600 * SECOND;
+        let mut rec = Recorder::new(hour);
+        assert!(rec.bucket_width() <= 12 * SECOND / 1_000);
+        rec.arrival(hour - 1);
+        let out = rec.finish(0, Vec::new());
+        assert_eq!(out.bucket_s, 12.0);
+        assert_eq!(out.series[0].values.len(), MAX_POINTS);
+    }
+
+    #[test]
+    fn a_run_whose_action_ends_early_is_charted_finely() {
+        // A job that crashes at 4.1 s of an hour: 41 arrivals, one every
+        // 100 ms, each completing 50 ms later.
+        let hour = 3_600 * SECOND;
+        let mut rec = Recorder::new(hour);
+        let mem = rec.series("memory", SeriesKind::Gauge);
+        for i in 0..41u64 {
+            let t = i * 100 * MILLISECOND;
+            rec.arrival(t);
+            rec.complete(t + 50 * MILLISECOND, 50 * MILLISECOND);
+            rec.gauge(mem, t, i as f64);
+        }
+        rec.gauge(mem, 4_100 * MILLISECOND, 0.0);
+        let out = rec.finish(0, Vec::new());
+        // 4.1 s in at most 300 buckets of a power-of-two fraction of 12 s:
+        // 12 s / 2^9 = 23.4 ms covers 7.03 s; 2^10 (11.7 ms) only 3.5 s.
+        assert_eq!(out.bucket_s, 12.0 / 512.0);
+        let tp = out
+            .series("throughput_rps")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        // Up to the bucket of 4.1 s and one more.
+        assert_eq!(tp.len(), (4.1_f64 / out.bucket_s) as usize + 2);
+        // Nothing is lost in the merges: 41 completions in all.
+        let total: f64 = tp.iter().map(|v| v * out.bucket_s).sum();
+        assert!((total - 41.0).abs() < 1e-9, "{total}");
+        let m = out
+            .series("memory")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        assert_eq!(m.iter().copied().fold(0.0, f64::max), 40.0);
+        assert_eq!(m.last(), Some(&0.0));
+    }
+
+    #[test]
+    fn merged_buckets_add_counts_and_keep_a_gauge_peak_and_last_value() {
+        // Four fine buckets, then a sample near the end of the run forces
+        // the width up until they are one bucket: it holds all the counts,
+        // the highest gauge value, and carries the last one set.
+        let run = 300 * SECOND;
+        let mut rec = Recorder::new(run);
+        let fine = rec.bucket_width();
+        let g = rec.series("g", SeriesKind::Gauge);
+        let r = rec.series("r", SeriesKind::Rate);
+        for (i, v) in [(0, 2.0), (1, 9.0), (2, 4.0), (3, 1.0)] {
+            rec.gauge(g, i * fine, v);
+            rec.count(r, i * fine, 1.0);
+            rec.arrival(i * fine);
+            rec.complete(i * fine, (i + 1) * MILLISECOND);
+        }
+        rec.count(r, run - 1, 0.0);
+        let out = rec.finish(0, Vec::new());
+        assert_eq!(out.bucket_s, 1.0);
+        let first = |k: &str| out.series(k).map(|s| s.values[0]);
+        assert_eq!(first("g"), Some(9.0));
+        assert_eq!(out.series("g").map(|s| s.values[1]), Some(1.0));
+        assert_eq!(first("r"), Some(4.0));
+        assert_eq!(first("throughput_rps"), Some(4.0));
+        // The bucket's median is that of all four latencies (1–4 ms), 2 ms,
+        // as one coarse histogram of the four reports it (within 1/32).
+        let mut all = Histogram::new(Histogram::COARSE);
+        (1..=4).for_each(|i| all.record(i * MILLISECOND));
+        let p50 = all.quantile(0.5) / MILLISECOND as f64;
+        assert!((p50 - 2.0).abs() <= 2.0 / 32.0);
+        assert_eq!(first("latency_p50_ms"), Some(p50));
+    }
+
+    #[test]
+    fn odd_durations_get_a_width_that_still_covers_the_run() {
+        for secs in [1u64, 7, 15, 100, 1_001, 86_399] {
+            let d = secs * SECOND + 13;
+            let mut rec = Recorder::new(d);
+            rec.arrival(d - 1);
+            let out = rec.finish(0, Vec::new());
+            assert!(out.bucket_s * MAX_POINTS as f64 >= as_secs(d), "{secs}");
+            assert!(
+                out.bucket_s - as_secs(d) / MAX_POINTS as f64 <= 1.1e-6,
+                "{secs}"
+            );
+            assert!(out.series[0].values.len() <= MAX_POINTS);
+        }
     }
 
     #[test]

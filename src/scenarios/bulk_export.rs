@@ -177,7 +177,6 @@ struct Export {
     finished: Option<SimTime>,
     closed: bool,
     timed_out: bool,
-    memory_changed: SimTime,
     s_memory: SeriesId,
     s_sent: SeriesId,
     s_generated: SeriesId,
@@ -195,7 +194,6 @@ impl Export {
 
     fn show_memory(&mut self, rec: &mut Recorder, now: SimTime) {
         rec.gauge(self.s_memory, now, self.memory.held() as f64 / 1e6);
-        self.memory_changed = now;
     }
 
     /// The user is done (all received, or an error) at `now`.
@@ -390,7 +388,6 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         finished: None,
         closed: false,
         timed_out: false,
-        memory_changed: 0,
         s_memory: rec.series("memory_mb", SeriesKind::Gauge),
         s_sent: rec.series("sent_mb_per_s", SeriesKind::Rate),
         s_generated: rec.series("generated_pct", SeriesKind::Gauge),
@@ -475,13 +472,6 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         }
     }
 
-    // A gauge bucket keeps its highest value, so chart the final level from
-    // the next bucket on (the memory released at the end).
-    let w = rec.bucket_width();
-    let next = (x.memory_changed / w + 1) * w;
-    if next < end {
-        rec.gauge(x.s_memory, next, x.memory.held() as f64 / 1e6);
-    }
     let events = q.processed();
     let mb = |b: u64| b as f64 / 1e6;
     Ok(rec.finish(

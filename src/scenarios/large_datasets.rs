@@ -105,18 +105,13 @@ impl Job {
         rec.gauge(self.s_memory, now, self.memory.held() as f64 / 1e6);
     }
 
-    /// The job ended at `now` (done or crashed) and its memory is released:
-    /// chart the fall to zero from the next bucket on (a gauge keeps the
-    /// bucket's highest value). The peak is kept.
-    fn end(&mut self, rec: &mut Recorder, now: SimTime, horizon: SimTime) {
+    /// The job ended at `now` (done or crashed) and its memory is released.
+    /// The gauge keeps the bucket's peak and carries the 0 on.
+    fn end(&mut self, rec: &mut Recorder, now: SimTime) {
         self.ended = Some(now);
         let held = self.memory.held();
         self.memory.free(held);
-        let w = rec.bucket_width();
-        let next = (now / w + 1) * w;
-        if next < horizon {
-            rec.gauge(self.s_memory, next, self.memory.held() as f64 / 1e6);
-        }
+        self.show_memory(rec, now);
     }
 }
 
@@ -246,7 +241,7 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
                 } else {
                     job.memory.free(loaded * rb);
                     rec.complete(now, now);
-                    job.end(rec, now, end);
+                    job.end(rec, now);
                 }
             }
             Ev::OutOfMemory => {
@@ -258,7 +253,7 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
                 job.oom = true;
                 rec.fail(now, "out_of_memory");
                 rec.mark(now, "out of memory");
-                job.end(rec, now, end);
+                job.end(rec, now);
             }
             Ev::Fetched | Ev::Processed => {}
         }
@@ -292,7 +287,7 @@ fn paged(
     let mut starts: Vec<Start> = Vec::with_capacity(4);
     line.begin(&mut starts);
     if pages == 0 {
-        job.end(rec, 0, end);
+        job.end(rec, 0);
     }
     loop {
         for s in starts.drain(..) {
@@ -333,7 +328,7 @@ fn paged(
                     for _ in 0..line.in_line() {
                         rec.fail(now, "out_of_memory");
                     }
-                    job.end(rec, now, end);
+                    job.end(rec, now);
                     break;
                 }
                 job.first_result.get_or_insert(now);
@@ -349,7 +344,7 @@ fn paged(
                 job.show_memory(rec, now);
                 line.finish(1, &mut starts);
                 if line.is_done() {
-                    job.end(rec, now, end);
+                    job.end(rec, now);
                 }
             }
             _ => {}

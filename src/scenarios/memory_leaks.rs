@@ -561,7 +561,7 @@ pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
         down_until: None,
         dying: None,
         end,
-        bucket: rec.bucket_width(),
+        bucket: rec.coarsest_width(),
         series,
         crashes: 0,
         restarts: 0,

@@ -56,6 +56,15 @@ pub fn series<'a>(out: &'a RunResult, key: &str) -> &'a [f64] {
 /// lesson has no such test, or a test names a claim that no longer exists.
 pub fn claim(_id: &str) {}
 
+/// The value series `key` charts at `t_s` simulated seconds (the last value
+/// carried on past the end of the series, as the charts draw it).
+#[allow(dead_code)]
+pub fn series_at(out: &RunResult, key: &str, t_s: f64) -> f64 {
+    out.series(key)
+        .and_then(|s| prodsim::present::value_at(s, out.bucket_s, t_s))
+        .unwrap_or_else(|| panic!("no series {key}"))
+}
+
 /// Runs scenario `scenario` with already-resolved `params` (a preset plus
 /// changes, or `spec.lesson.predict.params`), for `seed` and `duration_s`.
 pub fn run_params(
