@@ -5,6 +5,10 @@ The site fetches a scenario's data file when a page needs it, instead of
 carrying all of them in its wasm. Trunk runs this after each build (see
 Trunk.toml) into its staging directory. The JSON is the same conversion
 build.rs makes for the embedded copies (TOML values as JSON values).
+
+Each scenario gets two files: <id>.json, everything but the lesson, which
+a page needs before its first run; and <id>.lesson.json, the lesson
+table alone, which the page fetches once it is interactive.
 """
 import glob
 import json
@@ -19,5 +23,7 @@ for path in sorted(glob.glob(os.path.join(root, "scenarios", "*.toml"))):
     with open(path, "rb") as f:
         data = tomllib.load(f)
     name = os.path.splitext(os.path.basename(path))[0]
-    with open(os.path.join(out, name + ".json"), "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
+    lesson = data.pop("lesson")
+    for suffix, content in ((".json", data), (".lesson.json", lesson)):
+        with open(os.path.join(out, name + suffix), "w", encoding="utf-8") as f:
+            json.dump(content, f, ensure_ascii=False, separators=(",", ":"))

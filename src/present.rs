@@ -469,8 +469,7 @@ pub fn part_name(part: &str) -> String {
 /// Everything a scenario says in words (lesson, help texts, metric names),
 /// for the topic finder: "retry", "idempotent" or "backpressure" find the
 /// scenarios whose lessons use them.
-pub fn searchable_text(spec: &ScenarioSpec) -> String {
-    let l = &spec.lesson;
+pub fn searchable_text(spec: &ScenarioSpec, l: &crate::spec::Lesson) -> String {
     let i = &l.interview;
     let mut parts: Vec<&str> = vec![
         &l.predict.question,
@@ -671,7 +670,8 @@ mod tests {
             .iter()
             .collect();
         let lesson = |c: &crate::scenarios::Card| {
-            crate::scenarios::find(&c.id).map_or(String::new(), |s| searchable_text(&s.spec))
+            crate::scenarios::find(&c.id)
+                .map_or(String::new(), |s| searchable_text(&s.spec, &s.spec.lesson))
         };
         let everything = filter_catalogue(&all, "", lesson);
         assert_eq!(

@@ -4,7 +4,6 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use leptos::mount::mount_to;
 use prodsim::scenarios::{catalogue, golden_config, summary_json};
 use prodsim::spec::url::decode;
 use wasm_bindgen::JsCast;
@@ -62,9 +61,7 @@ fn open(query: &str) -> (impl Drop, HtmlElement) {
         .unwrap_or_else(|_| panic!("div"))
         .unchecked_into();
     doc.body().map(|b| b.append_child(&host));
-    let handle = mount_to(host.clone(), || {
-        leptos::prelude::view! { <prodsim::ui::App load_error=None /> }
-    });
+    let handle = prodsim::ui::mount_app(host.clone(), None);
     (Unmount(Some(handle), host.clone()), host)
 }
 

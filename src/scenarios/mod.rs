@@ -12,7 +12,7 @@ pub mod memory_leaks;
 pub mod rate_limiting;
 
 use crate::engine::RunResult;
-use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
+use crate::spec::{Lesson, Params, RunConfig, ScenarioSpec, SpecError};
 use std::sync::OnceLock;
 
 /// A model: simulates one run with the given parameters.
@@ -193,6 +193,50 @@ thread_local! {
     /// lives for the rest of the page, hence leaked to `'static`).
     static INSTALLED: std::cell::RefCell<Vec<&'static Scenario>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scenario `id`'s lesson, when it is at hand: always with embedded data;
+/// on the site once [`install_lesson`] has stored the fetched file.
+#[cfg(feature = "embedded-data")]
+pub fn lesson(id: &str) -> Option<&'static Lesson> {
+    find(id).ok().map(|s| &s.spec.lesson)
+}
+
+/// Scenario `id`'s lesson, when it is at hand: always with embedded data;
+/// on the site once [`install_lesson`] has stored the fetched file.
+#[cfg(not(feature = "embedded-data"))]
+pub fn lesson(id: &str) -> Option<&'static Lesson> {
+    LESSONS.with(|all| {
+        all.borrow()
+            .iter()
+            .find(|(key, _)| *key == id)
+            .map(|&(_, l)| l)
+    })
+}
+
+#[cfg(not(feature = "embedded-data"))]
+thread_local! {
+    /// Lesson files fetched so far, by scenario id (leaked like the data).
+    static LESSONS: std::cell::RefCell<Vec<(&'static str, &'static Lesson)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Parses the fetched lesson file `json` of scenario `id` (the data file's
+/// `lesson` table, written apart by `scripts/export-data.py`) and stores it.
+#[cfg(not(feature = "embedded-data"))]
+pub fn install_lesson(id: &str, json: &str) -> Result<&'static Lesson, SpecError> {
+    if let Some(l) = lesson(id) {
+        return Ok(l);
+    }
+    let entry = REGISTRY
+        .iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| unknown(id))?;
+    let parsed: Lesson = crate::spec::parse_json_value(json)
+        .map_err(|e| SpecError::Invalid(format!("{id}: lesson: {e}")))?;
+    let l: &'static Lesson = Box::leak(Box::new(parsed));
+    LESSONS.with(|all| all.borrow_mut().push((entry.id, l)));
+    Ok(l)
 }
 
 /// Whether `id`'s data is at hand (always, with embedded data).

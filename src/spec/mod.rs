@@ -237,7 +237,7 @@ pub struct LinkSpec {
 }
 
 /// A predict-then-run question.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Predict {
     /// The question.
@@ -275,7 +275,7 @@ impl Predict {
 }
 
 /// An interview-style answer, in six steps.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Interview {
     /// Questions to ask first.
@@ -295,7 +295,7 @@ pub struct Interview {
 /// One sentence of a lesson that says what happens: a claim. Its id ties it
 /// to the lesson test that runs what it describes and checks what it says
 /// (`claim("<scenario>/<id>")` in `tests/`; a registry test enforces it).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Claim {
     /// Stable id, unique within the scenario.
@@ -305,7 +305,7 @@ pub struct Claim {
 }
 
 /// The lesson shown beside the simulation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
 pub struct Lesson {
     /// What to notice.
@@ -386,7 +386,11 @@ pub struct ScenarioSpec {
     pub nodes: Vec<NodeSpec>,
     /// Diagram arrows.
     pub links: Vec<LinkSpec>,
-    /// The lesson.
+    /// The lesson. The site's data file for a scenario leaves it out: the
+    /// page fetches it apart (`data/<id>.lesson.json`) once the scenario is
+    /// interactive, so the text is not in the way of the first run.
+    /// (`tests/registry.rs` checks that every scenario has a full lesson.)
+    #[serde(default)]
     pub lesson: Lesson,
 }
 

@@ -7,34 +7,42 @@ use crate::scenarios::{cards, find};
 use crate::spec::url::scenario_id;
 use leptos::prelude::*;
 
-/// The whole app. Navigation is by plain links (`?s=<id>`), so every view
-/// has a URL that works on any static host and sub-path.
-#[component]
-pub fn App(
-    /// Why the named scenario's data file could not be fetched, if so.
+/// Mounts the whole app into `parent`: the catalogue, or one scenario when
+/// the URL names it. Navigation is by plain links (`?s=<id>`), so every view
+/// has a URL that works on any static host and sub-path. Each view is
+/// mounted as its own type, never erased into an `AnyView`: an erased view
+/// compiles in every render method of its type (re-render, HTML for
+/// servers), tens of KB of wasm that a page built once never runs.
+/// Dropping the returned handle unmounts it.
+pub fn mount_app(
+    parent: web_sys::HtmlElement,
+    // Why the named scenario's data file could not be fetched, if so.
     load_error: Option<String>,
-) -> impl IntoView {
+) -> Box<dyn std::any::Any> {
+    use leptos::mount::mount_to;
     let query = browser::query();
-    if let Some(e) = load_error {
-        return view! {
-            <div class="notices" role="alert"><p>{format!("This scenario could not start: {e}.")}</p></div>
+    if let Err(e) = cards() {
+        let text = format!("The scenario registry failed to load: {e}");
+        return Box::new(mount_to(parent, move || {
+            view! { <p class="error" role="alert">{text}</p> }
+        }));
+    }
+    let notice = match (load_error, scenario_id(&query)) {
+        (Some(e), _) => Some(format!("This scenario could not start: {e}.")),
+        (None, Some(id)) => match find(&id) {
+            Ok(scenario) => {
+                return Box::new(mount_to(parent, move || {
+                    view! { <ScenarioPage scenario=scenario query=query /> }
+                }))
+            }
+            Err(e) => Some(format!("{e}. Showing the catalogue instead.")),
+        },
+        (None, None) => None,
+    };
+    Box::new(mount_to(parent, move || {
+        view! {
+            {notice.map(|text| view! { <div class="notices" role="status"><p>{text}</p></div> })}
             <Catalogue />
         }
-        .into_any();
-    }
-    if let Err(e) = cards() {
-        return view! { <p class="error" role="alert">{format!("The scenario registry failed to load: {e}")}</p> }
-            .into_any();
-    }
-    match scenario_id(&query) {
-        Some(id) => match find(&id) {
-            Ok(scenario) => view! { <ScenarioPage scenario=scenario query=query /> }.into_any(),
-            Err(e) => view! {
-                <div class="notices" role="status"><p>{format!("{e}. Showing the catalogue instead.")}</p></div>
-                <Catalogue />
-            }
-            .into_any(),
-        },
-        None => view! { <Catalogue /> }.into_any(),
-    }
+    }))
 }

@@ -2,7 +2,8 @@
 //! topic finder that searches the lessons too.
 
 use crate::present::{filter_catalogue, part_name, searchable_text};
-use crate::scenarios::{cards, find, Card};
+use crate::scenarios::{cards, find, lesson, Card};
+use crate::spec::Lesson;
 use leptos::prelude::*;
 
 /// Lists every registered scenario.
@@ -27,13 +28,19 @@ pub fn Catalogue() -> impl IntoView {
                 if super::data::ensure(&id).await.is_ok() {
                     lessons_loaded.update(|n| *n += 1);
                 }
+                if super::data::ensure_lesson(&id).await.is_ok() {
+                    lessons_loaded.update(|n| *n += 1);
+                }
             });
         }
     };
     let groups = move || {
         lessons_loaded.track();
+        let no_lesson = Lesson::default();
         filter_catalogue(&specs, &filter.get(), |c| {
-            find(&c.id).map_or(String::new(), |s| searchable_text(&s.spec))
+            find(&c.id).map_or(String::new(), |s| {
+                searchable_text(&s.spec, lesson(&c.id).unwrap_or(&no_lesson))
+            })
         })
     };
     view! {

@@ -1,7 +1,9 @@
 //! Fetching a scenario's data file when the site does not embed it: the
 //! page before it mounts, the worker before its first job. Both fetch
 //! `data/<id>.json` relative to themselves (the page's URL, the worker
-//! script's URL), which is the same file in `dist/data/`.
+//! script's URL), which is the same file in `dist/data/`. A scenario's
+//! lesson is a file of its own (`data/<id>.lesson.json`), fetched after
+//! the page is interactive.
 
 /// Makes sure scenario `id`'s data is installed, fetching it if need be.
 pub async fn ensure(id: &str) -> Result<(), String> {
@@ -9,6 +11,25 @@ pub async fn ensure(id: &str) -> Result<(), String> {
         return Ok(());
     }
     fetch_and_install(id).await
+}
+
+/// Makes sure scenario `id`'s lesson is at hand, fetching it if need be.
+pub async fn ensure_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> {
+    if let Some(l) = crate::scenarios::lesson(id) {
+        return Ok(l);
+    }
+    fetch_lesson(id).await
+}
+
+#[cfg(feature = "embedded-data")]
+async fn fetch_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> {
+    Err(format!("scenario '{id}' has no lesson"))
+}
+
+#[cfg(not(feature = "embedded-data"))]
+async fn fetch_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> {
+    let text = fetch_text(&format!("data/{id}.lesson.json")).await?;
+    crate::scenarios::install_lesson(id, &text).map_err(|e| e.to_string())
 }
 
 #[cfg(feature = "embedded-data")]
@@ -20,16 +41,24 @@ async fn fetch_and_install(id: &str) -> Result<(), String> {
 
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_and_install(id: &str) -> Result<(), String> {
+    let text = fetch_text(&format!("data/{id}.json")).await?;
+    crate::scenarios::install(id, &text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The body of `url` (relative to the page or the worker script), or why not.
+#[cfg(not(feature = "embedded-data"))]
+async fn fetch_text(url: &str) -> Result<String, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
-    let url = format!("data/{id}.json");
     let failed = |what: &str| format!("could not load {url}: {what}");
     let global = js_sys::global();
     let request = match global.dyn_ref::<web_sys::Window>() {
-        Some(window) => window.fetch_with_str(&url),
+        Some(window) => window.fetch_with_str(url),
         None => global
             .unchecked_ref::<web_sys::WorkerGlobalScope>()
-            .fetch_with_str(&url),
+            .fetch_with_str(url),
     };
     // A network error, or a host whose answer a sandboxed embed may not
     // read (no Access-Control-Allow-Origin header), rejects the promise.
@@ -41,12 +70,9 @@ async fn fetch_and_install(id: &str) -> Result<(), String> {
     if !response.ok() {
         return Err(failed(&format!("HTTP {}", response.status())));
     }
-    let text = JsFuture::from(response.text().map_err(|_| failed("no body"))?)
+    JsFuture::from(response.text().map_err(|_| failed("no body"))?)
         .await
         .ok()
         .and_then(|t| t.as_string())
-        .ok_or_else(|| failed("unreadable body"))?;
-    crate::scenarios::install(id, &text)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .ok_or_else(|| failed("unreadable body"))
 }

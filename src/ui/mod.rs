@@ -10,7 +10,7 @@ mod data;
 mod runner;
 mod scenario;
 
-pub use app::App;
+pub use app::mount_app;
 pub use runner::worker_main;
 
 /// True inside a Web Worker (no window to mount into).
@@ -21,7 +21,7 @@ pub fn in_worker() -> bool {
 
 /// Starts the app: installs the panic banner, fetches the data file of the
 /// scenario the URL names (if the site does not embed it), then mounts
-/// [`App`].
+/// the app ([`mount_app`]).
 pub fn start() {
     browser::install_panic_banner();
     let query = browser::query();
@@ -34,9 +34,13 @@ pub fn start() {
             Some(id) if registered => data::ensure(&id).await.err(),
             _ => None,
         };
-        leptos::mount::mount_to_body(move || {
-            leptos::prelude::view! { <App load_error=load_error.clone() /> }
-        });
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
+            // The app lives as long as the page.
+            std::mem::forget(mount_app(body, load_error));
+        }
         // The page's "loading" line (www/index.html) has done its job.
         if let Some(boot) = web_sys::window()
             .and_then(|w| w.document())

@@ -547,8 +547,30 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         }
     };
 
-    let lesson = move || {
-        let l = &spec.lesson;
+    // The lesson arrives after the first run (the site fetches it apart;
+    // embedded data has it at once).
+    let lesson_file = RwSignal::new(crate::scenarios::lesson(&spec.id).map(Ok::<_, String>));
+    if !embed && lesson_file.get_untracked().is_none() {
+        leptos::task::spawn_local(async move {
+            lesson_file.set(Some(super::data::ensure_lesson(&spec.id).await));
+        });
+    }
+    // Until it is here, say so (or say why it is not).
+    let lesson_status = move || match lesson_file.get() {
+        None => Some("Loading the lesson…".to_string()),
+        Some(Err(why)) => Some(format!("The lesson could not be loaded: {why}")),
+        Some(Ok(_)) => None,
+    };
+    let lesson_status =
+        move || lesson_status().map(|text| view! { <p class="notice lesson-status">{text}</p> });
+    // The lesson's content is mounted into its section once it is here,
+    // rather than drawn by a reactive `Option`: that would compile in a
+    // rebuild of the whole lesson view, about 10 KB of wasm that never runs.
+    // The handle belongs to the page, so the lesson goes when the page does.
+    let lesson_slot = NodeRef::<leptos::html::Section>::new();
+    let lesson_mounted = StoredValue::new_local(None::<Box<dyn std::any::Any>>);
+    let page_owner = Owner::current();
+    let lesson = move |l: &'static crate::spec::Lesson| {
         let p = &l.predict;
         // The run the question asks about starts after this many runs; its
         // result is the next one to land.
@@ -584,7 +606,6 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             }.into_any())
         };
         view! {
-            <section class="lesson" aria-label="Lesson">
                 <h2>"What to notice"</h2>
                 <ul>{l.notice.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ul>
                 <h2>"Try this"</h2>
@@ -611,9 +632,22 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     <dt>"At scale"</dt><dd>{l.interview.scale.clone()}</dd>
                     <dt>"In production"</dt><dd>{l.interview.production.clone()}</dd>
                 </dl>
-            </section>
         }
     };
+    Effect::new(move |_| {
+        let (Some(section), Some(Ok(l))) = (lesson_slot.get(), lesson_file.get()) else {
+            return;
+        };
+        if lesson_mounted.with_value(Option::is_some) {
+            return;
+        }
+        let mount = move || leptos::mount::mount_to(section, move || lesson(l));
+        let handle = match &page_owner {
+            Some(owner) => owner.with(mount),
+            None => mount(),
+        };
+        lesson_mounted.set_value(Some(Box::new(handle)));
+    });
 
     let open_full = move || {
         let mut v = state.get();
@@ -707,7 +741,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             format!("Solid lines are A ({a}), dashed lines in a darker shade are B ({}); both runs see the same arrivals.", b.unwrap_or_default())
                         }}</p> })}
                 </section>
-                {(!embed).then(lesson)}
+                {(!embed).then(|| view! {
+                    <section class="lesson" aria-label="Lesson" node_ref=lesson_slot>{lesson_status}</section>
+                })}
             </div>
         </div>
     }
