@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod draw;
 pub mod engine;
+pub mod flow;
 pub mod parts;
 pub mod present;
 pub mod protocol;

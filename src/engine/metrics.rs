@@ -163,7 +163,7 @@ pub enum SeriesKind {
 pub struct SeriesId(usize);
 
 struct SeriesData {
-    key: &'static str,
+    key: String,
     kind: SeriesKind,
     values: Vec<f64>,
     touched: Vec<bool>,
@@ -295,6 +295,8 @@ pub struct Recorder {
     extra: Vec<SeriesData>,
     marks: Vec<(SimTime, &'static str)>,
     next_progress: SimTime,
+    /// When set, only these series are kept, in this order.
+    keep: Option<Vec<String>>,
 }
 
 /// The finest bucket width a run of `duration` starts with: the coarsest
@@ -351,7 +353,15 @@ impl Recorder {
             extra: Vec::new(),
             marks: Vec::new(),
             next_progress: duration / PROGRESS_STEPS,
+            keep: None,
         }
+    }
+
+    /// Keeps only the series called `keys` (a scenario's declared list), in
+    /// that order: a shared layer can offer many standard series, and a
+    /// series nobody declared then costs nothing to record.
+    pub fn keep_only(&mut self, keys: &[&str]) {
+        self.keep = Some(keys.iter().map(|k| k.to_string()).collect());
     }
 
     /// Width of one time bucket so far (it only grows during a run; the
@@ -528,8 +538,14 @@ impl Recorder {
     }
 
     /// Registers a model-specific series. Register each key once, before the
-    /// run starts, and keep the handle: recording is then an index, not a lookup.
-    pub fn series(&mut self, key: &'static str, kind: SeriesKind) -> SeriesId {
+    /// run starts, and keep the handle: recording is then an index, not a
+    /// lookup. A key outside [`keep_only`](Self::keep_only)'s list gets a
+    /// handle that records nothing.
+    pub fn series(&mut self, key: impl Into<String>, kind: SeriesKind) -> SeriesId {
+        let key = key.into();
+        if self.keep.as_ref().is_some_and(|keep| !keep.contains(&key)) {
+            return SeriesId(usize::MAX);
+        }
         let n = MAX_POINTS;
         self.extra.push(SeriesData {
             key,
@@ -544,6 +560,9 @@ impl Recorder {
     /// Adds `n` to a [`SeriesKind::Rate`] series at time `now`.
     #[inline]
     pub fn count(&mut self, id: SeriesId, now: SimTime, n: f64) {
+        if id.0 >= self.extra.len() {
+            return;
+        }
         let s = self.slot(now);
         if let Some(series) = self.extra.get_mut(id.0) {
             series.values[s] += n;
@@ -557,6 +576,9 @@ impl Recorder {
     /// span rather than a spike where it ends. The part past the end of the
     /// run is dropped.
     pub fn count_spread(&mut self, id: SeriesId, from: SimTime, to: SimTime, amount: f64) {
+        if id.0 >= self.extra.len() {
+            return;
+        }
         if to <= from {
             if from < self.duration {
                 self.count(id, from, amount);
@@ -578,6 +600,9 @@ impl Recorder {
     /// Sets a [`SeriesKind::Gauge`] series to `value` at time `now`.
     #[inline]
     pub fn gauge(&mut self, id: SeriesId, now: SimTime, value: f64) {
+        if id.0 >= self.extra.len() {
+            return;
+        }
         let s = self.slot(now);
         if let Some(series) = self.extra.get_mut(id.0) {
             if !series.touched[s] || value > series.values[s] {
@@ -677,7 +702,11 @@ impl Recorder {
                 values: pct(0.99),
             },
         ];
-        for data in self.extra {
+        let mut extra = self.extra;
+        if let Some(keep) = &self.keep {
+            extra.sort_by_key(|d| keep.iter().position(|k| *k == d.key));
+        }
+        for data in extra {
             let values = match data.kind {
                 SeriesKind::Rate => data.values.iter().map(|v| v / bucket_s).collect(),
                 SeriesKind::Gauge => {
@@ -698,7 +727,7 @@ impl Recorder {
                 }
             };
             series.push(Series {
-                key: data.key.to_string(),
+                key: data.key,
                 values,
             });
         }

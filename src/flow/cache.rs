@@ -1,0 +1,503 @@
+//! A least-recently-used cache with a per-entry time to live.
+//!
+//! Only presence and timing are modelled, never values: the simulator asks
+//! "would this read of object `key` at `now` have been served from the
+//! cache?" and fills the cache after a miss.
+//!
+//! ```text
+//!   get(key, now) ──> absent ──────────────────────────> Miss
+//!                 └─> present, now >= expires_at ──────> Expired (entry removed)
+//!                 └─> present, fresh ──> move to front ─> Hit
+//!
+//!   most recently used                      least recently used
+//!   head <──> node <──> node <──> ... <──> tail   (evicted when full)
+//! ```
+//!
+//! **Expiry.** `insert(key, now)` stamps the entry with `expires_at = now +
+//! ttl`; the entry is fresh while `now < expires_at` and stale from
+//! `expires_at` on (`now >= expires_at`), so a 10 s entry written at 0 still
+//! hits at 9.999 999 999 s and is expired at exactly 10 s. `ttl = None` means
+//! entries never expire; `ttl = Some(0)` makes every entry stale at once.
+//! Stale entries are removed lazily, when a lookup finds them (or when they
+//! reach the tail and are evicted), which is how most in-process caches and
+//! Redis's passive expiry behave.
+//!
+//! **Counting.** Every [`Cache::get`] counts exactly one of
+//! [`hits`](Cache::hits), [`misses`](Cache::misses) (absent) or
+//! [`expired`](Cache::expired) (present but stale): the total number of
+//! reads that had to go to the origin is `misses + expired`.
+//! [`evictions`](Cache::evictions) counts entries pushed out by an insert
+//! into a full cache (stale or not); expired removals and invalidations are
+//! not evictions.
+//!
+//! **Cost.** Every operation is O(1): an intrusive doubly-linked list over a
+//! slab (a `Vec` of nodes with `prev`/`next` slot indices, freed slots kept on
+//! a free list) plus a key → slot index. The index is a `Vec<u32>` indexed by
+//! key, allocated on the first insert: 4 bytes per key of the key space
+//! (4 MB for 10^6 keys), plus 24 bytes per cached entry, whatever the run
+//! length. Keys at or above the key space are never cached: inserting one
+//! does nothing and looking one up is a miss.
+
+use crate::engine::time::SimTime;
+
+/// "No slot": the end of the list, or a key that is not cached.
+const NIL: u32 = u32::MAX;
+
+/// The answer to a cache lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Present and fresh; the entry is now the most recently used.
+    Hit,
+    /// Not in the cache.
+    Miss,
+    /// Present but past its expiry; removed by this lookup.
+    Expired,
+}
+
+/// One cached entry, linked into the recency list.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    key: u64,
+    expires_at: SimTime,
+    /// Towards the head (more recently used), or the next free slot.
+    prev: u32,
+    /// Towards the tail (less recently used).
+    next: u32,
+}
+
+/// An LRU cache of `u64` keys with an optional time to live.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    capacity: usize,
+    ttl: Option<SimTime>,
+    key_space: usize,
+    /// Key → slot in `nodes`, or `NIL`. Empty until the first insert.
+    index: Vec<u32>,
+    nodes: Vec<Node>,
+    /// Most recently used slot.
+    head: u32,
+    /// Least recently used slot.
+    tail: u32,
+    /// First free slot (chained through `prev`).
+    free: u32,
+    len: usize,
+    hits: u64,
+    misses: u64,
+    expired: u64,
+    evictions: u64,
+}
+
+impl Cache {
+    /// An empty cache holding at most `capacity` entries, each living `ttl`
+    /// after its insert (`None`: forever), for keys in `0..key_space`.
+    /// The capacity is capped at `u32::MAX - 1` entries.
+    pub fn new(capacity: usize, ttl: Option<SimTime>, key_space: u64) -> Self {
+        Self {
+            capacity: capacity.min(NIL as usize - 1),
+            ttl,
+            key_space: usize::try_from(key_space).unwrap_or(usize::MAX),
+            index: Vec::new(),
+            nodes: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            free: NIL,
+            len: 0,
+            hits: 0,
+            misses: 0,
+            expired: 0,
+            evictions: 0,
+        }
+    }
+
+    /// Looks `key` up at `now`: a fresh entry is a hit and becomes the most
+    /// recently used; a stale one is removed and reported as expired.
+    pub fn get(&mut self, key: u64, now: SimTime) -> Lookup {
+        let slot = self.slot_of(key);
+        let Some(node) = self.nodes.get(slot as usize).copied() else {
+            self.misses += 1;
+            return Lookup::Miss;
+        };
+        if self.is_stale(&node, now) {
+            self.remove_slot(slot);
+            self.expired += 1;
+            Lookup::Expired
+        } else {
+            self.unlink(slot);
+            self.push_front(slot);
+            self.hits += 1;
+            Lookup::Hit
+        }
+    }
+
+    /// Stores `key` at `now`, expiring at `now + ttl`. An entry already
+    /// present is refreshed (new expiry) and becomes the most recently used;
+    /// otherwise, when the cache is full, the least recently used entry is
+    /// evicted to make room. Does nothing when the capacity is 0 or the key
+    /// is outside the key space.
+    pub fn insert(&mut self, key: u64, now: SimTime) {
+        let Ok(k) = usize::try_from(key) else {
+            return;
+        };
+        if self.capacity == 0 || k >= self.key_space {
+            return;
+        }
+        let expires_at = self.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t));
+        if self.index.is_empty() {
+            self.index = vec![NIL; self.key_space];
+        }
+        let slot = self.slot_of(key);
+        if let Some(node) = self.nodes.get_mut(slot as usize) {
+            node.expires_at = expires_at;
+            self.unlink(slot);
+            self.push_front(slot);
+            return;
+        }
+        if self.len >= self.capacity && self.tail != NIL {
+            self.remove_slot(self.tail);
+            self.evictions += 1;
+        }
+        let node = Node {
+            key,
+            expires_at,
+            prev: NIL,
+            next: NIL,
+        };
+        let slot = if let Some(free) = self.nodes.get_mut(self.free as usize) {
+            let slot = self.free;
+            self.free = free.prev;
+            *free = node;
+            slot
+        } else {
+            self.nodes.push(node);
+            (self.nodes.len() - 1) as u32
+        };
+        if let Some(entry) = self.index.get_mut(k) {
+            *entry = slot;
+        }
+        self.push_front(slot);
+        self.len += 1;
+    }
+
+    /// Removes `key` (delete on write). Returns whether it was present,
+    /// stale or not. Counts nothing.
+    pub fn invalidate(&mut self, key: u64) -> bool {
+        let slot = self.slot_of(key);
+        if (slot as usize) < self.nodes.len() {
+            self.remove_slot(slot);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Entries currently stored, including stale ones not yet looked up.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most entries the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The time to live of an entry (`None`: no expiry).
+    pub fn ttl(&self) -> Option<SimTime> {
+        self.ttl
+    }
+
+    /// Lookups that found a fresh entry.
+    pub fn hits(&self) -> u64 {
+        self.hits
+    }
+
+    /// Lookups that found nothing.
+    pub fn misses(&self) -> u64 {
+        self.misses
+    }
+
+    /// Lookups that found a stale entry (and removed it).
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Entries evicted to make room for an insert.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// The slot caching `key`, or `NIL`.
+    fn slot_of(&self, key: u64) -> u32 {
+        usize::try_from(key)
+            .ok()
+            .and_then(|k| self.index.get(k))
+            .copied()
+            .unwrap_or(NIL)
+    }
+
+    fn is_stale(&self, node: &Node, now: SimTime) -> bool {
+        self.ttl.is_some() && now >= node.expires_at
+    }
+
+    /// Unlinks `slot`, clears its key's index entry and frees the slot.
+    fn remove_slot(&mut self, slot: u32) {
+        self.unlink(slot);
+        let Some(node) = self.nodes.get_mut(slot as usize) else {
+            return;
+        };
+        let key = node.key;
+        node.prev = self.free;
+        node.next = NIL;
+        self.free = slot;
+        if let Some(entry) = usize::try_from(key)
+            .ok()
+            .and_then(|k| self.index.get_mut(k))
+        {
+            *entry = NIL;
+        }
+        self.len -= 1;
+    }
+
+    /// Detaches `slot` from the recency list, leaving its links dangling.
+    fn unlink(&mut self, slot: u32) {
+        let Some(&Node { prev, next, .. }) = self.nodes.get(slot as usize) else {
+            return;
+        };
+        match self.nodes.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.nodes.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    /// Links a detached `slot` in as the most recently used.
+    fn push_front(&mut self, slot: u32) {
+        let old_head = self.head;
+        if let Some(node) = self.nodes.get_mut(slot as usize) {
+            node.prev = NIL;
+            node.next = old_head;
+        }
+        match self.nodes.get_mut(old_head as usize) {
+            Some(h) => h.prev = slot,
+            None => self.tail = slot,
+        }
+        self.head = slot;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::time::{millis, secs, SECOND};
+    use crate::engine::RngStream;
+
+    #[test]
+    fn least_recently_used_is_evicted() {
+        // Capacity 2; access a, b, a, c (filling after each miss). After
+        // a, b, a the recency order is a (newest), b; inserting c evicts b.
+        let (a, b, c) = (1, 2, 3);
+        let mut cache = Cache::new(2, None, 10);
+        for key in [a, b, a, c] {
+            if cache.get(key, 0) != Lookup::Hit {
+                cache.insert(key, 0);
+            }
+        }
+        assert_eq!(cache.evictions(), 1);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(a, 0), Lookup::Hit);
+        assert_eq!(cache.get(c, 0), Lookup::Hit);
+        assert_eq!(cache.get(b, 0), Lookup::Miss);
+        assert_eq!((cache.hits(), cache.misses()), (3, 4));
+    }
+
+    #[test]
+    fn reinserting_refreshes_recency_without_eviction() {
+        let mut cache = Cache::new(2, None, 10);
+        cache.insert(1, 0);
+        cache.insert(2, 0);
+        cache.insert(1, 0); // 1 becomes newest; no eviction, still 2 entries
+        assert_eq!((cache.len(), cache.evictions()), (2, 0));
+        cache.insert(3, 0); // evicts 2, the least recently used
+        assert_eq!(cache.get(2, 0), Lookup::Miss);
+        assert_eq!(cache.get(1, 0), Lookup::Hit);
+        assert_eq!(cache.get(3, 0), Lookup::Hit);
+    }
+
+    #[test]
+    fn entries_expire_at_exactly_insert_plus_ttl() {
+        let mut cache = Cache::new(4, Some(10 * SECOND), 10);
+        cache.insert(7, 0);
+        assert_eq!(cache.get(7, secs(9.999)), Lookup::Hit);
+        assert_eq!(cache.get(7, 10 * SECOND - 1), Lookup::Hit);
+        // A hit does not extend the lifetime: expiry counts from the insert.
+        assert_eq!(cache.get(7, 10 * SECOND), Lookup::Expired);
+        assert_eq!(cache.len(), 0);
+        // The stale entry was removed: the next lookup is a plain miss.
+        assert_eq!(cache.get(7, 10 * SECOND), Lookup::Miss);
+        assert_eq!((cache.hits(), cache.expired(), cache.misses()), (2, 1, 1));
+        // Re-inserting restarts the clock.
+        cache.insert(7, 12 * SECOND);
+        assert_eq!(cache.get(7, secs(21.0)), Lookup::Hit);
+        assert_eq!(cache.get(7, secs(22.0)), Lookup::Expired);
+    }
+
+    #[test]
+    fn refreshing_an_entry_extends_its_expiry() {
+        let mut cache = Cache::new(4, Some(millis(100.0)), 10);
+        cache.insert(3, 0);
+        cache.insert(3, millis(50.0));
+        assert_eq!(cache.get(3, millis(120.0)), Lookup::Hit);
+        assert_eq!(cache.get(3, millis(150.0)), Lookup::Expired);
+    }
+
+    #[test]
+    fn no_ttl_never_expires() {
+        let mut cache = Cache::new(1, None, 10);
+        cache.insert(0, 0);
+        assert_eq!(cache.get(0, SimTime::MAX), Lookup::Hit);
+    }
+
+    #[test]
+    fn invalidate_makes_the_next_get_a_miss() {
+        let mut cache = Cache::new(4, None, 10);
+        cache.insert(5, 0);
+        assert!(cache.invalidate(5));
+        assert!(!cache.invalidate(5));
+        assert_eq!(cache.get(5, 1), Lookup::Miss);
+        assert_eq!((cache.len(), cache.evictions()), (0, 0));
+        // The freed slot is reused.
+        cache.insert(6, 2);
+        assert_eq!(cache.get(6, 3), Lookup::Hit);
+    }
+
+    #[test]
+    fn capacity_zero_never_hits() {
+        let mut cache = Cache::new(0, None, 10);
+        for t in 0..5 {
+            cache.insert(1, t);
+            assert_eq!(cache.get(1, t), Lookup::Miss);
+        }
+        assert_eq!((cache.len(), cache.hits(), cache.evictions()), (0, 0, 0));
+    }
+
+    #[test]
+    fn keys_outside_the_key_space_are_never_cached() {
+        let mut cache = Cache::new(4, None, 10);
+        cache.insert(10, 0);
+        cache.insert(u64::MAX, 0);
+        assert_eq!(cache.get(10, 0), Lookup::Miss);
+        assert_eq!(cache.get(u64::MAX, 0), Lookup::Miss);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn stale_entries_at_the_tail_are_evicted_like_any_other() {
+        let mut cache = Cache::new(2, Some(SECOND), 10);
+        cache.insert(1, 0);
+        cache.insert(2, 0);
+        cache.insert(3, 5 * SECOND); // 1 (stale, LRU) is evicted
+        assert_eq!(cache.evictions(), 1);
+        assert_eq!(cache.get(1, 5 * SECOND), Lookup::Miss);
+        assert_eq!(cache.get(2, 5 * SECOND), Lookup::Expired);
+        assert_eq!(cache.get(3, 5 * SECOND), Lookup::Hit);
+    }
+
+    #[test]
+    fn list_and_index_stay_consistent_under_random_operations() {
+        // Compare with a naive model: a Vec ordered newest first.
+        let mut rng = RngStream::new(11, "cache.model");
+        let mut cache = Cache::new(5, Some(30), 12);
+        let mut model: Vec<(u64, SimTime)> = Vec::new();
+        for now in 0..20_000u64 {
+            let key = rng.below(12);
+            match rng.below(3) {
+                0 => {
+                    let pos = model.iter().position(|&(k, _)| k == key);
+                    let want = match pos {
+                        None => Lookup::Miss,
+                        Some(p) if now >= model[p].1 => {
+                            model.remove(p);
+                            Lookup::Expired
+                        }
+                        Some(p) => {
+                            let e = model.remove(p);
+                            model.insert(0, e);
+                            Lookup::Hit
+                        }
+                    };
+                    assert_eq!(cache.get(key, now), want);
+                }
+                1 => {
+                    if let Some(p) = model.iter().position(|&(k, _)| k == key) {
+                        model.remove(p);
+                    } else if model.len() == 5 {
+                        model.pop();
+                    }
+                    model.insert(0, (key, now + 30));
+                    cache.insert(key, now);
+                }
+                _ => {
+                    let pos = model.iter().position(|&(k, _)| k == key);
+                    if let Some(p) = pos {
+                        model.remove(p);
+                    }
+                    assert_eq!(cache.invalidate(key), pos.is_some());
+                }
+            }
+            assert_eq!(cache.len(), model.len());
+        }
+        assert!(cache.nodes.len() <= 5);
+    }
+
+    #[test]
+    fn uniform_popularity_hit_ratio_is_capacity_over_keys() {
+        // Independent reference model: each request is for one of K keys,
+        // uniformly and independently of the past. The cache's contents are
+        // a function of past requests, and both the starting state (empty)
+        // and the request law are symmetric under any relabelling of the
+        // keys, so every key is equally likely to be cached at any moment.
+        // Once full, exactly C keys are cached, so each is cached with
+        // probability C/K, and the next request, independent of the
+        // contents, hits with probability C/K. (LRU, FIFO and random
+        // replacement all give C/K here; they differ only under skew.)
+        // K = 1000, C = 100: hit ratio 0.1. Over 10^6 requests the standard
+        // error would be sqrt(0.1 × 0.9 / 10^6) ≈ 0.0003 for independent
+        // outcomes (hits are slightly correlated, so a little more); over 8
+        // seeds the largest deviation measured was 0.00066, inside the 1 %
+        // relative band (±0.001) checked here.
+        const K: u64 = 1000;
+        const C: usize = 100;
+        let mut rng = RngStream::new(2024, "cache.irm");
+        let mut cache = Cache::new(C, None, K);
+        // Warm up until full (about 105 requests), then measure.
+        while cache.len() < C {
+            let key = rng.below(K);
+            if cache.get(key, 0) != Lookup::Hit {
+                cache.insert(key, 0);
+            }
+        }
+        let (h0, m0) = (cache.hits(), cache.misses());
+        let n = 1_000_000u64;
+        for _ in 0..n {
+            let key = rng.below(K);
+            if cache.get(key, 0) != Lookup::Hit {
+                cache.insert(key, 0);
+            }
+        }
+        let hits = cache.hits() - h0;
+        assert_eq!(hits + cache.misses() - m0, n);
+        let ratio = hits as f64 / n as f64;
+        let expected = C as f64 / K as f64;
+        assert!(
+            (ratio - expected).abs() < 0.01 * expected,
+            "hit ratio {ratio}, expected {expected}"
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! The request-flow layer: requests moving through a topology of stages
+//! (services, load balancers, third-party APIs) over calls with timeouts,
+//! retries, breakers, fallbacks and bulkheads, with faults on a timeline.
+//!
+//! * [`topology`]: the system as plain values, built at run time.
+//! * [`sim`]: the one run loop that executes it and records what happened.
+//! * Pure parts, each with its own tests: [`breaker`] (resilience4j's
+//!   circuit breaker), [`retry`] (backoff with jitter, retry budgets),
+//!   [`balance`] (load-balancing policies), [`quota`] (a provider's quota,
+//!   429 and Retry-After), [`cache`] (LRU with TTL).
+//!
+//! This layer depends on `engine` and `parts` only; scenarios depend on it.
+
+pub mod balance;
+pub mod breaker;
+pub mod cache;
+pub mod quota;
+pub mod retry;
+pub mod sim;
+pub mod topology;
+
+pub use sim::{FlowTotals, Request, RouteStats, Sim};
+pub use topology::*;
+
+#[cfg(test)]
+mod tests;

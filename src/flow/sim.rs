@@ -1,0 +1,1387 @@
+//! The one run loop every request-flow scenario shares.
+//!
+//! [`Sim`] owns the event queue, the recorder, the requests in flight and
+//! every stage's state. A request enters a route's entry stage and, at each
+//! service, runs its handler's steps: work that holds a slot, and calls to
+//! other stages made through a [`CallPolicy`] (timeout, retries with
+//! backoff and a budget, a circuit breaker, a fallback, a bulkhead). Every
+//! request ends exactly once: completed (perhaps `degraded`), failed or
+//! rejected, each with a named reason, or is still in flight at the end.
+//!
+//! Bookkeeping is bounded by what is in flight: jobs (a request's visit to
+//! one service) and calls live in slabs whose slots are reused, so memory
+//! never grows with the length of a run.
+
+use super::balance::Balancer;
+use super::breaker::CircuitBreaker;
+use super::quota::{Quota, QuotaAnswer};
+use super::retry::RetryBudget;
+use super::topology::{
+    Call, FaultKind, OnTimeout, RouteId, Source, StageId, StageKind, Step, Topology,
+};
+use crate::engine::metrics::SeriesId;
+use crate::engine::time::{as_secs, secs, SECOND};
+use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
+use std::collections::VecDeque;
+
+/// A request: small, copied from stage to stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Unique within the run, in order of arrival.
+    pub id: u64,
+    /// When it arrived.
+    pub born: SimTime,
+    /// Which endpoint.
+    pub route: u16,
+    /// Which source sent it (a batch starts its next job when one ends).
+    pub source: u16,
+    /// Priority class: 0 is the most important.
+    pub class: u8,
+}
+
+/// How a call attempt or a visit ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outcome {
+    Ok {
+        degraded: bool,
+    },
+    Fail {
+        reason: &'static str,
+        /// A 429's Retry-After.
+        retry_after: Option<SimTime>,
+    },
+}
+
+impl Outcome {
+    fn fail(reason: &'static str) -> Self {
+        Outcome::Fail {
+            reason,
+            retry_after: None,
+        }
+    }
+}
+
+/// A slot in a [`Slab`], with the generation that detects stale handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ref {
+    idx: u32,
+    gen: u32,
+}
+
+/// Reusable storage: what is in flight, never more.
+struct Slab<T> {
+    items: Vec<(u32, Option<T>)>,
+    free: Vec<u32>,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, value: T) -> Ref {
+        match self.free.pop() {
+            Some(idx) => {
+                let slot = &mut self.items[idx as usize];
+                slot.0 = slot.0.wrapping_add(1);
+                slot.1 = Some(value);
+                Ref { idx, gen: slot.0 }
+            }
+            None => {
+                self.items.push((0, Some(value)));
+                Ref {
+                    idx: (self.items.len() - 1) as u32,
+                    gen: 0,
+                }
+            }
+        }
+    }
+
+    fn get(&self, r: Ref) -> Option<&T> {
+        match self.items.get(r.idx as usize) {
+            Some((gen, Some(v))) if *gen == r.gen => Some(v),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, r: Ref) -> Option<&mut T> {
+        match self.items.get_mut(r.idx as usize) {
+            Some((gen, Some(v))) if *gen == r.gen => Some(v),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, r: Ref) -> Option<T> {
+        match self.items.get_mut(r.idx as usize) {
+            Some((gen, slot)) if *gen == r.gen && slot.is_some() => {
+                self.free.push(r.idx);
+                slot.take()
+            }
+            _ => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a slot before its first step.
+    Queued,
+    /// Working (holds a slot).
+    Running,
+    /// Waiting for replies.
+    Waiting,
+    /// Replies are in; waiting for a slot again (async services).
+    Resuming,
+}
+
+/// A request's visit to one service.
+struct Job {
+    req: Request,
+    stage: StageId,
+    instance: u32,
+    handler: u16,
+    step: u16,
+    phase: Phase,
+    has_slot: bool,
+    /// Calls of the current step still unanswered.
+    pending: u16,
+    /// The first failure among the current step's calls.
+    step_failed: Option<&'static str>,
+    degraded: bool,
+    /// The call this visit answers (and that call's attempt), or none for
+    /// a request's first stage.
+    parent: Option<(Ref, u32)>,
+    /// The current step's calls, for cancellation.
+    calls: Option<Ref>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallPhase {
+    InFlight,
+    Backoff,
+}
+
+/// A call from a job to another stage, across its attempts.
+struct CallState {
+    site: u32,
+    caller: Ref,
+    /// The job serving the current attempt (none for a third party).
+    callee: Option<Ref>,
+    attempt: u32,
+    /// Bumped at every attempt and timeout: a reply or deadline carrying
+    /// an older value is stale.
+    attempt_gen: u32,
+    attempt_started: SimTime,
+    previous_delay: SimTime,
+    phase: CallPhase,
+    /// The next call of the same step.
+    sibling: Option<Ref>,
+}
+
+enum Ev {
+    /// The next arrival of open source `usize`.
+    Arrival(usize),
+    /// A job's work step is done.
+    WorkDone(Ref),
+    /// A call attempt's deadline.
+    Timeout(Ref, u32),
+    /// A call's backoff is over: try again.
+    Retry(Ref),
+    /// An answer for a call attempt (third parties, refusals at the door).
+    Answer(Ref, u32, Outcome),
+    /// An answer to a request's first stage refusing it at once.
+    RootAnswer(Request, Outcome),
+    /// A request starts (batch sources).
+    Start(Request),
+}
+
+/// One call site: a step's call from one stage to another, with the
+/// state its policies keep.
+struct Site {
+    call: Call,
+    breaker: Option<CircuitBreaker>,
+    budget: Option<RetryBudget>,
+    backoff_rng: RngStream,
+    in_flight: u32,
+    attempts: u64,
+    retries: u64,
+    degraded: u64,
+    s_breaker: Option<SeriesId>,
+}
+
+struct Instance {
+    busy: u32,
+    queue: VecDeque<Ref>,
+    load: u32,
+}
+
+struct StageState {
+    instances: Vec<Instance>,
+    balancer: Option<Balancer>,
+    work_rng: RngStream,
+    error_rng: RngStream,
+    latency_rng: RngStream,
+    quota: Option<Quota>,
+    next_key: u64,
+    in_flight: u32,
+    arrivals: u64,
+    errors: u64,
+    /// `(handler, step)` → first call site of that step.
+    sites: Vec<Vec<usize>>,
+    s_in_flight: SeriesId,
+    s_queue: SeriesId,
+    s_busy: SeriesId,
+    s_errors: SeriesId,
+    s_calls: SeriesId,
+}
+
+/// Per route: what happened to its requests.
+#[derive(Clone, Debug, Default)]
+pub struct RouteStats {
+    /// Requests that arrived.
+    pub requests: u64,
+    /// Completed, degraded ones included.
+    pub completed: u64,
+    /// Completed with a fallback answer.
+    pub degraded: u64,
+    /// Accepted and then failed.
+    pub failed: u64,
+    /// Refused at the door.
+    pub rejected: u64,
+    /// Per second of simulated time: (requests that ended well, ended).
+    per_second: Vec<(u32, u32)>,
+}
+
+impl RouteStats {
+    /// Percentage of the requests that ended that completed (100 when none
+    /// ended).
+    pub fn success_pct(&self) -> f64 {
+        let ended = self.completed + self.failed + self.rejected;
+        if ended == 0 {
+            100.0
+        } else {
+            100.0 * self.completed as f64 / ended as f64
+        }
+    }
+}
+
+struct SourceState {
+    rng: RngStream,
+    route_rng: RngStream,
+    class_rng: RngStream,
+    remaining: u64,
+}
+
+/// Totals over the run that every flow scenario can report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowTotals {
+    /// Callee work that went on after its caller stopped waiting.
+    pub orphaned_work: u64,
+    /// Visits cancelled because their caller timed out.
+    pub cancelled: u64,
+    /// The most requests in flight at once.
+    pub peak_jobs: usize,
+}
+
+/// A run of a [`Topology`].
+pub struct Sim<'t> {
+    topo: &'t Topology,
+    end: SimTime,
+    q: EventQueue<Ev>,
+    rec: Recorder,
+    jobs: Slab<Job>,
+    calls: Slab<CallState>,
+    stages: Vec<StageState>,
+    sites: Vec<Site>,
+    routes: Vec<RouteStats>,
+    route_latency: Vec<Histogram>,
+    route_series: Vec<(SeriesId, SeriesId)>,
+    sources: Vec<SourceState>,
+    next_id: u64,
+    totals: FlowTotals,
+    /// Recovery is measured per second from this time on.
+    watch_from: SimTime,
+}
+
+/// The class of a new request: P0, P1 or P2 by these shares.
+pub const DEFAULT_CLASS_SHARES: [f64; 3] = [1.0, 0.0, 0.0];
+
+impl<'t> Sim<'t> {
+    /// A run of `topo` for `duration`, every random stream derived from
+    /// `seed` and named after the stage or source that draws from it.
+    /// Only the series named in `publish` are kept (the data file's list).
+    pub fn new(
+        topo: &'t Topology,
+        seed: u64,
+        duration: SimTime,
+        publish: &[&str],
+    ) -> Result<Self, String> {
+        topo.validate()?;
+        let mut rec = Recorder::new(duration);
+        rec.keep_only(publish);
+        let mut stages = Vec::with_capacity(topo.stages.len());
+        let mut sites = Vec::new();
+        for s in &topo.stages {
+            let name = &s.name;
+            let series =
+                |rec: &mut Recorder, what: &str, kind| rec.series(format!("{name}.{what}"), kind);
+            let (instances, balancer, handlers) = match &s.kind {
+                StageKind::Service(svc) => (
+                    svc.instances,
+                    Some(Balancer::new(
+                        svc.balance,
+                        RngStream::new(seed, &format!("{name}.balance")),
+                    )),
+                    svc.handlers.as_slice(),
+                ),
+                StageKind::Balancer(b) => (
+                    0,
+                    Some(Balancer::new(
+                        b.policy,
+                        RngStream::new(seed, &format!("{name}.balance")),
+                    )),
+                    &[][..],
+                ),
+                StageKind::ThirdParty(_) => (0, None, &[][..]),
+            };
+            let mut stage_sites = Vec::new();
+            for h in handlers {
+                let mut firsts = Vec::new();
+                for step in &h.steps {
+                    firsts.push(sites.len());
+                    let calls: &[Call] = match step {
+                        Step::Work(_) => &[],
+                        Step::Call(c) => std::slice::from_ref(c),
+                        Step::Parallel(cs) => cs,
+                    };
+                    for c in calls {
+                        let callee = &topo.stages[c.to].name;
+                        let s_breaker =
+                            c.policy.breaker.as_ref().map(|_| {
+                                rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)
+                            });
+                        sites.push(Site {
+                            call: c.clone(),
+                            breaker: c.policy.breaker.map(CircuitBreaker::new),
+                            budget: c
+                                .policy
+                                .retry_budget_pct
+                                .map(|pct| RetryBudget::new(10 * SECOND, 10, pct, 0)),
+                            backoff_rng: RngStream::new(seed, &format!("{name}.{callee}.backoff")),
+                            in_flight: 0,
+                            attempts: 0,
+                            retries: 0,
+                            degraded: 0,
+                            s_breaker,
+                        });
+                    }
+                }
+                stage_sites.push(firsts);
+            }
+            let quota = match &s.kind {
+                StageKind::ThirdParty(tp) => tp
+                    .quota
+                    .map(|q| Quota::new(q.limit, q.window, q.keys as usize)),
+                _ => None,
+            };
+            stages.push(StageState {
+                instances: (0..instances)
+                    .map(|_| Instance {
+                        busy: 0,
+                        queue: VecDeque::new(),
+                        load: 0,
+                    })
+                    .collect(),
+                balancer,
+                work_rng: RngStream::new(seed, &format!("{name}.work")),
+                error_rng: RngStream::new(seed, &format!("{name}.errors")),
+                latency_rng: RngStream::new(seed, &format!("{name}.latency")),
+                quota,
+                next_key: 0,
+                in_flight: 0,
+                arrivals: 0,
+                errors: 0,
+                sites: stage_sites,
+                s_in_flight: series(&mut rec, "in_flight", SeriesKind::Gauge),
+                s_queue: series(&mut rec, "queue", SeriesKind::Gauge),
+                s_busy: series(&mut rec, "busy", SeriesKind::Gauge),
+                s_errors: series(&mut rec, "errors_rps", SeriesKind::Rate),
+                s_calls: series(&mut rec, "calls_rps", SeriesKind::Rate),
+            });
+        }
+        let route_series = topo
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    rec.series(format!("{}.ok_rps", r.name), SeriesKind::Rate),
+                    rec.series(format!("{}.failed_rps", r.name), SeriesKind::Rate),
+                )
+            })
+            .collect();
+        let sources = topo
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, src)| SourceState {
+                rng: RngStream::new(seed, &format!("arrivals.{i}")),
+                route_rng: RngStream::new(seed, &format!("routes.{i}")),
+                class_rng: RngStream::new(seed, &format!("classes.{i}")),
+                remaining: match src {
+                    Source::Batch { jobs, .. } => *jobs,
+                    Source::Open { .. } => 0,
+                },
+            })
+            .collect();
+        let routes = vec![RouteStats::default(); topo.routes.len()];
+        Ok(Self {
+            topo,
+            end: duration,
+            q: EventQueue::new(),
+            rec,
+            jobs: Slab::new(),
+            calls: Slab::new(),
+            stages,
+            sites,
+            route_latency: vec![Histogram::new(Histogram::PRECISE); topo.routes.len()],
+            routes,
+            route_series,
+            sources,
+            next_id: 0,
+            totals: FlowTotals::default(),
+            watch_from: SimTime::MAX,
+        })
+    }
+
+    /// Keeps per-second success counts from `t` on, for [`Sim::recovery`].
+    pub fn watch_recovery_from(&mut self, t: SimTime) {
+        self.watch_from = t;
+    }
+
+    /// The recorder, for a scenario's own series and marks.
+    pub fn recorder(&mut self) -> &mut Recorder {
+        &mut self.rec
+    }
+
+    /// Runs to the end of the run.
+    pub fn run(&mut self) {
+        for i in 0..self.topo.sources.len() {
+            match &self.topo.sources[i] {
+                Source::Open { .. } => {
+                    if let Some(t) = self.next_arrival(i, 0) {
+                        self.q.schedule(t, Ev::Arrival(i));
+                    }
+                }
+                Source::Batch { workers, .. } => {
+                    for _ in 0..*workers {
+                        if let Some(req) = self.batch_next(i, 0) {
+                            self.q.schedule(0, Ev::Start(req));
+                        }
+                    }
+                }
+            }
+        }
+        for (i, f) in self.topo.faults.iter().enumerate() {
+            let label: &'static str = match f.kind {
+                FaultKind::Down => "down",
+                FaultKind::Slow(_) => "slow",
+                FaultKind::Errors(_) => "errors",
+                FaultKind::Traffic(_) => "traffic",
+            };
+            let _ = i;
+            self.rec.mark(f.start, label);
+            self.rec.mark(f.end(), "recovered");
+        }
+        while let Some((now, ev)) = self.q.pop_until(self.end) {
+            match ev {
+                Ev::Arrival(i) => {
+                    if let Some(t) = self.next_arrival(i, now) {
+                        self.q.schedule(t, Ev::Arrival(i));
+                    }
+                    let req = self.new_request(i, now);
+                    self.start(now, req);
+                }
+                Ev::Start(req) => self.start(now, req),
+                Ev::WorkDone(job) => self.work_done(now, job),
+                Ev::Timeout(call, gen) => self.timeout(now, call, gen),
+                Ev::Retry(call) => self.retry(now, call),
+                Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
+                Ev::RootAnswer(req, outcome) => self.end_request(now, req, outcome, true),
+            }
+        }
+        self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.q.processed()
+    }
+
+    /// What happened to route `r`'s requests.
+    pub fn route(&self, r: RouteId) -> &RouteStats {
+        &self.routes[r]
+    }
+
+    /// Latency of route `r`'s completed requests.
+    pub fn route_latency(&self, r: RouteId) -> &Histogram {
+        &self.route_latency[r]
+    }
+
+    /// Calls stage `s` received (attempts, retries included).
+    pub fn stage_arrivals(&self, s: StageId) -> u64 {
+        self.stages[s].arrivals
+    }
+
+    /// Visits or calls that failed at stage `s`.
+    pub fn stage_errors(&self, s: StageId) -> u64 {
+        self.stages[s].errors
+    }
+
+    /// Totals over the run.
+    pub fn totals(&self) -> &FlowTotals {
+        &self.totals
+    }
+
+    /// How many times any breaker on calls into stage `to` opened.
+    pub fn breaker_opens(&self, to: StageId) -> u64 {
+        self.sites
+            .iter()
+            .filter(|s| s.call.to == to)
+            .filter_map(|s| s.breaker.as_ref().map(CircuitBreaker::opens))
+            .sum()
+    }
+
+    /// Retries made on calls into stage `to`.
+    pub fn retries(&self, to: StageId) -> u64 {
+        self.sites
+            .iter()
+            .filter(|s| s.call.to == to)
+            .map(|s| s.retries)
+            .sum()
+    }
+
+    /// Calls into stage `to` answered by their fallback.
+    pub fn fallbacks(&self, to: StageId) -> u64 {
+        self.sites
+            .iter()
+            .filter(|s| s.call.to == to)
+            .map(|s| s.degraded)
+            .sum()
+    }
+
+    /// Seconds from `from` until every route in `routes` has had at least
+    /// `pct` % success in each of `hold` consecutive seconds (seconds with
+    /// no request ending count as good); `None` if that never happened
+    /// before the end of the run. Needs [`Sim::watch_recovery_from`] at or
+    /// before `from`.
+    pub fn recovery(&self, routes: &[RouteId], from: SimTime, pct: f64, hold: u32) -> Option<f64> {
+        if self.watch_from > from {
+            return None;
+        }
+        let offset = ((from - self.watch_from) / SECOND) as usize;
+        let seconds = ((self.end.saturating_sub(from)) / SECOND) as usize;
+        let good = |s: usize| {
+            routes.iter().all(|&r| {
+                let (ok, ended) = self.routes[r]
+                    .per_second
+                    .get(offset + s)
+                    .copied()
+                    .unwrap_or((0, 0));
+                ended == 0 || 100.0 * f64::from(ok) >= pct * f64::from(ended)
+            })
+        };
+        let hold = hold as usize;
+        let mut run = 0;
+        for s in 0..seconds {
+            if good(s) {
+                run += 1;
+                if run == hold {
+                    return Some((s + 1 - hold) as f64);
+                }
+            } else {
+                run = 0;
+            }
+        }
+        None
+    }
+
+    /// Closes the run with the scenario's own metrics.
+    pub fn finish(self, own: Vec<(&'static str, f64)>) -> RunResult {
+        let events = self.q.processed();
+        self.rec.finish(events, own)
+    }
+
+    // ---- sources ----
+
+    fn next_arrival(&mut self, i: usize, after: SimTime) -> Option<SimTime> {
+        let Source::Open { shape, poisson, .. } = &self.topo.sources[i] else {
+            return None;
+        };
+        // Traffic faults multiply the rate; thinning at the highest rate
+        // keeps the draw exact (Lewis and Shedler).
+        let boost = self
+            .topo
+            .faults
+            .iter()
+            .filter_map(|f| match f.kind {
+                FaultKind::Traffic(x) => Some(x),
+                _ => None,
+            })
+            .fold(1.0_f64, f64::max);
+        let max = shape.max_rate() * boost;
+        if max <= 0.0 {
+            return None;
+        }
+        let rng = &mut self.sources[i].rng;
+        let mut t = as_secs(after);
+        for _ in 0..1_000_000 {
+            t += if *poisson {
+                -libm::log(1.0 - rng.uniform()) / max
+            } else {
+                1.0 / max
+            };
+            let at = secs(t);
+            if at > self.end {
+                return None;
+            }
+            let factor = self
+                .topo
+                .faults
+                .iter()
+                .filter(|f| f.active(at))
+                .filter_map(|f| match f.kind {
+                    FaultKind::Traffic(x) => Some(x),
+                    _ => None,
+                })
+                .product::<f64>();
+            let rate = shape.rate_at(t) * factor;
+            if rate >= max || rng.uniform() * max < rate {
+                return Some(at.max(after + 1));
+            }
+        }
+        None
+    }
+
+    fn new_request(&mut self, source: usize, now: SimTime) -> Request {
+        let route = match &self.topo.sources[source] {
+            Source::Open { routes, .. } => {
+                let total: f64 = routes.iter().map(|r| r.1).sum();
+                let mut pick = self.sources[source].route_rng.uniform() * total;
+                let mut chosen = routes.first().map_or(0, |r| r.0);
+                for &(r, w) in routes {
+                    if pick < w {
+                        chosen = r;
+                        break;
+                    }
+                    pick -= w;
+                }
+                chosen
+            }
+            Source::Batch { route, .. } => *route,
+        };
+        let _ = self.sources[source].class_rng.uniform();
+        self.next_id += 1;
+        Request {
+            id: self.next_id,
+            born: now,
+            route: route as u16,
+            source: source as u16,
+            class: 0,
+        }
+    }
+
+    fn batch_next(&mut self, source: usize, now: SimTime) -> Option<Request> {
+        if self.sources[source].remaining == 0 {
+            return None;
+        }
+        self.sources[source].remaining -= 1;
+        Some(self.new_request(source, now))
+    }
+
+    // ---- requests ----
+
+    fn start(&mut self, now: SimTime, req: Request) {
+        self.rec.arrival(now);
+        let r = req.route as usize;
+        self.routes[r].requests += 1;
+        let entry = self.topo.routes[r].entry;
+        self.enter(now, entry, req, None);
+    }
+
+    /// A request's end: recorded once, for its route and the run.
+    fn end_request(&mut self, now: SimTime, req: Request, outcome: Outcome, at_door: bool) {
+        let r = req.route as usize;
+        let (ok_series, bad_series) = self.route_series[r];
+        let stats = &mut self.routes[r];
+        let good = match outcome {
+            Outcome::Ok { degraded } => {
+                stats.completed += 1;
+                if degraded {
+                    stats.degraded += 1;
+                }
+                let latency = now - req.born;
+                self.route_latency[r].record(latency);
+                self.rec.complete(now, latency);
+                self.rec.count(ok_series, now, 1.0);
+                true
+            }
+            Outcome::Fail { reason, .. } => {
+                if at_door {
+                    stats.rejected += 1;
+                    self.rec.reject(now, reason);
+                } else {
+                    stats.failed += 1;
+                    self.rec.fail(now, reason);
+                }
+                self.rec.count(bad_series, now, 1.0);
+                false
+            }
+        };
+        if now >= self.watch_from {
+            let s = ((now - self.watch_from) / SECOND) as usize;
+            let bins = &mut self.routes[r].per_second;
+            if bins.len() <= s {
+                bins.resize(s + 1, (0, 0));
+            }
+            bins[s].1 += 1;
+            if good {
+                bins[s].0 += 1;
+            }
+        }
+        let source = req.source as usize;
+        if matches!(self.topo.sources[source], Source::Batch { .. }) {
+            if let Some(next) = self.batch_next(source, now) {
+                self.start(now, next);
+            }
+        }
+    }
+
+    /// A request arrives at stage `stage`, answering `parent` (a call) or
+    /// as its route's first stage.
+    fn enter(&mut self, now: SimTime, stage: StageId, req: Request, parent: Option<(Ref, u32)>) {
+        let st = &mut self.stages[stage];
+        st.arrivals += 1;
+        self.rec.count(st.s_calls, now, 1.0);
+        if self.fault_down(stage, now) {
+            self.refuse(now, stage, req, parent, "down");
+            return;
+        }
+        match &self.topo.stages[stage].kind {
+            StageKind::Balancer(b) => {
+                let loads: Vec<u32> = b
+                    .targets
+                    .iter()
+                    .map(|&t| self.stages[t].in_flight)
+                    .collect();
+                let pick = self.stages[stage]
+                    .balancer
+                    .as_mut()
+                    .map_or(0, |bal| bal.pick(&loads));
+                let target = b.targets[pick.min(b.targets.len() - 1)];
+                self.enter(now, target, req, parent);
+            }
+            StageKind::ThirdParty(tp) => {
+                let slow = self.fault_slow(stage, now);
+                let st = &mut self.stages[stage];
+                let latency = secs(tp.latency.sample(&mut st.latency_rng) * slow);
+                let outcome = match st.quota.as_mut() {
+                    Some(q) => {
+                        let key = (st.next_key % q.keys() as u64) as usize;
+                        st.next_key += 1;
+                        match q.try_call(key, now) {
+                            QuotaAnswer::Allowed => None,
+                            QuotaAnswer::Limited { retry_after } => Some(Outcome::Fail {
+                                reason: "rate_limited",
+                                retry_after: Some(retry_after),
+                            }),
+                        }
+                    }
+                    None => None,
+                };
+                let outcome = outcome.unwrap_or_else(|| {
+                    let p = self.fault_errors(stage, now);
+                    if p > 0.0 && self.stages[stage].error_rng.chance(p) {
+                        Outcome::fail("error")
+                    } else {
+                        Outcome::Ok { degraded: false }
+                    }
+                });
+                let st = &mut self.stages[stage];
+                st.in_flight += 1;
+                self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
+                self.rec.gauge(st.s_busy, now, f64::from(st.in_flight));
+                match parent {
+                    Some((call, gen)) => self
+                        .q
+                        .schedule(now + latency, Ev::Answer(call, gen, outcome)),
+                    // A third party as a route's first stage answers the
+                    // request itself.
+                    None => self.q.schedule(now + latency, Ev::RootAnswer(req, outcome)),
+                }
+            }
+            StageKind::Service(svc) => {
+                let handler = svc
+                    .handlers
+                    .iter()
+                    .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)));
+                let Some(handler) = handler else {
+                    // Nothing to do here: answered at once.
+                    self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
+                    return;
+                };
+                let st = &mut self.stages[stage];
+                let loads: Vec<u32> = st.instances.iter().map(|i| i.load).collect();
+                let instance = st.balancer.as_mut().map_or(0, |b| b.pick(&loads)) as u32;
+                let inst = &mut st.instances[instance as usize];
+                let free = inst.busy < svc.slots;
+                if !free && inst.queue.len() >= svc.queue_limit as usize {
+                    self.refuse(now, stage, req, parent, "queue_full");
+                    return;
+                }
+                inst.load += 1;
+                st.in_flight += 1;
+                let job = self.jobs.insert(Job {
+                    req,
+                    stage,
+                    instance,
+                    handler: handler as u16,
+                    step: 0,
+                    phase: Phase::Queued,
+                    has_slot: false,
+                    pending: 0,
+                    step_failed: None,
+                    degraded: false,
+                    parent,
+                    calls: None,
+                });
+                self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
+                if let Some((call, _)) = parent {
+                    if let Some(c) = self.calls.get_mut(call) {
+                        c.callee = Some(job);
+                    }
+                }
+                let inst = &mut self.stages[stage].instances[instance as usize];
+                if free {
+                    inst.busy += 1;
+                    if let Some(j) = self.jobs.get_mut(job) {
+                        j.has_slot = true;
+                    }
+                    self.show_stage(now, stage);
+                    self.run_step(now, job);
+                } else {
+                    inst.queue.push_back(job);
+                    self.show_stage(now, stage);
+                }
+            }
+        }
+    }
+
+    /// Stage `stage` turns `req` away at once, for `reason`.
+    fn refuse(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        req: Request,
+        parent: Option<(Ref, u32)>,
+        reason: &'static str,
+    ) {
+        let st = &mut self.stages[stage];
+        st.errors += 1;
+        self.rec.count(st.s_errors, now, 1.0);
+        self.answer_now(now, req, parent, Outcome::fail(reason));
+    }
+
+    /// Answers a visit that ended before it began (refused, or nothing to
+    /// do), through the queue so that callers never re-enter themselves.
+    fn answer_now(
+        &mut self,
+        now: SimTime,
+        req: Request,
+        parent: Option<(Ref, u32)>,
+        outcome: Outcome,
+    ) {
+        match parent {
+            Some((call, gen)) => self.q.schedule(now, Ev::Answer(call, gen, outcome)),
+            None => self.q.schedule(now, Ev::RootAnswer(req, outcome)),
+        }
+    }
+
+    fn show_stage(&mut self, now: SimTime, stage: StageId) {
+        let st = &self.stages[stage];
+        let busy: u32 = st.instances.iter().map(|i| i.busy).sum();
+        let queued: usize = st.instances.iter().map(|i| i.queue.len()).sum();
+        self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
+        self.rec.gauge(st.s_busy, now, f64::from(busy));
+        self.rec.gauge(st.s_queue, now, queued as f64);
+    }
+
+    /// Runs `job`'s current step (it holds a slot).
+    fn run_step(&mut self, now: SimTime, job: Ref) {
+        let Some(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        let (stage, handler, step) = (j.stage, j.handler as usize, j.step as usize);
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let steps = &svc.handlers[handler].steps;
+        let Some(s) = steps.get(step) else {
+            let degraded = j.degraded;
+            self.finish_job(now, job, Outcome::Ok { degraded });
+            return;
+        };
+        match s {
+            Step::Work(d) => {
+                j.phase = Phase::Running;
+                let slow = self.fault_slow(stage, now);
+                let t = secs(d.sample(&mut self.stages[stage].work_rng) * slow);
+                self.q.schedule(now + t, Ev::WorkDone(job));
+            }
+            Step::Call(_) | Step::Parallel(_) => {
+                let n = match s {
+                    Step::Parallel(cs) => cs.len(),
+                    _ => 1,
+                };
+                j.phase = Phase::Waiting;
+                j.pending = n as u16;
+                j.step_failed = None;
+                let hold = svc.hold_slot_while_waiting;
+                let first = self.stages[stage].sites[handler][step];
+                if !hold {
+                    self.give_back_slot(now, job);
+                }
+                let mut previous: Option<Ref> = None;
+                for site in first..first + n {
+                    let call = self.calls.insert(CallState {
+                        site: site as u32,
+                        caller: job,
+                        callee: None,
+                        attempt: 0,
+                        attempt_gen: 0,
+                        attempt_started: now,
+                        previous_delay: 0,
+                        phase: CallPhase::InFlight,
+                        sibling: None,
+                    });
+                    match previous {
+                        Some(p) => {
+                            if let Some(c) = self.calls.get_mut(p) {
+                                c.sibling = Some(call);
+                            }
+                        }
+                        None => {
+                            if let Some(j) = self.jobs.get_mut(job) {
+                                j.calls = Some(call);
+                            }
+                        }
+                    }
+                    previous = Some(call);
+                }
+                let mut next = self.jobs.get(job).and_then(|j| j.calls);
+                while let Some(call) = next {
+                    next = self.calls.get(call).and_then(|c| c.sibling);
+                    self.start_call(now, call);
+                }
+            }
+        }
+    }
+
+    fn work_done(&mut self, now: SimTime, job: Ref) {
+        let Some(j) = self.jobs.get_mut(job) else {
+            return; // cancelled while working
+        };
+        let stage = j.stage;
+        let p = self.fault_errors(stage, now);
+        if p > 0.0 && self.stages[stage].error_rng.chance(p) {
+            self.finish_job(now, job, Outcome::fail("error"));
+            return;
+        }
+        if let Some(j) = self.jobs.get_mut(job) {
+            j.step += 1;
+        }
+        self.run_step(now, job);
+    }
+
+    /// `job` ends with `outcome`: its slot goes to the next in line, and
+    /// its caller (or the request's record) gets the answer.
+    fn finish_job(&mut self, now: SimTime, job: Ref, outcome: Outcome) {
+        let Some(j) = self.jobs.remove(job) else {
+            return;
+        };
+        self.leave_stage(now, &j);
+        if matches!(outcome, Outcome::Fail { .. }) {
+            let st = &mut self.stages[j.stage];
+            st.errors += 1;
+            self.rec.count(st.s_errors, now, 1.0);
+        }
+        match j.parent {
+            Some((call, gen)) => self.on_reply(now, call, gen, outcome),
+            None => self.end_request(now, j.req, outcome, false),
+        }
+    }
+
+    /// Takes a finished or cancelled job off its stage's books.
+    fn leave_stage(&mut self, now: SimTime, j: &Job) {
+        let st = &mut self.stages[j.stage];
+        st.in_flight = st.in_flight.saturating_sub(1);
+        let inst = &mut st.instances[j.instance as usize];
+        inst.load = inst.load.saturating_sub(1);
+        if j.has_slot {
+            inst.busy = inst.busy.saturating_sub(1);
+            self.hand_slot_on(now, j.stage, j.instance);
+        }
+        self.show_stage(now, j.stage);
+    }
+
+    /// An async job waits for replies without its slot.
+    fn give_back_slot(&mut self, now: SimTime, job: Ref) {
+        let Some(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        if !j.has_slot {
+            return;
+        }
+        j.has_slot = false;
+        let (stage, instance) = (j.stage, j.instance);
+        let inst = &mut self.stages[stage].instances[instance as usize];
+        inst.busy = inst.busy.saturating_sub(1);
+        self.hand_slot_on(now, stage, instance);
+        self.show_stage(now, stage);
+    }
+
+    /// A slot came free at an instance: the first job in its queue takes it.
+    fn hand_slot_on(&mut self, now: SimTime, stage: StageId, instance: u32) {
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        loop {
+            let inst = &mut self.stages[stage].instances[instance as usize];
+            if inst.busy >= svc.slots {
+                return;
+            }
+            let Some(next) = inst.queue.pop_front() else {
+                return;
+            };
+            let Some(j) = self.jobs.get_mut(next) else {
+                continue; // cancelled while queued
+            };
+            inst.busy += 1;
+            j.has_slot = true;
+            let resuming = j.phase == Phase::Resuming;
+            if resuming {
+                j.step += 1;
+            }
+            self.run_step(now, next);
+        }
+    }
+
+    // ---- calls ----
+
+    fn start_call(&mut self, now: SimTime, call: Ref) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let site = &self.sites[c.site as usize];
+        if let Some(limit) = site.call.policy.bulkhead {
+            if site.in_flight >= limit {
+                self.call_done(now, call, Outcome::fail("bulkhead_full"));
+                return;
+            }
+        }
+        if let Some(b) = self.sites[c.site as usize].budget.as_mut() {
+            b.record_request(now);
+        }
+        self.launch_attempt(now, call);
+    }
+
+    fn launch_attempt(&mut self, now: SimTime, call: Ref) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let site = &mut self.sites[c.site as usize];
+        if let Some(b) = site.breaker.as_mut() {
+            let permitted = b.try_acquire(now);
+            if let Some(s) = site.s_breaker {
+                self.rec.gauge(s, now, f64::from(b.state().code()));
+            }
+            if !permitted {
+                // Fail fast: no retry while the breaker is open.
+                let fallback = site.call.policy.fallback;
+                let outcome = if fallback {
+                    site.degraded += 1;
+                    Outcome::Ok { degraded: true }
+                } else {
+                    Outcome::fail("breaker_open")
+                };
+                self.call_done(now, call, outcome);
+                return;
+            }
+        }
+        c.attempt += 1;
+        c.attempt_gen = c.attempt_gen.wrapping_add(1);
+        c.attempt_started = now;
+        c.phase = CallPhase::InFlight;
+        c.callee = None;
+        let gen = c.attempt_gen;
+        let (req, to) = match self.jobs.get(c.caller) {
+            Some(j) => (j.req, site.call.to),
+            None => return,
+        };
+        site.in_flight += 1;
+        site.attempts += 1;
+        if let Some(t) = site.call.policy.timeout {
+            self.q.schedule(now + t, Ev::Timeout(call, gen));
+        }
+        self.enter(now, to, req, Some((call, gen)));
+    }
+
+    /// An attempt's answer arrived (from a job, a third party or a refusal).
+    fn on_reply(&mut self, now: SimTime, call: Ref, gen: u32, outcome: Outcome) {
+        let current = self
+            .calls
+            .get(call)
+            .is_some_and(|c| c.attempt_gen == gen && c.phase == CallPhase::InFlight);
+        if let Some(site) = self.calls.get(call).map(|c| c.site as usize) {
+            if let StageKind::ThirdParty(_) = self.topo.stages[self.sites[site].call.to].kind {
+                self.third_party_done(now, self.sites[site].call.to);
+            }
+        }
+        if !current {
+            // Nobody waits for this answer any more: the work was orphaned.
+            if !matches!(
+                outcome,
+                Outcome::Fail {
+                    reason: "down" | "queue_full",
+                    ..
+                }
+            ) {
+                self.totals.orphaned_work += 1;
+            }
+            return;
+        }
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        c.callee = None;
+        let site = &mut self.sites[c.site as usize];
+        site.in_flight = site.in_flight.saturating_sub(1);
+        let took = now - c.attempt_started;
+        if let Some(b) = site.breaker.as_mut() {
+            b.on_result(now, took, matches!(outcome, Outcome::Ok { .. }));
+            if let Some(s) = site.s_breaker {
+                self.rec.gauge(s, now, f64::from(b.state().code()));
+            }
+        }
+        match outcome {
+            Outcome::Ok { .. } => self.call_done(now, call, outcome),
+            Outcome::Fail {
+                reason,
+                retry_after,
+            } => self.attempt_failed(now, call, reason, retry_after),
+        }
+    }
+
+    fn third_party_done(&mut self, now: SimTime, stage: StageId) {
+        let st = &mut self.stages[stage];
+        st.in_flight = st.in_flight.saturating_sub(1);
+        self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
+        self.rec.gauge(st.s_busy, now, f64::from(st.in_flight));
+    }
+
+    fn timeout(&mut self, now: SimTime, call: Ref, gen: u32) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        if c.attempt_gen != gen || c.phase != CallPhase::InFlight {
+            return;
+        }
+        // Later answers to this attempt are stale.
+        c.attempt_gen = c.attempt_gen.wrapping_add(1);
+        c.phase = CallPhase::Backoff;
+        let callee = c.callee.take();
+        let site = &mut self.sites[c.site as usize];
+        site.in_flight = site.in_flight.saturating_sub(1);
+        let took = now - c.attempt_started;
+        if let Some(b) = site.breaker.as_mut() {
+            b.on_result(now, took, false);
+            if let Some(s) = site.s_breaker {
+                self.rec.gauge(s, now, f64::from(b.state().code()));
+            }
+        }
+        if site.call.policy.on_timeout == OnTimeout::Cancel {
+            if let Some(job) = callee {
+                self.cancel_job(now, job);
+            }
+        }
+        self.attempt_failed(now, call, "timeout", None);
+    }
+
+    fn attempt_failed(
+        &mut self,
+        now: SimTime,
+        call: Ref,
+        reason: &'static str,
+        retry_after: Option<SimTime>,
+    ) {
+        let Some(c) = self.calls.get_mut(call) else {
+            return;
+        };
+        let site = &mut self.sites[c.site as usize];
+        let policy = &site.call.policy;
+        let may_retry =
+            c.attempt <= policy.retries && site.budget.as_mut().is_none_or(|b| b.try_withdraw(now));
+        if may_retry {
+            let mut delay =
+                policy
+                    .backoff
+                    .delay(c.attempt, c.previous_delay, &mut site.backoff_rng);
+            if policy.honour_retry_after {
+                if let Some(after) = retry_after {
+                    delay = delay.max(after);
+                }
+            }
+            c.previous_delay = delay;
+            c.phase = CallPhase::Backoff;
+            site.retries += 1;
+            self.q.schedule(now + delay, Ev::Retry(call));
+            return;
+        }
+        let outcome = if policy.fallback {
+            site.degraded += 1;
+            Outcome::Ok { degraded: true }
+        } else {
+            Outcome::Fail {
+                reason,
+                retry_after,
+            }
+        };
+        self.call_done(now, call, outcome);
+    }
+
+    fn retry(&mut self, now: SimTime, call: Ref) {
+        if self
+            .calls
+            .get(call)
+            .is_some_and(|c| c.phase == CallPhase::Backoff)
+        {
+            self.launch_attempt(now, call);
+        }
+    }
+
+    /// A call is over: its caller continues when the step's last call is.
+    fn call_done(&mut self, now: SimTime, call: Ref, outcome: Outcome) {
+        let Some(c) = self.calls.remove(call) else {
+            return;
+        };
+        let job = c.caller;
+        let Some(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        match outcome {
+            Outcome::Ok { degraded } => j.degraded |= degraded,
+            Outcome::Fail { reason, .. } => {
+                j.step_failed.get_or_insert(reason);
+            }
+        }
+        j.pending = j.pending.saturating_sub(1);
+        if j.pending > 0 {
+            return;
+        }
+        j.calls = None;
+        if let Some(reason) = j.step_failed {
+            self.finish_job(now, job, Outcome::fail(reason));
+            return;
+        }
+        if j.has_slot {
+            j.step += 1;
+            self.run_step(now, job);
+            return;
+        }
+        // An async job needs a slot again to go on.
+        let (stage, instance) = (j.stage, j.instance);
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let inst = &mut self.stages[stage].instances[instance as usize];
+        if inst.busy < svc.slots && inst.queue.is_empty() {
+            inst.busy += 1;
+            j.has_slot = true;
+            j.step += 1;
+            self.show_stage(now, stage);
+            self.run_step(now, job);
+        } else {
+            j.phase = Phase::Resuming;
+            inst.queue.push_back(job);
+            self.show_stage(now, stage);
+        }
+    }
+
+    /// Cancels `job` and everything it is waiting for.
+    fn cancel_job(&mut self, now: SimTime, job: Ref) {
+        let Some(j) = self.jobs.remove(job) else {
+            return;
+        };
+        self.totals.cancelled += 1;
+        if matches!(j.phase, Phase::Queued | Phase::Resuming) {
+            let inst = &mut self.stages[j.stage].instances[j.instance as usize];
+            if let Some(pos) = inst.queue.iter().position(|&r| r == job) {
+                inst.queue.remove(pos);
+            }
+        }
+        self.leave_stage(now, &j);
+        let mut next = j.calls;
+        while let Some(call) = next {
+            let Some(c) = self.calls.remove(call) else {
+                break;
+            };
+            next = c.sibling;
+            if c.phase == CallPhase::InFlight {
+                let site = &mut self.sites[c.site as usize];
+                site.in_flight = site.in_flight.saturating_sub(1);
+                if let Some(callee) = c.callee {
+                    self.cancel_job(now, callee);
+                }
+            }
+        }
+    }
+
+    // ---- faults ----
+
+    fn fault_down(&self, stage: StageId, now: SimTime) -> bool {
+        self.topo
+            .faults
+            .iter()
+            .any(|f| f.target == stage && f.kind == FaultKind::Down && f.active(now))
+    }
+
+    fn fault_slow(&self, stage: StageId, now: SimTime) -> f64 {
+        self.topo
+            .faults
+            .iter()
+            .filter(|f| f.target == stage && f.active(now))
+            .filter_map(|f| match f.kind {
+                FaultKind::Slow(x) => Some(x),
+                _ => None,
+            })
+            .product()
+    }
+
+    fn fault_errors(&self, stage: StageId, now: SimTime) -> f64 {
+        self.topo
+            .faults
+            .iter()
+            .filter(|f| f.target == stage && f.active(now))
+            .filter_map(|f| match f.kind {
+                FaultKind::Errors(p) => Some(p),
+                _ => None,
+            })
+            .fold(0.0, f64::max)
+    }
+}

@@ -1,0 +1,543 @@
+//! The run loop's call semantics, each checked against a hand calculation.
+
+use super::balance::Policy;
+use super::breaker::BreakerConfig;
+use super::retry::{Backoff, BackoffPolicy};
+use super::*;
+use crate::engine::time::{as_secs, MILLISECOND, SECOND};
+use crate::engine::{Dist, RunResult};
+use crate::parts::RateShape;
+
+fn service(slots: u32, queue_limit: u32, hold: bool, steps: Vec<Step>) -> StageKind {
+    StageKind::Service(Service {
+        instances: 1,
+        slots,
+        queue_limit,
+        balance: Policy::RoundRobin,
+        hold_slot_while_waiting: hold,
+        handlers: vec![Handler {
+            routes: vec![],
+            steps,
+        }],
+    })
+}
+
+fn provider(latency_s: f64) -> StageKind {
+    StageKind::ThirdParty(ThirdParty {
+        latency: Dist::constant(latency_s),
+        quota: None,
+    })
+}
+
+fn stage(name: &str, kind: StageKind) -> Stage {
+    Stage {
+        name: name.into(),
+        kind,
+    }
+}
+
+fn even(rps: f64) -> Source {
+    Source::Open {
+        shape: RateShape::Flat(rps),
+        poisson: false,
+        routes: vec![(0, 1.0)],
+    }
+}
+
+fn work_ms(ms: f64) -> Step {
+    Step::Work(Dist::constant(ms / 1e3))
+}
+
+fn call(to: StageId, policy: CallPolicy) -> Step {
+    Step::Call(Call { to, policy })
+}
+
+/// `api` (stage 0) calling `provider` (stage 1), one route.
+fn api_calling(api: StageKind, provider: StageKind, rps: f64, faults: Vec<Fault>) -> Topology {
+    Topology {
+        stages: vec![stage("api", api), stage("provider", provider)],
+        routes: vec![Route {
+            name: "r".into(),
+            entry: 0,
+        }],
+        sources: vec![even(rps)],
+        faults,
+    }
+}
+
+fn run(topo: &Topology, seconds: u64) -> (RunResult, FlowTotals, RouteStats, Vec<u64>) {
+    let mut sim = Sim::new(topo, 1, seconds * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let totals = sim.totals().clone();
+    let route = sim.route(0).clone();
+    let arrivals = (0..topo.stages.len())
+        .map(|s| sim.stage_arrivals(s))
+        .collect();
+    (sim.finish(vec![]), totals, route, arrivals)
+}
+
+fn m(out: &RunResult, key: &str) -> f64 {
+    out.metric(key).unwrap_or(f64::NAN)
+}
+
+fn conserved(out: &RunResult) {
+    assert_eq!(
+        m(out, "requests"),
+        m(out, "completed") + m(out, "failed") + m(out, "rejected") + m(out, "in_flight")
+    );
+}
+
+#[test]
+fn an_idle_service_answers_in_exactly_its_work_time() {
+    // 50 req/s evenly spaced (one every 20 ms), 10 ms of work, one slot:
+    // nobody ever waits, so every latency is 10 ms and 50 × 10 s arrive.
+    let topo = Topology {
+        stages: vec![stage("api", service(1, 0, true, vec![work_ms(10.0)]))],
+        routes: vec![Route {
+            name: "r".into(),
+            entry: 0,
+        }],
+        sources: vec![even(50.0)],
+        faults: vec![],
+    };
+    let (out, _, route, _) = run(&topo, 10);
+    conserved(&out);
+    assert!((m(&out, "requests") - 500.0).abs() <= 1.0);
+    assert_eq!(m(&out, "rejected"), 0.0);
+    assert!((m(&out, "latency_p99_ms") - 10.0).abs() < 0.05);
+    assert!(route.requests - route.completed <= 1);
+}
+
+#[test]
+fn a_slow_dependency_exhausts_thread_per_request_slots_but_not_async_ones() {
+    // 20 req/s, each waiting 1 s for the provider. Little's law: 20 requests
+    // in flight. Thread-per-request with 10 slots and no queue: a slot is
+    // held 1.001 s (1 ms of work, then the wait), and the next arrival it
+    // can take comes on the 50 ms grid, 1.05 s after the last, so each slot
+    // accepts 1 / 1.05 s: 10 / 1.05 = 9.52 of the 20 req/s (47.6 %), the
+    // rest are turned away. Async, a slot is held only for the 1 ms of
+    // work, so everyone is served.
+    let steps = || vec![work_ms(1.0), call(1, CallPolicy::plain())];
+    let held = api_calling(service(10, 0, true, steps()), provider(1.0), 20.0, vec![]);
+    let (out, _, _, _) = run(&held, 60);
+    conserved(&out);
+    let accepted = 1.0 - m(&out, "rejected") / m(&out, "requests");
+    assert!((accepted - 1.0 / 2.1).abs() < 0.005, "{accepted}");
+    assert!(out.outcomes.iter().any(|o| o.reason == "queue_full"));
+
+    let released = api_calling(service(10, 0, false, steps()), provider(1.0), 20.0, vec![]);
+    let (out, _, _, _) = run(&released, 60);
+    conserved(&out);
+    assert_eq!(m(&out, "rejected"), 0.0);
+    assert_eq!(m(&out, "failed"), 0.0);
+    // 1 ms of work + 1 s of waiting.
+    assert!((m(&out, "latency_p50_ms") - 1_001.0).abs() < 5.0);
+}
+
+#[test]
+fn a_timeout_fails_the_caller_at_the_deadline_and_orphans_the_work() {
+    // The provider takes 1 s; the call times out at 100 ms: every request
+    // fails after 100 ms of waiting (plus 1 ms of work), and every provider
+    // answer that arrives later is orphaned work.
+    let policy = CallPolicy {
+        timeout: Some(100 * MILLISECOND),
+        ..CallPolicy::plain()
+    };
+    let topo = api_calling(
+        service(100, 100, true, vec![work_ms(1.0), call(1, policy)]),
+        provider(1.0),
+        10.0,
+        vec![],
+    );
+    let (out, totals, route, arrivals) = run(&topo, 10);
+    conserved(&out);
+    assert_eq!(route.completed, 0);
+    assert!(out.outcomes.iter().all(|o| o.reason == "timeout"));
+    // Answers due after the end of the run never arrive: those made in the
+    // last second are not counted.
+    let answered = arrivals[1] - 10;
+    assert!(
+        totals.orphaned_work.abs_diff(answered) <= 1,
+        "{totals:?} {arrivals:?}"
+    );
+}
+
+#[test]
+fn a_cancelled_callee_frees_its_slot_and_an_orphaned_one_does_not() {
+    // A worker stage with 1 slot and 1 s of work, called with a 100 ms
+    // timeout at 2 req/s (one every 500 ms). Orphaned: the worker stays
+    // busy for the whole second, so it accepts a call only every second
+    // and the queue (limit 0) refuses the one in between: half the calls
+    // are refused. Cancelled: its slot frees at 100 ms, every call gets in.
+    let topo = |on_timeout| Topology {
+        stages: vec![
+            stage(
+                "api",
+                service(
+                    100,
+                    100,
+                    true,
+                    vec![call(
+                        1,
+                        CallPolicy {
+                            timeout: Some(100 * MILLISECOND),
+                            on_timeout,
+                            ..CallPolicy::plain()
+                        },
+                    )],
+                ),
+            ),
+            stage("worker", service(1, 0, true, vec![work_ms(1_000.0)])),
+        ],
+        routes: vec![Route {
+            name: "r".into(),
+            entry: 0,
+        }],
+        sources: vec![even(2.0)],
+        faults: vec![],
+    };
+    let (orphan, cancel) = (topo(OnTimeout::Orphan), topo(OnTimeout::Cancel));
+    let mut sim_o = Sim::new(&orphan, 1, 20 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim_o.run();
+    let refused_o = sim_o.stage_errors(1);
+    let mut sim_c = Sim::new(&cancel, 1, 20 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim_c.run();
+    let refused_c = sim_c.stage_errors(1);
+    let calls = sim_o.stage_arrivals(1);
+    assert!(refused_o.abs_diff(calls / 2) <= 1, "{refused_o} of {calls}");
+    assert_eq!(refused_c, 0);
+    assert!(sim_c.totals().cancelled >= calls - 1);
+    assert_eq!(sim_c.totals().orphaned_work, 0);
+}
+
+#[test]
+fn retries_multiply_the_calls_and_backoff_spaces_them() {
+    // The provider fails every call (an error fault over the whole run).
+    // With 2 retries each request makes 3 attempts: 3 × the requests.
+    let policy = CallPolicy {
+        retries: 2,
+        backoff: BackoffPolicy {
+            kind: Backoff::Constant,
+            base: 50 * MILLISECOND,
+            cap: SECOND,
+        },
+        ..CallPolicy::plain()
+    };
+    let fault = Fault {
+        start: 0,
+        duration: 100 * SECOND,
+        target: 1,
+        kind: FaultKind::Errors(1.0),
+    };
+    let topo = api_calling(
+        service(100, 100, true, vec![call(1, policy)]),
+        provider(0.010),
+        10.0,
+        vec![fault],
+    );
+    let (out, _, route, arrivals) = run(&topo, 10);
+    conserved(&out);
+    let done = route.failed;
+    assert!(done >= 98, "{done}");
+    // Every finished request made 3 attempts; the last ones may be mid-way.
+    assert!(
+        arrivals[1] >= 3 * done && arrivals[1] <= 3 * route.requests,
+        "{arrivals:?}"
+    );
+    let fail_ms = out
+        .outcomes
+        .iter()
+        .find(|o| o.reason == "error")
+        .map(|o| o.count);
+    assert_eq!(fail_ms, Some(done));
+}
+
+#[test]
+fn a_breaker_stops_calls_while_open_except_its_half_open_probes() {
+    // The provider errors on every call from 10 s to 40 s. The breaker
+    // (window 10, minimum 10 calls, 50 %) opens after the 10th failure,
+    // waits 5 s, lets 3 probes through, which fail, and opens again: per
+    // 5 s open interval only 3 calls reach the provider.
+    let breaker = BreakerConfig {
+        sliding_window_size: 10,
+        minimum_number_of_calls: 10,
+        failure_rate_threshold: 50.0,
+        wait_duration_in_open_state: 5 * SECOND,
+        permitted_number_of_calls_in_half_open_state: 3,
+        ..BreakerConfig::default()
+    };
+    let policy = CallPolicy {
+        breaker: Some(breaker),
+        ..CallPolicy::plain()
+    };
+    let fault = Fault {
+        start: 10 * SECOND,
+        duration: 30 * SECOND,
+        target: 1,
+        kind: FaultKind::Errors(1.0),
+    };
+    let topo = api_calling(
+        service(100, 100, true, vec![call(1, policy)]),
+        provider(0.010),
+        20.0,
+        vec![fault],
+    );
+    let mut sim = Sim::new(&topo, 1, 60 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    // 30 s of fault: 10 failures to open (0.5 s at 20/s), then cycles of
+    // 5 s open + 3 probes (0.15 s): about 30 / 5.15 ≈ 5.8, so 6 opens.
+    let opens = sim.breaker_opens(1);
+    assert!((5..=7).contains(&opens), "{opens}");
+    // Calls reaching the provider: 10 s × 20 before, 10 to open, 3 probes
+    // per reopening, and 20 × (20 s − time to close) after.
+    let calls = sim.stage_arrivals(1);
+    let during = calls - 200 - 20 * 20;
+    assert!(
+        during <= 10 + 3 * opens + 20,
+        "{calls} calls, {during} during the fault"
+    );
+}
+
+#[test]
+fn a_fallback_answers_degraded_instead_of_failing() {
+    let policy = CallPolicy {
+        fallback: true,
+        ..CallPolicy::plain()
+    };
+    let fault = Fault {
+        start: 0,
+        duration: 100 * SECOND,
+        target: 1,
+        kind: FaultKind::Down,
+    };
+    let topo = api_calling(
+        service(10, 10, true, vec![call(1, policy)]),
+        provider(0.010),
+        10.0,
+        vec![fault],
+    );
+    let (out, _, route, _) = run(&topo, 10);
+    conserved(&out);
+    assert_eq!(route.failed, 0);
+    assert_eq!(route.degraded, route.completed);
+    assert!(route.completed >= 99);
+}
+
+#[test]
+fn a_bulkhead_caps_the_calls_in_flight_and_fails_the_rest_fast() {
+    // 20 req/s to a 1 s provider would keep 20 calls in flight; a bulkhead
+    // of 5 lets 5 through per second and fails the others at once.
+    let policy = CallPolicy {
+        bulkhead: Some(5),
+        ..CallPolicy::plain()
+    };
+    let topo = api_calling(
+        service(100, 100, true, vec![call(1, policy)]),
+        provider(1.0),
+        20.0,
+        vec![],
+    );
+    let (out, _, route, _) = run(&topo, 30);
+    conserved(&out);
+    let ok_share = route.completed as f64 / route.requests as f64;
+    assert!((ok_share - 0.25).abs() < 0.03, "{ok_share}");
+    assert!(out.outcomes.iter().any(|o| o.reason == "bulkhead_full"));
+}
+
+#[test]
+fn parallel_calls_take_the_longest_and_sequential_ones_the_sum() {
+    let two = |parallel: bool| {
+        let a = Call {
+            to: 1,
+            policy: CallPolicy::plain(),
+        };
+        let b = Call {
+            to: 2,
+            policy: CallPolicy::plain(),
+        };
+        let steps = if parallel {
+            vec![Step::Parallel(vec![a, b])]
+        } else {
+            vec![Step::Call(a), Step::Call(b)]
+        };
+        Topology {
+            stages: vec![
+                stage("api", service(100, 100, true, steps)),
+                stage("fast", provider(0.100)),
+                stage("slow", provider(0.300)),
+            ],
+            routes: vec![Route {
+                name: "r".into(),
+                entry: 0,
+            }],
+            sources: vec![even(5.0)],
+            faults: vec![],
+        }
+    };
+    let (par, ..) = run(&two(true), 10);
+    let (seq, ..) = run(&two(false), 10);
+    assert!((m(&par, "latency_p50_ms") - 300.0).abs() < 1.0);
+    assert!((m(&seq, "latency_p50_ms") - 400.0).abs() < 1.0);
+}
+
+#[test]
+fn a_balancer_spreads_requests_and_a_down_target_refuses() {
+    let topo = Topology {
+        stages: vec![
+            stage(
+                "lb",
+                StageKind::Balancer(BalancerStage {
+                    policy: Policy::RoundRobin,
+                    targets: vec![1, 2],
+                }),
+            ),
+            stage("a", service(10, 10, true, vec![work_ms(1.0)])),
+            stage("b", service(10, 10, true, vec![work_ms(1.0)])),
+        ],
+        routes: vec![Route {
+            name: "r".into(),
+            entry: 0,
+        }],
+        sources: vec![even(100.0)],
+        faults: vec![Fault {
+            start: 5 * SECOND,
+            duration: 5 * SECOND,
+            target: 2,
+            kind: FaultKind::Down,
+        }],
+    };
+    let (out, _, route, arrivals) = run(&topo, 10);
+    conserved(&out);
+    assert!(arrivals[1].abs_diff(arrivals[2]) <= 1, "{arrivals:?}");
+    // Round robin keeps sending half to b; while b is down (5 s), those
+    // 250 are refused.
+    assert!(route.rejected.abs_diff(250) <= 2, "{}", route.rejected);
+}
+
+#[test]
+fn a_quota_answers_429_and_honouring_retry_after_gets_everyone_through() {
+    // 10 calls/s against 5 per 1 s window: half are limited. Retrying after
+    // the advertised Retry-After (whole seconds, the window's end) succeeds
+    // in the next window while there is room.
+    let tp = |honour| {
+        let policy = CallPolicy {
+            retries: if honour { 10 } else { 0 },
+            honour_retry_after: honour,
+            ..CallPolicy::plain()
+        };
+        let mut t = api_calling(
+            service(1_000, 1_000, false, vec![call(1, policy)]),
+            StageKind::ThirdParty(ThirdParty {
+                latency: Dist::constant(0.001),
+                quota: Some(Quota {
+                    limit: 5,
+                    window: SECOND,
+                    keys: 1,
+                }),
+            }),
+            10.0,
+            vec![],
+        );
+        t.sources = vec![even(10.0)];
+        t
+    };
+    let (out, _, route, _) = run(&tp(false), 20);
+    conserved(&out);
+    let limited = route.failed as f64 / route.requests as f64;
+    assert!((limited - 0.5).abs() < 0.05, "{limited}");
+    assert!(out.outcomes.iter().all(|o| o.reason == "rate_limited"));
+    // Honouring Retry-After: demand (10/s) exceeds the quota (5/s), so the
+    // backlog grows, but every attempt that is made lands in a fresh window
+    // and nothing fails while retries last.
+    let (out, _, route, _) = run(&tp(true), 20);
+    conserved(&out);
+    assert!(route.completed as f64 >= 5.0 * 19.0, "{}", route.completed);
+}
+
+#[test]
+fn a_batch_source_keeps_its_workers_busy_until_the_jobs_are_done() {
+    // 100 jobs of 100 ms on 4 slots, 4 workers: 25 rounds of 100 ms = 2.5 s.
+    let topo = Topology {
+        stages: vec![stage("api", service(4, 0, true, vec![work_ms(100.0)]))],
+        routes: vec![Route {
+            name: "r".into(),
+            entry: 0,
+        }],
+        sources: vec![Source::Batch {
+            jobs: 100,
+            workers: 4,
+            route: 0,
+        }],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 1, 60 * SECOND, &["api.busy"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route(0).completed, 100);
+    let out = sim.finish(vec![]);
+    assert_eq!(out.series.len(), 6 + 1);
+    let busy = out
+        .series("api.busy")
+        .map(|s| s.values.clone())
+        .unwrap_or_default();
+    let last_busy = busy.iter().rposition(|&v| v > 0.0).unwrap_or(0) as f64 * out.bucket_s;
+    assert!((last_busy - 2.5).abs() <= 2.0 * out.bucket_s, "{last_busy}");
+    assert!((as_secs(SECOND) - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run_and_memory_follows_what_is_in_flight() {
+    let policy = CallPolicy {
+        timeout: Some(200 * MILLISECOND),
+        retries: 2,
+        backoff: BackoffPolicy {
+            kind: Backoff::FullJitter,
+            base: 10 * MILLISECOND,
+            cap: SECOND,
+        },
+        ..CallPolicy::plain()
+    };
+    let topo = Topology {
+        sources: vec![Source::Open {
+            shape: RateShape::Flat(200.0),
+            poisson: true,
+            routes: vec![(0, 1.0)],
+        }],
+        ..api_calling(
+            service(50, 50, true, vec![work_ms(2.0), call(1, policy)]),
+            StageKind::ThirdParty(ThirdParty {
+                latency: Dist::exponential(0.05),
+                quota: None,
+            }),
+            200.0,
+            vec![],
+        )
+    };
+    let go = || {
+        let mut sim =
+            Sim::new(&topo, 7, 600 * SECOND, &["api.busy"]).unwrap_or_else(|e| panic!("{e}"));
+        sim.run();
+        let peak = sim.totals().peak_jobs;
+        (sim.finish(vec![]), peak)
+    };
+    let (a, peak) = go();
+    let (b, _) = go();
+    assert_eq!(a, b);
+    conserved(&a);
+    // 120 000 requests over the run, but never more than a few dozen jobs
+    // at once (200/s × ~55 ms ≈ 11 on average).
+    assert!(m(&a, "requests") > 100_000.0);
+    assert!(peak < 200, "{peak}");
+}
+
+#[test]
+fn a_topology_with_a_dangling_index_is_refused() {
+    let mut topo = api_calling(
+        service(1, 0, true, vec![call(5, CallPolicy::plain())]),
+        provider(0.1),
+        1.0,
+        vec![],
+    );
+    assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
+    topo.stages[0].kind = service(1, 0, true, vec![call(0, CallPolicy::plain())]);
+    assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
+}

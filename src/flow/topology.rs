@@ -1,0 +1,366 @@
+//! A topology as plain values: stages, what each does per route, the calls
+//! between them with their policies, the traffic and the faults.
+//!
+//! Nothing here runs; [`super::Sim`] does. A topology is data so that it can
+//! be built at run time (from a scenario's parameters today, from a URL in
+//! the sandbox later) and checked before a run ([`Topology::validate`]).
+
+use super::balance::Policy;
+use super::breaker::BreakerConfig;
+use super::retry::BackoffPolicy;
+use crate::engine::{Dist, SimTime};
+use crate::parts::RateShape;
+
+/// Index of a stage in [`Topology::stages`].
+pub type StageId = usize;
+/// Index of a route in [`Topology::routes`].
+pub type RouteId = usize;
+
+/// A whole system to simulate.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// The stages, by index.
+    pub stages: Vec<Stage>,
+    /// The endpoints requests arrive at.
+    pub routes: Vec<Route>,
+    /// Where the requests come from.
+    pub sources: Vec<Source>,
+    /// What goes wrong, and when.
+    pub faults: Vec<Fault>,
+}
+
+/// An endpoint: the name results are reported under and the stage that
+/// receives its requests.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Short name ("checkout"); metrics and series use it.
+    pub name: String,
+    /// The stage a request of this route enters first.
+    pub entry: StageId,
+}
+
+/// A stage: a named node of the diagram.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    /// The data file's node id; the stage's series are `<name>.<series>`.
+    pub name: String,
+    /// What it is.
+    pub kind: StageKind,
+}
+
+/// The closed set of stage kinds (a `match` per hop, no dynamic calls).
+#[derive(Clone, Debug)]
+pub enum StageKind {
+    /// Instances with concurrency slots and a bounded queue, running a
+    /// handler per route.
+    Service(Service),
+    /// Someone else's API: answers after its latency, with its own quota.
+    ThirdParty(ThirdParty),
+    /// Forwards each request to one of its targets, chosen by a policy.
+    Balancer(BalancerStage),
+}
+
+/// A service: `instances` × `slots` concurrent requests, the rest queued.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// Identical instances behind the stage's own balancer.
+    pub instances: u32,
+    /// Concurrent requests per instance (threads, workers, connections).
+    pub slots: u32,
+    /// Requests that may wait for a slot, per instance; beyond it they are
+    /// rejected (`queue_full`).
+    pub queue_limit: u32,
+    /// How the stage picks an instance.
+    pub balance: Policy,
+    /// Thread-per-request (true): a request keeps its slot while it waits
+    /// for a downstream reply. Async (false): it gives the slot back and
+    /// queues for one again when the reply arrives.
+    pub hold_slot_while_waiting: bool,
+    /// What a request does here, by route (the first handler that lists
+    /// the request's route, or lists none, applies).
+    pub handlers: Vec<Handler>,
+}
+
+/// The steps a request goes through at a service.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    /// The routes this handler serves (empty: every route).
+    pub routes: Vec<RouteId>,
+    /// In order.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a handler.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Busy for a time drawn from the distribution, in seconds.
+    Work(Dist),
+    /// One downstream call; the next step waits for its reply.
+    Call(Call),
+    /// Several downstream calls at once; the next step waits for all.
+    Parallel(Vec<Call>),
+}
+
+/// A call to another stage and the policies it is made with.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The callee.
+    pub to: StageId,
+    /// Timeout, retries, breaker, fallback, bulkhead.
+    pub policy: CallPolicy,
+}
+
+/// What the callee's work becomes when its caller stops waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// It goes on and still costs capacity (counted as `orphaned_work`).
+    Orphan,
+    /// It is cancelled: dequeued, or its slot freed, and its own calls too.
+    Cancel,
+}
+
+/// How a caller makes a call.
+#[derive(Clone, Debug)]
+pub struct CallPolicy {
+    /// Fail the attempt at this deadline (None: wait forever).
+    pub timeout: Option<SimTime>,
+    /// What the callee's work becomes after a timeout.
+    pub on_timeout: OnTimeout,
+    /// Extra attempts after a failed one.
+    pub retries: u32,
+    /// The wait before each retry.
+    pub backoff: BackoffPolicy,
+    /// Wait at least what a 429's Retry-After says.
+    pub honour_retry_after: bool,
+    /// Retries allowed only while under this percentage of recent calls.
+    pub retry_budget_pct: Option<f64>,
+    /// A circuit breaker on this call.
+    pub breaker: Option<BreakerConfig>,
+    /// On final failure, answer with a fallback (the request completes
+    /// `degraded`) instead of failing the caller.
+    pub fallback: bool,
+    /// At most this many of these calls in flight from the caller; more
+    /// fail at once (`bulkhead_full`), so they cannot take every slot.
+    pub bulkhead: Option<u32>,
+}
+
+impl CallPolicy {
+    /// Wait forever, never retry: a plain call.
+    pub fn plain() -> Self {
+        Self {
+            timeout: None,
+            on_timeout: OnTimeout::Orphan,
+            retries: 0,
+            backoff: BackoffPolicy {
+                kind: super::retry::Backoff::None,
+                base: 0,
+                cap: 0,
+            },
+            honour_retry_after: false,
+            retry_budget_pct: None,
+            breaker: None,
+            fallback: false,
+            bulkhead: None,
+        }
+    }
+}
+
+/// A third-party API: unlimited concurrency, a latency, a quota per key.
+#[derive(Clone, Debug)]
+pub struct ThirdParty {
+    /// Time to answer, seconds.
+    pub latency: Dist,
+    /// Calls allowed per window per API key (None: no quota).
+    pub quota: Option<Quota>,
+}
+
+/// A provider's quota.
+#[derive(Clone, Copy, Debug)]
+pub struct Quota {
+    /// Calls per window per key.
+    pub limit: u64,
+    /// Window length.
+    pub window: SimTime,
+    /// API keys the callers rotate through (round robin).
+    pub keys: u32,
+}
+
+/// A load balancer in front of other stages.
+#[derive(Clone, Debug)]
+pub struct BalancerStage {
+    /// How it picks.
+    pub policy: Policy,
+    /// The stages it spreads requests over.
+    pub targets: Vec<StageId>,
+}
+
+/// Where requests come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Open loop: arrivals at a rate whatever the responses (users).
+    Open {
+        /// Requests per second over time.
+        shape: RateShape,
+        /// Poisson (true) or evenly spaced arrivals.
+        poisson: bool,
+        /// Each arrival's route, by share (the shares need not sum to 1).
+        routes: Vec<(RouteId, f64)>,
+    },
+    /// Closed loop: `jobs` requests worked through by `workers` callers,
+    /// each starting its next when the last one ended (a batch).
+    Batch {
+        /// How many in all.
+        jobs: u64,
+        /// How many at a time.
+        workers: u32,
+        /// Their route.
+        route: RouteId,
+    },
+}
+
+/// Something going wrong at a stage for a while.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fault {
+    /// When it starts.
+    pub start: SimTime,
+    /// How long it lasts.
+    pub duration: SimTime,
+    /// Which stage.
+    pub target: StageId,
+    /// What happens.
+    pub kind: FaultKind,
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Refuses every request (`down`).
+    Down,
+    /// Work and latency take this many times longer.
+    Slow(f64),
+    /// Each request fails with this probability (`error`).
+    Errors(f64),
+    /// Open sources send this many times their rate (the target is ignored).
+    Traffic(f64),
+}
+
+impl Fault {
+    /// Whether the fault is on at `now`.
+    pub fn active(&self, now: SimTime) -> bool {
+        now >= self.start && now - self.start < self.duration
+    }
+
+    /// When it ends.
+    pub fn end(&self) -> SimTime {
+        self.start.saturating_add(self.duration)
+    }
+}
+
+impl Topology {
+    /// Checks that every index points at something, every stage name is
+    /// unique and non-empty, and every number is usable: a topology that
+    /// passes runs without panicking.
+    pub fn validate(&self) -> Result<(), String> {
+        let stages = self.stages.len();
+        let stage = |i: StageId, what: &str| -> Result<(), String> {
+            if i < stages {
+                Ok(())
+            } else {
+                Err(format!("{what} names stage {i}, but there are {stages}"))
+            }
+        };
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.name.is_empty() || s.name.contains(char::is_whitespace) {
+                return Err(format!("stage {i} needs a name without spaces"));
+            }
+            if self.stages[..i].iter().any(|o| o.name == s.name) {
+                return Err(format!("two stages are called '{}'", s.name));
+            }
+            match &s.kind {
+                StageKind::Service(svc) => {
+                    if svc.instances == 0 || svc.slots == 0 {
+                        return Err(format!("'{}' needs at least one instance and slot", s.name));
+                    }
+                    for h in &svc.handlers {
+                        for &r in &h.routes {
+                            if r >= self.routes.len() {
+                                return Err(format!("'{}' handles unknown route {r}", s.name));
+                            }
+                        }
+                        for step in &h.steps {
+                            let calls: &[Call] = match step {
+                                Step::Work(_) => &[],
+                                Step::Call(c) => std::slice::from_ref(c),
+                                Step::Parallel(cs) => cs,
+                            };
+                            for c in calls {
+                                stage(c.to, &format!("a call from '{}'", s.name))?;
+                                if c.to == i {
+                                    return Err(format!("'{}' calls itself", s.name));
+                                }
+                            }
+                        }
+                    }
+                }
+                StageKind::ThirdParty(tp) => {
+                    if let Some(q) = tp.quota {
+                        if q.window == 0 || q.keys == 0 {
+                            return Err(format!("'{}': a quota needs a window and a key", s.name));
+                        }
+                    }
+                }
+                StageKind::Balancer(b) => {
+                    if b.targets.is_empty() {
+                        return Err(format!("balancer '{}' has no targets", s.name));
+                    }
+                    for &t in &b.targets {
+                        stage(t, &format!("balancer '{}'", s.name))?;
+                        if matches!(self.stages[t].kind, StageKind::Balancer(_)) {
+                            return Err(format!("balancer '{}' targets another balancer", s.name));
+                        }
+                    }
+                }
+            }
+        }
+        for r in &self.routes {
+            stage(r.entry, &format!("route '{}'", r.name))?;
+        }
+        for src in &self.sources {
+            match src {
+                Source::Open { routes, .. } => {
+                    if routes
+                        .iter()
+                        .any(|&(r, w)| r >= self.routes.len() || w.is_nan() || w < 0.0)
+                    {
+                        return Err("a source names an unknown route or a bad share".into());
+                    }
+                }
+                Source::Batch { route, .. } => {
+                    if *route >= self.routes.len() {
+                        return Err("a batch names an unknown route".into());
+                    }
+                }
+            }
+        }
+        for f in &self.faults {
+            stage(f.target, "a fault")?;
+            let bad = match f.kind {
+                FaultKind::Slow(x) | FaultKind::Traffic(x) => !(x.is_finite() && x >= 0.0),
+                FaultKind::Errors(p) => !(0.0..=1.0).contains(&p),
+                FaultKind::Down => false,
+            };
+            if bad {
+                return Err(format!(
+                    "fault on '{}' has a bad factor",
+                    self.stages[f.target].name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stage called `name`.
+    pub fn stage_id(&self, name: &str) -> Option<StageId> {
+        self.stages.iter().position(|s| s.name == name)
+    }
+}
