@@ -1,7 +1,9 @@
 //! The reference benchmark workload: an M/M/c queue (Poisson arrivals at
 //! λ = 9/s, exponential service with mean 1 s, 10 servers), the same model
-//! a SimPy comparison runs. The CLI's `bench` command times it; this module
-//! only simulates, so it stays deterministic and testable.
+//! a SimPy comparison runs; and a request-flow workload on the shared
+//! layer ([`flow`]): a load balancer over 10 service instances calling a
+//! database. The CLI's `bench` command times them; this module only
+//! simulates, so it stays deterministic and testable.
 
 use crate::engine::time::{secs, SimTime};
 use crate::engine::{Dist, EventQueue, Histogram, RngStream};
@@ -79,6 +81,99 @@ pub fn mmc(requests: u64, seed: u64) -> MmcOutcome {
     }
 }
 
+/// What one run of the flow workload simulated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowOutcome {
+    /// Requests that arrived.
+    pub requests: u64,
+    /// Requests that completed.
+    pub completed: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Mean response time, seconds.
+    pub mean_response_s: f64,
+}
+
+/// Arrival rate of the flow workload, per second.
+pub const FLOW_RPS: f64 = 4_000.0;
+
+/// The flow workload: Poisson arrivals at [`FLOW_RPS`] to a least-
+/// connections balancer over 10 instances (4 slots each, 5 ms of
+/// exponential work, thread-per-request) that each call one database
+/// (16 slots, 2 ms of exponential work), for `seconds` of simulated time.
+pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
+    use crate::flow::{
+        balance::Policy, BalancerStage, Call, CallPolicy, Handler, Route, Service, Sim, Source,
+        Stage, StageKind, Step, Topology,
+    };
+    let service = |slots, work_s, steps: Vec<Step>| {
+        StageKind::Service(Service {
+            instances: 1,
+            slots,
+            queue_limit: 1_000,
+            balance: Policy::RoundRobin,
+            hold_slot_while_waiting: true,
+            handlers: vec![Handler {
+                routes: vec![],
+                steps: [vec![Step::Work(Dist::exponential(work_s))], steps].concat(),
+            }],
+        })
+    };
+    let apps = 10;
+    let db = apps + 1;
+    let mut stages = vec![Stage {
+        name: "lb".into(),
+        kind: StageKind::Balancer(BalancerStage {
+            policy: Policy::LeastConnections,
+            targets: (1..=apps).collect(),
+        }),
+    }];
+    for i in 0..apps {
+        stages.push(Stage {
+            name: format!("app{i}"),
+            kind: service(
+                4,
+                0.005,
+                vec![Step::Call(Call {
+                    to: db,
+                    policy: CallPolicy::plain(),
+                })],
+            ),
+        });
+    }
+    stages.push(Stage {
+        name: "db".into(),
+        kind: service(16, 0.002, vec![]),
+    });
+    let topo = Topology {
+        stages,
+        routes: vec![Route::new("r", 0)],
+        sources: vec![Source::Open {
+            shape: crate::parts::RateShape::Flat(FLOW_RPS),
+            poisson: true,
+            routes: vec![(0, 1.0)],
+        }],
+        faults: vec![],
+    };
+    let Ok(mut sim) = Sim::new(&topo, seed, seconds * crate::engine::time::SECOND, &[]) else {
+        return FlowOutcome {
+            requests: 0,
+            completed: 0,
+            events: 0,
+            mean_response_s: 0.0,
+        };
+    };
+    sim.run();
+    let route = sim.route(0).clone();
+    let mean_response_s = sim.route_latency(0).mean() / 1e9;
+    FlowOutcome {
+        requests: route.requests,
+        completed: route.completed,
+        events: sim.events(),
+        mean_response_s,
+    }
+}
+
 /// Erlang C: the probability that an arrival to an M/M/c queue must wait,
 /// for `c` servers and offered load `a = λ / μ` (needs `a < c`).
 pub fn erlang_c(c: u32, a: f64) -> f64 {
@@ -107,6 +202,22 @@ mod tests {
         assert!((erlang_c(2, 1.0) - 1.0 / 3.0).abs() < 1e-12);
         // The reference workload: c = 10, a = 9 gives about 0.6687.
         assert!((erlang_c(10, 9.0) - 0.6687).abs() < 5e-4);
+    }
+
+    #[test]
+    fn flow_workload_serves_everyone_at_about_its_work_time() {
+        // 4 000 req/s over 10 instances of 4 slots: 400/s each, holding a
+        // slot ~7 ms (5 ms work + 2 ms at the database): 2.8 of 4 slots, so
+        // queues stay short; the database runs 8 of 16 slots. Almost every
+        // request completes, in a little over 5 + 2 = 7 ms on average.
+        let out = flow(10, 1);
+        assert!((out.requests as f64 - 40_000.0).abs() < 4.0 * 200.0);
+        assert!(out.requests - out.completed < 100);
+        assert!(
+            out.mean_response_s > 0.007 && out.mean_response_s < 0.012,
+            "{out:?}"
+        );
+        assert_eq!(out, flow(10, 1));
     }
 
     #[test]

@@ -380,6 +380,12 @@ fn bench(args: &[String]) -> Result<String, Failure> {
     let wall = started.elapsed().as_secs_f64();
     let rps = out.completed as f64 / wall;
     let eps = out.events as f64 / wall;
+    // The flow workload, sized to simulate about as many requests.
+    let flow_s = (requests as f64 / prodsim::bench::FLOW_RPS).ceil().max(1.0) as u64;
+    let started = Instant::now();
+    let flow = prodsim::bench::flow(flow_s, DEFAULT_SEED);
+    let flow_wall = started.elapsed().as_secs_f64();
+    let flow_eps = flow.events as f64 / flow_wall;
     if opts.json {
         return Ok(pretty(&json!({
             "workload": "M/M/c, lambda 9/s, mean service 1 s, 10 servers",
@@ -389,15 +395,26 @@ fn bench(args: &[String]) -> Result<String, Failure> {
             "requests_per_s": rps,
             "events_per_s": eps,
             "mean_wait_s": out.mean_wait_s,
+            "flow": {
+                "workload": "load balancer over 10 instances calling a database, 4000 req/s",
+                "requests": flow.requests,
+                "events": flow.events,
+                "wall_s": flow_wall,
+                "events_per_s": flow_eps,
+            },
         })));
     }
     Ok(format!(
         "M/M/c (λ = 9/s, mean service 1 s, 10 servers): {} requests, {} events in {wall:.3} s\n\
          {rps:.0} simulated requests per wall second\n{eps:.0} events per wall second\n\
-         mean wait {:.3} s (Erlang C predicts {:.3} s)",
+         mean wait {:.3} s (Erlang C predicts {:.3} s)\n\
+         flow (balancer, 10 instances, a database; 4000 req/s): {} requests, {} events in {flow_wall:.3} s\n\
+         {flow_eps:.0} events per wall second",
         out.completed,
         out.events,
         out.mean_wait_s,
-        prodsim::bench::erlang_c(10, 9.0)
+        prodsim::bench::erlang_c(10, 9.0),
+        flow.requests,
+        flow.events,
     ))
 }

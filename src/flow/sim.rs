@@ -155,9 +155,8 @@ struct Job {
     /// The first failure among the current step's calls.
     step_failed: Option<&'static str>,
     degraded: bool,
-    /// The call this visit answers (and that call's attempt), or none for
-    /// a request's first stage.
-    parent: Option<(Ref, u32)>,
+    /// The call this visit answers, and that call's attempt.
+    parent: (Ref, u32),
     /// The current step's calls, for cancellation.
     calls: Option<Ref>,
 }
@@ -168,10 +167,13 @@ enum CallPhase {
     Backoff,
 }
 
-/// A call from a job to another stage, across its attempts.
+/// A call to a stage, across its attempts: from a job, or from the client
+/// (a request's call to its route's first stage).
 struct CallState {
     site: u32,
-    caller: Ref,
+    /// The job waiting for the answer; none for the client.
+    caller: Option<Ref>,
+    req: Request,
     /// The job serving the current attempt (none for a third party).
     callee: Option<Ref>,
     attempt: u32,
@@ -196,8 +198,6 @@ enum Ev {
     Retry(Ref),
     /// An answer for a call attempt (third parties, refusals at the door).
     Answer(Ref, u32, Outcome),
-    /// An answer to a request's first stage refusing it at once.
-    RootAnswer(Request, Outcome),
     /// A request starts (batch sources).
     Start(Request),
 }
@@ -214,6 +214,33 @@ struct Site {
     retries: u64,
     degraded: u64,
     s_breaker: Option<SeriesId>,
+}
+
+impl Site {
+    /// The state of call `c` made from the stage (or client) `from`; its
+    /// random stream and breaker series are named after both ends.
+    fn new(topo: &Topology, rec: &mut Recorder, seed: u64, from: &str, c: &Call) -> Self {
+        let callee = &topo.stages[c.to].name;
+        Site {
+            call: c.clone(),
+            breaker: c.policy.breaker.map(CircuitBreaker::new),
+            // Finagle's defaults around the percentage: a 10 s window and
+            // 10 retries a second allowed whatever the traffic.
+            budget: c
+                .policy
+                .retry_budget_pct
+                .map(|pct| RetryBudget::new(10 * SECOND, 10, pct, 0)),
+            backoff_rng: RngStream::new(seed, &format!("{from}.{callee}.backoff")),
+            in_flight: 0,
+            attempts: 0,
+            retries: 0,
+            degraded: 0,
+            s_breaker: c
+                .policy
+                .breaker
+                .map(|_| rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)),
+        }
+    }
 }
 
 struct Instance {
@@ -308,7 +335,20 @@ pub struct Sim<'t> {
     totals: FlowTotals,
     /// Recovery is measured per second from this time on.
     watch_from: SimTime,
+    /// Scratch space for a balancer's view of its targets' loads.
+    loads: Vec<u32>,
+    /// Per route, the call site of the client's call to its first stage.
+    client_sites: Vec<usize>,
 }
+
+/// A placeholder request for a call whose caller has just gone.
+const REQUEST_NONE: Request = Request {
+    id: 0,
+    born: 0,
+    route: 0,
+    source: 0,
+    class: 0,
+};
 
 /// The class of a new request: P0, P1 or P2 by these shares.
 pub const DEFAULT_CLASS_SHARES: [f64; 3] = [1.0, 0.0, 0.0];
@@ -362,25 +402,7 @@ impl<'t> Sim<'t> {
                         Step::Parallel(cs) => cs,
                     };
                     for c in calls {
-                        let callee = &topo.stages[c.to].name;
-                        let s_breaker =
-                            c.policy.breaker.as_ref().map(|_| {
-                                rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)
-                            });
-                        sites.push(Site {
-                            call: c.clone(),
-                            breaker: c.policy.breaker.map(CircuitBreaker::new),
-                            budget: c
-                                .policy
-                                .retry_budget_pct
-                                .map(|pct| RetryBudget::new(10 * SECOND, 10, pct, 0)),
-                            backoff_rng: RngStream::new(seed, &format!("{name}.{callee}.backoff")),
-                            in_flight: 0,
-                            attempts: 0,
-                            retries: 0,
-                            degraded: 0,
-                            s_breaker,
-                        });
+                        sites.push(Site::new(topo, &mut rec, seed, name, c));
                     }
                 }
                 stage_sites.push(firsts);
@@ -416,6 +438,24 @@ impl<'t> Sim<'t> {
                 s_calls: series(&mut rec, "calls_rps", SeriesKind::Rate),
             });
         }
+        let client_sites = topo
+            .routes
+            .iter()
+            .map(|r| {
+                let call = Call {
+                    to: r.entry,
+                    policy: r.client.clone(),
+                };
+                sites.push(Site::new(
+                    topo,
+                    &mut rec,
+                    seed,
+                    &format!("client.{}", r.name),
+                    &call,
+                ));
+                sites.len() - 1
+            })
+            .collect();
         let route_series = topo
             .routes
             .iter()
@@ -457,6 +497,8 @@ impl<'t> Sim<'t> {
             next_id: 0,
             totals: FlowTotals::default(),
             watch_from: SimTime::MAX,
+            loads: Vec::new(),
+            client_sites,
         })
     }
 
@@ -513,7 +555,6 @@ impl<'t> Sim<'t> {
                 Ev::Timeout(call, gen) => self.timeout(now, call, gen),
                 Ev::Retry(call) => self.retry(now, call),
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
-                Ev::RootAnswer(req, outcome) => self.end_request(now, req, outcome, true),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -707,12 +748,25 @@ impl<'t> Sim<'t> {
 
     // ---- requests ----
 
+    /// A request arrives: the client's call to its route's first stage,
+    /// made with the route's client policy (how long it waits, retries).
     fn start(&mut self, now: SimTime, req: Request) {
         self.rec.arrival(now);
         let r = req.route as usize;
         self.routes[r].requests += 1;
-        let entry = self.topo.routes[r].entry;
-        self.enter(now, entry, req, None);
+        let call = self.calls.insert(CallState {
+            site: self.client_sites[r] as u32,
+            caller: None,
+            req,
+            callee: None,
+            attempt: 0,
+            attempt_gen: 0,
+            attempt_started: now,
+            previous_delay: 0,
+            phase: CallPhase::InFlight,
+            sibling: None,
+        });
+        self.start_call(now, call);
     }
 
     /// A request's end: recorded once, for its route and the run.
@@ -765,7 +819,7 @@ impl<'t> Sim<'t> {
 
     /// A request arrives at stage `stage`, answering `parent` (a call) or
     /// as its route's first stage.
-    fn enter(&mut self, now: SimTime, stage: StageId, req: Request, parent: Option<(Ref, u32)>) {
+    fn enter(&mut self, now: SimTime, stage: StageId, req: Request, parent: (Ref, u32)) {
         let st = &mut self.stages[stage];
         st.arrivals += 1;
         self.rec.count(st.s_calls, now, 1.0);
@@ -817,14 +871,9 @@ impl<'t> Sim<'t> {
                 st.in_flight += 1;
                 self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
                 self.rec.gauge(st.s_busy, now, f64::from(st.in_flight));
-                match parent {
-                    Some((call, gen)) => self
-                        .q
-                        .schedule(now + latency, Ev::Answer(call, gen, outcome)),
-                    // A third party as a route's first stage answers the
-                    // request itself.
-                    None => self.q.schedule(now + latency, Ev::RootAnswer(req, outcome)),
-                }
+                let (call, gen) = parent;
+                self.q
+                    .schedule(now + latency, Ev::Answer(call, gen, outcome));
             }
             StageKind::Service(svc) => {
                 let handler = svc
@@ -837,8 +886,17 @@ impl<'t> Sim<'t> {
                     return;
                 };
                 let st = &mut self.stages[stage];
-                let loads: Vec<u32> = st.instances.iter().map(|i| i.load).collect();
-                let instance = st.balancer.as_mut().map_or(0, |b| b.pick(&loads)) as u32;
+                let instance = if st.instances.len() == 1 {
+                    0
+                } else {
+                    let mut loads = std::mem::take(&mut self.loads);
+                    loads.clear();
+                    loads.extend(st.instances.iter().map(|i| i.load));
+                    let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads)) as u32;
+                    self.loads = loads;
+                    pick
+                };
+                let st = &mut self.stages[stage];
                 let inst = &mut st.instances[instance as usize];
                 let free = inst.busy < svc.slots;
                 if !free && inst.queue.len() >= svc.queue_limit as usize {
@@ -862,10 +920,8 @@ impl<'t> Sim<'t> {
                     calls: None,
                 });
                 self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
-                if let Some((call, _)) = parent {
-                    if let Some(c) = self.calls.get_mut(call) {
-                        c.callee = Some(job);
-                    }
+                if let Some(c) = self.calls.get_mut(parent.0) {
+                    c.callee = Some(job);
                 }
                 let inst = &mut self.stages[stage].instances[instance as usize];
                 if free {
@@ -889,7 +945,7 @@ impl<'t> Sim<'t> {
         now: SimTime,
         stage: StageId,
         req: Request,
-        parent: Option<(Ref, u32)>,
+        parent: (Ref, u32),
         reason: &'static str,
     ) {
         let st = &mut self.stages[stage];
@@ -900,17 +956,10 @@ impl<'t> Sim<'t> {
 
     /// Answers a visit that ended before it began (refused, or nothing to
     /// do), through the queue so that callers never re-enter themselves.
-    fn answer_now(
-        &mut self,
-        now: SimTime,
-        req: Request,
-        parent: Option<(Ref, u32)>,
-        outcome: Outcome,
-    ) {
-        match parent {
-            Some((call, gen)) => self.q.schedule(now, Ev::Answer(call, gen, outcome)),
-            None => self.q.schedule(now, Ev::RootAnswer(req, outcome)),
-        }
+    fn answer_now(&mut self, now: SimTime, req: Request, parent: (Ref, u32), outcome: Outcome) {
+        let _ = req;
+        let (call, gen) = parent;
+        self.q.schedule(now, Ev::Answer(call, gen, outcome));
     }
 
     fn show_stage(&mut self, now: SimTime, stage: StageId) {
@@ -959,9 +1008,11 @@ impl<'t> Sim<'t> {
                 }
                 let mut previous: Option<Ref> = None;
                 for site in first..first + n {
+                    let req = self.jobs.get(job).map_or(REQUEST_NONE, |j| j.req);
                     let call = self.calls.insert(CallState {
                         site: site as u32,
-                        caller: job,
+                        caller: Some(job),
+                        req,
                         callee: None,
                         attempt: 0,
                         attempt_gen: 0,
@@ -1021,10 +1072,8 @@ impl<'t> Sim<'t> {
             st.errors += 1;
             self.rec.count(st.s_errors, now, 1.0);
         }
-        match j.parent {
-            Some((call, gen)) => self.on_reply(now, call, gen, outcome),
-            None => self.end_request(now, j.req, outcome, false),
-        }
+        let (call, gen) = j.parent;
+        self.on_reply(now, call, gen, outcome);
     }
 
     /// Takes a finished or cancelled job off its stage's books.
@@ -1130,16 +1179,13 @@ impl<'t> Sim<'t> {
         c.phase = CallPhase::InFlight;
         c.callee = None;
         let gen = c.attempt_gen;
-        let (req, to) = match self.jobs.get(c.caller) {
-            Some(j) => (j.req, site.call.to),
-            None => return,
-        };
+        let (req, to) = (c.req, site.call.to);
         site.in_flight += 1;
         site.attempts += 1;
         if let Some(t) = site.call.policy.timeout {
             self.q.schedule(now + t, Ev::Timeout(call, gen));
         }
-        self.enter(now, to, req, Some((call, gen)));
+        self.enter(now, to, req, (call, gen));
     }
 
     /// An attempt's answer arrived (from a job, a third party or a refusal).
@@ -1280,7 +1326,18 @@ impl<'t> Sim<'t> {
         let Some(c) = self.calls.remove(call) else {
             return;
         };
-        let job = c.caller;
+        let Some(job) = c.caller else {
+            // The client's call: the request is over.
+            let at_door = matches!(
+                outcome,
+                Outcome::Fail {
+                    reason: "queue_full" | "down",
+                    ..
+                }
+            );
+            self.end_request(now, c.req, outcome, at_door);
+            return;
+        };
         let Some(j) = self.jobs.get_mut(job) else {
             return;
         };

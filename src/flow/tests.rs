@@ -56,10 +56,7 @@ fn call(to: StageId, policy: CallPolicy) -> Step {
 fn api_calling(api: StageKind, provider: StageKind, rps: f64, faults: Vec<Fault>) -> Topology {
     Topology {
         stages: vec![stage("api", api), stage("provider", provider)],
-        routes: vec![Route {
-            name: "r".into(),
-            entry: 0,
-        }],
+        routes: vec![Route::new("r", 0)],
         sources: vec![even(rps)],
         faults,
     }
@@ -93,10 +90,7 @@ fn an_idle_service_answers_in_exactly_its_work_time() {
     // nobody ever waits, so every latency is 10 ms and 50 × 10 s arrive.
     let topo = Topology {
         stages: vec![stage("api", service(1, 0, true, vec![work_ms(10.0)]))],
-        routes: vec![Route {
-            name: "r".into(),
-            entry: 0,
-        }],
+        routes: vec![Route::new("r", 0)],
         sources: vec![even(50.0)],
         faults: vec![],
     };
@@ -189,10 +183,7 @@ fn a_cancelled_callee_frees_its_slot_and_an_orphaned_one_does_not() {
             ),
             stage("worker", service(1, 0, true, vec![work_ms(1_000.0)])),
         ],
-        routes: vec![Route {
-            name: "r".into(),
-            entry: 0,
-        }],
+        routes: vec![Route::new("r", 0)],
         sources: vec![even(2.0)],
         faults: vec![],
     };
@@ -366,10 +357,7 @@ fn parallel_calls_take_the_longest_and_sequential_ones_the_sum() {
                 stage("fast", provider(0.100)),
                 stage("slow", provider(0.300)),
             ],
-            routes: vec![Route {
-                name: "r".into(),
-                entry: 0,
-            }],
+            routes: vec![Route::new("r", 0)],
             sources: vec![even(5.0)],
             faults: vec![],
         }
@@ -394,10 +382,7 @@ fn a_balancer_spreads_requests_and_a_down_target_refuses() {
             stage("a", service(10, 10, true, vec![work_ms(1.0)])),
             stage("b", service(10, 10, true, vec![work_ms(1.0)])),
         ],
-        routes: vec![Route {
-            name: "r".into(),
-            entry: 0,
-        }],
+        routes: vec![Route::new("r", 0)],
         sources: vec![even(100.0)],
         faults: vec![Fault {
             start: 5 * SECOND,
@@ -459,10 +444,7 @@ fn a_batch_source_keeps_its_workers_busy_until_the_jobs_are_done() {
     // 100 jobs of 100 ms on 4 slots, 4 workers: 25 rounds of 100 ms = 2.5 s.
     let topo = Topology {
         stages: vec![stage("api", service(4, 0, true, vec![work_ms(100.0)]))],
-        routes: vec![Route {
-            name: "r".into(),
-            entry: 0,
-        }],
+        routes: vec![Route::new("r", 0)],
         sources: vec![Source::Batch {
             jobs: 100,
             workers: 4,
@@ -540,4 +522,28 @@ fn a_topology_with_a_dangling_index_is_refused() {
     assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
     topo.stages[0].kind = service(1, 0, true, vec![call(0, CallPolicy::plain())]);
     assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
+}
+
+#[test]
+fn a_client_that_gives_up_fails_the_request_and_orphans_its_work() {
+    // One slot, 1 s of work, a request every 2 s (never a queue), and
+    // clients that wait 300 ms: each request fails at 300 ms and its work
+    // still runs to the end, orphaned.
+    let mut topo = Topology {
+        stages: vec![stage("api", service(1, 10, true, vec![work_ms(1_000.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![even(0.5)],
+        faults: vec![],
+    };
+    topo.routes[0].client.timeout = Some(300 * MILLISECOND);
+    let (out, totals, route, _) = run(&topo, 20);
+    conserved(&out);
+    // Requests at 2, 4, …, 20 s: ten. The last one arrives as the run
+    // ends, so it neither fails (at 20.3 s) nor finishes its work (21 s);
+    // each of the other nine fails and leaves its work orphaned.
+    assert_eq!(route.requests, 10);
+    assert_eq!(route.completed, 0);
+    assert_eq!(route.failed, 9);
+    assert!(out.outcomes.iter().all(|o| o.reason == "timeout"));
+    assert_eq!(totals.orphaned_work, 9);
 }

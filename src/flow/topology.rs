@@ -37,6 +37,21 @@ pub struct Route {
     pub name: String,
     /// The stage a request of this route enters first.
     pub entry: StageId,
+    /// How the client calls it: how long it waits before giving up
+    /// (`timeout`), whether it retries. A client that gives up leaves the
+    /// work it started orphaned, as a browser or a gateway does.
+    pub client: CallPolicy,
+}
+
+impl Route {
+    /// A route whose clients wait as long as it takes and never retry.
+    pub fn new(name: &str, entry: StageId) -> Self {
+        Self {
+            name: name.into(),
+            entry,
+            client: CallPolicy::plain(),
+        }
+    }
 }
 
 /// A stage: a named node of the diagram.
