@@ -364,7 +364,8 @@ fn pool_wait_matches_erlang_c_on_a_long_run() {
                 seed,
                 duration_s: 200_000.0,
             };
-            let out = (scenario.model)(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+            let out =
+                (scenario.model)(&scenario.spec, &params, &cfg).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(metric(&out, "connections_opened"), 10.0);
             metric(&out, "pool_wait_mean_ms")
         })
@@ -390,7 +391,8 @@ fn pool_wait_matches_erlang_c_on_a_long_run() {
                 seed,
                 duration_s: 3_600.0,
             };
-            let out = (scenario.model)(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+            let out =
+                (scenario.model)(&scenario.spec, &params, &cfg).unwrap_or_else(|e| panic!("{e}"));
             metric(&out, "pool_wait_mean_ms")
         })
         .collect();

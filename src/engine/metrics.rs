@@ -546,6 +546,11 @@ impl Recorder {
         if self.keep.as_ref().is_some_and(|keep| !keep.contains(&key)) {
             return SeriesId(usize::MAX);
         }
+        // The same key twice is the same series (two stages' calls to one
+        // callee share its breaker chart).
+        if let Some(i) = self.extra.iter().position(|d| d.key == key) {
+            return SeriesId(i);
+        }
         let n = MAX_POINTS;
         self.extra.push(SeriesData {
             key,

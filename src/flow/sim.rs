@@ -235,10 +235,9 @@ impl Site {
             attempts: 0,
             retries: 0,
             degraded: 0,
-            s_breaker: c
-                .policy
-                .breaker
-                .map(|_| rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)),
+            // Registered whether or not this call has a breaker, so a
+            // chart of it reads 0 (closed: calls flow) when there is none.
+            s_breaker: Some(rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)),
         }
     }
 }
@@ -258,6 +257,7 @@ struct StageState {
     quota: Option<Quota>,
     next_key: u64,
     in_flight: u32,
+    busy_max: u32,
     arrivals: u64,
     errors: u64,
     /// `(handler, step)` → first call site of that step.
@@ -428,6 +428,7 @@ impl<'t> Sim<'t> {
                 quota,
                 next_key: 0,
                 in_flight: 0,
+                busy_max: 0,
                 arrivals: 0,
                 errors: 0,
                 sites: stage_sites,
@@ -578,6 +579,11 @@ impl<'t> Sim<'t> {
     /// Calls stage `s` received (attempts, retries included).
     pub fn stage_arrivals(&self, s: StageId) -> u64 {
         self.stages[s].arrivals
+    }
+
+    /// The most slots of stage `s` busy at once.
+    pub fn busy_max(&self, s: StageId) -> u32 {
+        self.stages[s].busy_max
     }
 
     /// Visits or calls that failed at stage `s`.
@@ -963,8 +969,9 @@ impl<'t> Sim<'t> {
     }
 
     fn show_stage(&mut self, now: SimTime, stage: StageId) {
-        let st = &self.stages[stage];
+        let st = &mut self.stages[stage];
         let busy: u32 = st.instances.iter().map(|i| i.busy).sum();
+        st.busy_max = st.busy_max.max(busy);
         let queued: usize = st.instances.iter().map(|i| i.queue.len()).sum();
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));

@@ -58,7 +58,7 @@ use crate::parts::paging::{MemoryBudget, PagedReader};
 use crate::parts::stream::{
     FlowLine, Gzip, IdleTimeout, Link, Start, StringBuild, V8_MAX_STRING_CHARS,
 };
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 use std::collections::VecDeque;
 
 /// Rows per cursor round trip, and so per chunk in the pipeline.
@@ -297,7 +297,7 @@ fn csv_time(bytes: u64) -> SimTime {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let strategy = match p.choice("strategy")? {
         "sync_in_memory" => Strategy::Sync,
         "stream" => Strategy::Stream,

@@ -81,7 +81,7 @@ use crate::engine::time::{as_millis, millis, secs, SimTime, SECOND};
 use crate::engine::{EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::batch::{Chunk, InsertCost, WriteSlots};
 use crate::parts::{BatchWriter, Job, JobQueue, Retry, WriteMode};
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Rows per second the reader parses and validates (a streaming CSV parser).
 pub const PARSE_ROWS_PER_S: f64 = 100_000.0;
@@ -216,7 +216,7 @@ impl Model {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let strategy = match p.choice("strategy")? {
         "sync_request" => Strategy::SyncRequest,
         "one_by_one" => Strategy::OneByOne,

@@ -36,7 +36,7 @@ use crate::engine::time::{millis, secs, SimTime};
 use crate::engine::{Dist, EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::db::Acquire;
 use crate::parts::{Arrivals, ConnectionPool, Database};
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Spread (sigma of the underlying normal) of log-normal query times.
 const LOGNORMAL_SIGMA: f64 = 0.8;
@@ -142,7 +142,7 @@ impl Model {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let rps = p.number("arrival_rps")?;
     let query_s = p.number("query_ms")? / 1_000.0;
     let query = match p.choice("query_dist")? {

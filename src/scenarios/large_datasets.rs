@@ -47,7 +47,7 @@ use crate::engine::time::{as_millis, as_secs, secs, SimTime};
 use crate::engine::{Dist, EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::paging::{MemoryBudget, PagedReader, Paging};
 use crate::parts::stream::{FlowLine, Start};
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Spread (sigma of the underlying normal) of a round trip's fixed cost.
 const QUERY_SIGMA: f64 = 0.25;
@@ -116,7 +116,7 @@ impl Job {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let strategy = p.choice("strategy")?;
     let records = p.count("records")?;
     let record_bytes = ((p.number("record_kb")? * 1_000.0).round() as u64).max(1);

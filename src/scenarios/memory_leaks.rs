@@ -83,7 +83,7 @@ use crate::engine::time::{millis, secs, SimTime, MILLISECOND, SECOND};
 use crate::engine::{Histogram, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::heap::{KB, MB};
 use crate::parts::{BoundedCache, GcConfig, Heap};
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 use std::collections::VecDeque;
 
 /// Short-lived garbage each request allocates (parsing, JSON, buffers), KB.
@@ -496,7 +496,7 @@ impl Model {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let leak = match p.choice("leak")? {
         "none" => Leak::None,
         "listeners" | "unbounded_cache" | "connection_per_request" => Leak::Forever,

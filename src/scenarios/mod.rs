@@ -6,6 +6,7 @@
 
 pub mod bulk_export;
 pub mod bulk_upload;
+pub mod cascading_failures;
 pub mod connection_pool;
 pub mod large_datasets;
 pub mod memory_leaks;
@@ -16,7 +17,8 @@ use crate::spec::{Lesson, Params, RunConfig, ScenarioSpec, SpecError};
 use std::sync::OnceLock;
 
 /// A model: simulates one run with the given parameters.
-pub type ModelFn = fn(&Params, &RunConfig) -> Result<RunResult, SpecError>;
+/// It gets its data file too, for what the file lists (the series to keep).
+pub type ModelFn = fn(&ScenarioSpec, &Params, &RunConfig) -> Result<RunResult, SpecError>;
 
 /// One registered scenario: its data file and its model.
 ///
@@ -73,6 +75,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting),
     entry!("connection-pool", connection_pool),
+    entry!("cascading-failures", cascading_failures),
 ];
 
 /// A registered scenario with its parsed data file.
@@ -96,7 +99,7 @@ impl Scenario {
             }
         }
         self.spec.check_duration(config.duration_s)?;
-        (self.model)(params, config)
+        (self.model)(&self.spec, params, config)
     }
 }
 

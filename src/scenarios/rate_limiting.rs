@@ -26,7 +26,7 @@
 use crate::engine::time::{millis, secs, SimTime};
 use crate::engine::{Dist, EventQueue, Recorder, RngStream, RunResult, SeriesKind};
 use crate::parts::{Algorithm, Arrivals, KeyChooser, RateLimiter, RateShape, WindowPeak};
-use crate::spec::{Params, RunConfig, SpecError};
+use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Mean time the API takes to answer an admitted request, seconds.
 const API_MEAN_S: f64 = 0.020;
@@ -45,7 +45,7 @@ enum Ev {
 }
 
 /// Runs the scenario.
-pub fn run(p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let algorithm_name = p.choice("algorithm")?;
     let algorithm = Algorithm::from_name(algorithm_name).ok_or_else(|| {
         SpecError::Invalid(format!("rate-limiting: no algorithm '{algorithm_name}'"))
