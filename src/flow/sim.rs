@@ -357,6 +357,7 @@ impl<'t> Sim<'t> {
     /// A run of `topo` for `duration`, every random stream derived from
     /// `seed` and named after the stage or source that draws from it.
     /// Only the series named in `publish` are kept (the data file's list).
+    #[inline(never)]
     pub fn new(
         topo: &'t Topology,
         seed: u64,
@@ -514,6 +515,7 @@ impl<'t> Sim<'t> {
     }
 
     /// Runs to the end of the run.
+    #[inline(never)]
     pub fn run(&mut self) {
         for i in 0..self.topo.sources.len() {
             match &self.topo.sources[i] {
@@ -660,6 +662,7 @@ impl<'t> Sim<'t> {
     }
 
     /// Closes the run with the scenario's own metrics.
+    #[inline(never)]
     pub fn finish(self, own: Vec<(&'static str, f64)>) -> RunResult {
         let events = self.q.processed();
         self.rec.finish(events, own)

@@ -390,7 +390,16 @@ pub struct ScenarioSpec {
     /// page fetches it apart (`data/<id>.lesson.json`) once the scenario is
     /// interactive, so the text is not in the way of the first run.
     /// (`tests/registry.rs` checks that every scenario has a full lesson.)
-    #[serde(default)]
+    /// The browser build never reads it here, which keeps a second copy of
+    /// the lesson's parser out of the wasm.
+    #[cfg_attr(
+        any(not(target_arch = "wasm32"), feature = "embedded-data"),
+        serde(default)
+    )]
+    #[cfg_attr(
+        all(target_arch = "wasm32", not(feature = "embedded-data")),
+        serde(skip)
+    )]
     pub lesson: Lesson,
 }
 
