@@ -13,6 +13,7 @@ table alone, which the page fetches once it is interactive.
 import glob
 import json
 import os
+import subprocess
 import sys
 import tomllib
 
@@ -27,3 +28,12 @@ for path in sorted(glob.glob(os.path.join(root, "scenarios", "*.toml"))):
     for suffix, content in ((".json", data), (".lesson.json", lesson)):
         with open(os.path.join(out, name + suffix), "w", encoding="utf-8") as f:
             json.dump(content, f, ensure_ascii=False, separators=(",", ":"))
+
+# Each scenario's default run, which the page shows before its simulator
+# (a Web Worker) has loaded: <id>.first.json, from the native CLI.
+subprocess.run(
+    ["cargo", "run", "-q", "--bin", "prodsim", "--", "first-runs", out],
+    cwd=root,
+    check=True,
+    stdout=subprocess.DEVNULL,
+)

@@ -1,13 +1,9 @@
-//! The browser entry point (built by Trunk): mounts the playground, or,
-//! when started inside the simulation worker (www/worker.js), answers jobs.
+//! The browser entry point (built by Trunk): mounts the playground. Its
+//! simulations run in a Web Worker started from `prodsim-sim`.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    if prodsim::ui::in_worker() {
-        prodsim::ui::worker_main();
-    } else {
-        prodsim::ui::start();
-    }
+    prodsim::ui::start();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

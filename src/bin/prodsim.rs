@@ -14,7 +14,8 @@ usage:
   prodsim list [--json]
   prodsim show <scenario> [--json]
   prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json] [--svg DIR]
-  prodsim bench [--requests N] [--json]";
+  prodsim bench [--requests N] [--json]
+  prodsim first-runs DIR";
 
 /// A failure and the exit status it maps to.
 enum Failure {
@@ -63,9 +64,10 @@ fn dispatch(args: &[String]) -> Result<String, Failure> {
         "show" => show(rest),
         "run" => run(rest),
         "bench" => bench(rest),
+        "first-runs" => first_runs(rest),
         "help" | "--help" | "-h" => Ok(USAGE.to_string()),
         other => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: list, show, run, bench, help)"
+            "unknown command '{other}' (valid: list, show, run, bench, first-runs, help)"
         ))),
     }
 }
@@ -359,6 +361,27 @@ fn write_svgs(
     );
     std::fs::write(dir.join("diagram.svg"), styled).map_err(io)?;
     Ok(())
+}
+
+/// Writes `DIR/<id>.first.json` for every scenario: the default run the
+/// site shows before its simulator has loaded (see `scenarios::first_run`).
+fn first_runs(args: &[String]) -> Result<String, Failure> {
+    let [dir] = args else {
+        return Err(Failure::Usage("first-runs needs one directory".into()));
+    };
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::new();
+    for s in scenarios::catalogue()? {
+        let out = scenarios::first_run(s)?;
+        let text = serde_json::to_string(&out).map_err(|e| Failure::Internal(e.to_string()))?;
+        let path = dir.join(format!("{}.first.json", s.spec.id));
+        std::fs::write(&path, text)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written.join("\n"))
 }
 
 fn bench(args: &[String]) -> Result<String, Failure> {

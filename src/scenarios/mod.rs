@@ -46,9 +46,22 @@ macro_rules! entry {
             card: include_str!(concat!(env!("OUT_DIR"), "/", $file, ".card.json")),
             #[cfg(feature = "embedded-data")]
             data: include_str!(concat!(env!("OUT_DIR"), "/", $file, ".json")),
+            #[cfg(feature = "sim")]
             model: $model::run,
+            #[cfg(not(feature = "sim"))]
+            model: no_model,
         }
     };
+}
+
+/// The page's stand-in for every model: the site's page carries no model
+/// code (its runs happen in the simulation worker), and nothing there ever
+/// calls this.
+#[cfg(not(feature = "sim"))]
+fn no_model(_: &ScenarioSpec, _: &Params, _: &RunConfig) -> Result<RunResult, SpecError> {
+    Err(SpecError::Invalid(
+        "this build has no simulator; runs happen in the simulation worker".into(),
+    ))
 }
 
 /// What the catalogue shows of a scenario, without loading its data file.
@@ -111,6 +124,32 @@ pub fn golden_config(spec: &ScenarioSpec) -> RunConfig {
         seed: crate::spec::DEFAULT_SEED,
         duration_s: spec.duration_s.default,
     }
+}
+
+/// Scenario `s`'s first run as the site shows it before its simulator has
+/// loaded: the default run (what the page opens on, [`golden_config`]),
+/// with chart points rounded to 5 significant digits (the page shows at
+/// most 4) so the file stays small. The page replaces it with the exact
+/// run as soon as the simulator answers.
+#[cfg(feature = "sim")]
+pub fn first_run(s: &Scenario) -> Result<RunResult, SpecError> {
+    let mut out = s.run(&s.spec.defaults(), &golden_config(&s.spec))?;
+    for series in &mut out.series {
+        for v in &mut series.values {
+            *v = round_significant(*v, 5);
+        }
+    }
+    Ok(out)
+}
+
+/// `v` rounded to `digits` significant digits (0 stays 0).
+pub fn round_significant(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let magnitude = libm::floor(libm::log10(v.abs())) as i32;
+    let scale = libm::pow(10.0, f64::from(digits - 1 - magnitude));
+    libm::round(v * scale) / scale
 }
 
 /// A run's summary as JSON text: the golden files' format, identical

@@ -13,6 +13,22 @@ pub async fn ensure(id: &str) -> Result<(), String> {
     fetch_and_install(id).await
 }
 
+/// Scenario `id`'s default run as the site precomputed it
+/// (`data/<id>.first.json`), shown until the simulator has loaded; `None`
+/// where there is none (a build with embedded data runs it at once).
+pub async fn first_run(id: &str) -> Option<crate::engine::RunResult> {
+    #[cfg(not(feature = "embedded-data"))]
+    {
+        let text = fetch_text(&format!("data/{id}.first.json")).await.ok()?;
+        crate::spec::parse_json_value(&text).ok()
+    }
+    #[cfg(feature = "embedded-data")]
+    {
+        let _ = id;
+        None
+    }
+}
+
 /// Makes sure scenario `id`'s lesson is at hand, fetching it if need be.
 pub async fn ensure_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> {
     if let Some(l) = crate::scenarios::lesson(id) {
@@ -50,10 +66,18 @@ async fn fetch_and_install(id: &str) -> Result<(), String> {
 /// The body of `url` (relative to the page or the worker script), or why not.
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_text(url: &str) -> Result<String, String> {
-    use wasm_bindgen::JsCast;
+    use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
     let failed = |what: &str| format!("could not load {url}: {what}");
     let global = js_sys::global();
+    // In the simulation worker (started from a blob) relative URLs have no
+    // base: resolve them against the site's address the page passed in.
+    let absolute = js_sys::Reflect::get(&global, &JsValue::from_str("PRODSIM_BASE"))
+        .ok()
+        .and_then(|b| b.as_string())
+        .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
+        .map(|u| u.href());
+    let url = absolute.as_deref().unwrap_or(url);
     let request = match global.dyn_ref::<web_sys::Window>() {
         Some(window) => window.fetch_with_str(url),
         None => global

@@ -1,11 +1,14 @@
-//! Runs simulations without freezing the page. A job expected to be small
-//! (judged by the events per simulated second its scenario produced last
-//! time) runs right on the page: no messages to copy, so the redraw lands
-//! sooner. Anything bigger goes to a Web Worker (www/worker.js, which
-//! starts this same wasm) that sends back progress and results; a newer job
-//! cancels an older one by terminating the worker. Where no worker can run
-//! (a sandboxed embed has no origin to load one from, or the script is
-//! missing) every job runs on the page after yielding once.
+//! Runs simulations without freezing the page, in a Web Worker that starts
+//! the simulator (`prodsim-sim.js` and its wasm, which carry the models; the
+//! page's own wasm does not). The worker sends back progress and results; a
+//! newer job cancels an older one by terminating the worker. The worker is
+//! a classic script made from a blob that imports the simulator by its
+//! absolute URL, so it starts in a sandboxed embed too (which has no origin
+//! to load a worker script from).
+//!
+//! A build with the models (feature `sim`: the browser tests) also runs a
+//! job expected to be small on the page itself, and every job there when no
+//! worker can start.
 
 use crate::protocol::{answer, execute, Job, Reply, Wire};
 use std::cell::RefCell;
@@ -13,8 +16,10 @@ use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-/// The worker script: a module that starts this same wasm.
-const WORKER_URL: &str = "./worker.js";
+/// The simulator's script and wasm, next to the page (Trunk's worker build
+/// of the `prodsim-sim` binary).
+const SIM_JS: &str = "prodsim-sim.js";
+const SIM_WASM: &str = "prodsim-sim_bg.wasm";
 
 /// Jobs estimated below this many events run on the page: a few
 /// milliseconds of work, less than a round trip through the worker costs.
@@ -59,6 +64,9 @@ impl Runner {
 
     /// True when `job` is known to be small enough to run on the page.
     fn small(&self, job: &Job) -> bool {
+        if !cfg!(feature = "sim") {
+            return false;
+        }
         let Some((_, rate)) = self.event_rates.iter().find(|(s, _)| *s == job.scenario) else {
             return false;
         };
@@ -145,9 +153,33 @@ fn on_error(_: web_sys::Event) {
 }
 
 fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
-    let options = web_sys::WorkerOptions::new();
-    options.set_type(web_sys::WorkerType::Module);
-    let worker = web_sys::Worker::new_with_options(WORKER_URL, &options).ok()?;
+    let base = web_sys::window()?.document()?.base_uri().ok()??;
+    let absolute = |file: &str| {
+        web_sys::Url::new_with_base(file, &base)
+            .ok()
+            .map(|u| u.href())
+    };
+    let (js, wasm) = (absolute(SIM_JS)?, absolute(SIM_WASM)?);
+    // JSON string literals: the URLs quoted and escaped for the script.
+    let quote = |s: &str| {
+        js_sys::JSON::stringify(&JsValue::from_str(s))
+            .ok()
+            .and_then(|q| q.as_string())
+    };
+    // The worker's own URL is a blob: it is told the site's address, which
+    // its data fetches resolve against.
+    let source = format!(
+        "self.PRODSIM_BASE={};importScripts({});wasm_bindgen({{module_or_path:{}}});",
+        quote(&base)?,
+        quote(&js)?,
+        quote(&wasm)?
+    );
+    let parts = js_sys::Array::of1(&JsValue::from_str(&source));
+    let bag = web_sys::BlobPropertyBag::new();
+    bag.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).ok()?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+    let worker = web_sys::Worker::new(&url).ok()?;
     let listener = Listener::new(on_message);
     let error_listener = ErrorListener::new(on_error);
     worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));

@@ -132,6 +132,28 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         }
     });
 
+    // Until the simulator (a Web Worker) answers, show the default run the
+    // site computed ahead, if the page opens on the defaults.
+    let opens_on_defaults = |v: &ViewState| {
+        v.compare.is_none()
+            && v.seed == crate::spec::DEFAULT_SEED
+            && v.duration_s == spec.duration_s.default
+            && v.params == spec.defaults()
+    };
+    if state.with_untracked(opens_on_defaults) {
+        leptos::task::spawn_local(async move {
+            let Some(first) = super::data::first_run(&spec.id).await else {
+                return;
+            };
+            if results.with_untracked(Option::is_none) && state.with_untracked(opens_on_defaults) {
+                result_params.set_value(vec![spec.defaults()]);
+                focus.set(Some(focus_time(spec, &first)));
+                results.set(Some(Arc::new(vec![first])));
+                stats.set("the default run, computed ahead; starting the simulator…".into());
+            }
+        });
+    }
+
     // Keep the URL in step (the time only while paused, to spare history).
     // Replacing the pending write cancels its timer; so does leaving the
     // scenario. Closing or reloading the tab first writes it at once.
