@@ -17,12 +17,29 @@ import subprocess
 import sys
 import tomllib
 
+import re
+
+# "1 000" must not break across lines: the thousands space becomes a
+# no-break space in every text the page shows.
+THOUSANDS = re.compile(r"(\d) (?=\d{3}(?!\d))")
+
+
+def unbreakable(value):
+    if isinstance(value, str):
+        return THOUSANDS.sub("\\1\u00a0", value)
+    if isinstance(value, list):
+        return [unbreakable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: unbreakable(v) for k, v in value.items()}
+    return value
+
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ["TRUNK_STAGING_DIR"], "data")
 os.makedirs(out, exist_ok=True)
 for path in sorted(glob.glob(os.path.join(root, "scenarios", "*.toml"))):
     with open(path, "rb") as f:
-        data = tomllib.load(f)
+        data = unbreakable(tomllib.load(f))
     name = os.path.splitext(os.path.basename(path))[0]
     lesson = data.pop("lesson")
     for suffix, content in ((".json", data), (".lesson.json", lesson)):

@@ -23,7 +23,7 @@ const COMMON_SERIES_LABELS: &[(&str, &str, &str, &str)] = &[
         "in_flight",
         "In flight",
         "requests",
-        "Requests that have arrived but not yet ended, at the end of each chart bucket.",
+        "Most requests in flight at once (arrived, not yet ended) in each chart bucket.",
     ),
     (
         "latency_p50_ms",

@@ -468,3 +468,33 @@ fn doubling_a_skip_limit_job_nearly_quadruples_it() {
     assert!((paged_time(1e6, 1_000.0, true) / 60.0 - 9.0).abs() < 0.5);
     assert!(t / paged_time(1e6, 1_000.0, true) > 3.7);
 }
+
+#[test]
+fn the_records_chart_is_flat_while_records_are_processed_at_a_steady_rate() {
+    // Loading everything with room for it (12 288 MB for 10 GB), the job
+    // processes 10 M records at 20 µs each: 50 000 records/s for 200 s. A
+    // chart bucket wholly inside that span must read 50 000/s, not swing
+    // between 0 and more as slices of work end (a spike where each ends).
+    let out = run(
+        "large-datasets",
+        Some("bad"),
+        &[("heap_limit_mb", "12288")],
+        42,
+        3_600.0,
+    );
+    let start = metric(&out, "first_result_ms") / 1e3;
+    let end = metric(&out, "total_time_s");
+    assert!((end - start - 200.0).abs() < 1.0, "{start} {end}");
+    let w = out.bucket_s;
+    let rates = series(&out, "records_per_s");
+    let inside: Vec<f64> = rates
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as f64 * w >= start && (*i + 1) as f64 * w <= end)
+        .map(|(_, &v)| v)
+        .collect();
+    assert!(inside.len() > 10);
+    for v in inside {
+        assert!((v - 50_000.0).abs() < 500.0, "{v} records/s");
+    }
+}

@@ -297,6 +297,16 @@ pub fn draw_chart<DB: DrawingBackend>(
         .y_labels(5)
         .draw()?;
 
+    // A chart of nothing says so, instead of a 0–1 axis that reads as data.
+    if y_max <= 0.0 {
+        let (xs, ys) = ctx.plotting_area().get_pixel_range();
+        let centre = ((xs.start + xs.end) / 2, (ys.start + ys.end) / 2);
+        let grey = theme.foreground.mix(0.7);
+        let note = font(13.0)
+            .color(&grey)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw_text("0 throughout this span", &note, centre)?;
+    }
     let stroke_w = SERIES_WIDTH.max(s.round() as u32);
     for (run_index, run) in runs.iter().enumerate() {
         for (i, key) in chart.series.iter().enumerate() {
@@ -345,7 +355,9 @@ pub fn draw_chart<DB: DrawingBackend>(
     let label_style = font(11.0)
         .color(&theme.alert)
         .pos(Pos::new(HPos::Left, VPos::Top));
-    let mut label_free_from = i32::MIN;
+    // Two rows of labels: a label that would overlap the one before it in
+    // the first row goes to the second, so crowded marks all keep a label.
+    let mut label_free_from = [i32::MIN; 2];
     for mark in runs
         .first()
         .map(|r| r.result.marks.as_slice())
@@ -370,9 +382,10 @@ pub fn draw_chart<DB: DrawingBackend>(
         } else {
             at - label_w - px(3.0)
         };
-        if left >= label_free_from {
-            root.draw_text(&mark.label, &label_style, (left, top + px(2.0)))?;
-            label_free_from = left + label_w + px(7.0);
+        if let Some(row) = (0..2).find(|&r| left >= label_free_from[r]) {
+            let y = top + px(2.0) + row as i32 * px(14.0);
+            root.draw_text(&mark.label, &label_style, (left, y))?;
+            label_free_from[row] = left + label_w + px(7.0);
         }
     }
     if let Some(t) = options.cursor_s {

@@ -292,6 +292,8 @@ pub struct Recorder {
     completions_per_bucket: Vec<u64>,
     errors_per_bucket: Vec<u64>,
     ends_per_bucket: Vec<u64>,
+    /// The most requests in flight at once after an arrival, per bucket.
+    in_flight_peak: Vec<u64>,
     extra: Vec<SeriesData>,
     marks: Vec<(SimTime, &'static str)>,
     next_progress: SimTime,
@@ -350,6 +352,7 @@ impl Recorder {
             completions_per_bucket: vec![0; n],
             errors_per_bucket: vec![0; n],
             ends_per_bucket: vec![0; n],
+            in_flight_peak: vec![0; n],
             extra: Vec::new(),
             marks: Vec::new(),
             next_progress: duration / PROGRESS_STEPS,
@@ -407,6 +410,7 @@ impl Recorder {
         pairs(&mut self.completions_per_bucket, 0, add);
         pairs(&mut self.errors_per_bucket, 0, add);
         pairs(&mut self.ends_per_bucket, 0, add);
+        pairs(&mut self.in_flight_peak, 0, u64::max);
         let half = self.bucket_latency.len() / 2;
         for i in 0..half {
             let mut joined = std::mem::replace(&mut self.bucket_latency[2 * i], Histogram::new(1));
@@ -459,6 +463,9 @@ impl Recorder {
         self.requests += n;
         let s = self.slot(now);
         self.arrivals_per_bucket[s] += n;
+        let level = self.in_flight();
+        let peak = &mut self.in_flight_peak[s];
+        *peak = (*peak).max(level);
         if now >= self.next_progress {
             super::progress::report(now as f64 / self.duration as f64);
             self.next_progress = now + (self.duration / PROGRESS_STEPS).max(1);
@@ -632,6 +639,7 @@ impl Recorder {
         self.completions_per_bucket.truncate(n);
         self.errors_per_bucket.truncate(n);
         self.ends_per_bucket.truncate(n);
+        self.in_flight_peak.truncate(n);
         self.bucket_latency.truncate(n);
         for data in &mut self.extra {
             data.values.truncate(n);
@@ -671,14 +679,19 @@ impl Recorder {
                 .map(|h| ms(h.quantile(q)))
                 .collect()
         };
+        // Per bucket, the most in flight at once: the level it started at
+        // (what the buckets before left) or the peak after an arrival in it,
+        // the same "most at once" a gauge series shows.
         let mut level = 0i64;
         let in_flight_series = self
             .arrivals_per_bucket
             .iter()
             .zip(&self.ends_per_bucket)
-            .map(|(&a, &e)| {
+            .zip(&self.in_flight_peak)
+            .map(|((&a, &e), &peak)| {
+                let most = level.max(peak as i64);
                 level += a as i64 - e as i64;
-                level as f64
+                most as f64
             })
             .collect();
         let mut series = vec![
@@ -843,6 +856,28 @@ mod tests {
         assert_eq!(v[10], 7.0);
         assert_eq!(&v[298..], &[2.0, 2.0]);
         assert_eq!(v.iter().sum::<f64>(), 30.0 + 7.0 + 4.0);
+    }
+
+    #[test]
+    fn in_flight_is_the_most_at_once_in_each_bucket() {
+        // 300 s in 1 s buckets. Two requests arrive in bucket 0 and both end
+        // within it: it reads 2, not the 0 left at its end. One arrives in
+        // bucket 1 and ends in bucket 4: buckets 1–4 read 1, bucket 5 reads 0.
+        let mut rec = Recorder::new(300 * SECOND);
+        rec.arrival(100 * MILLISECOND);
+        rec.arrival(200 * MILLISECOND);
+        rec.complete(300 * MILLISECOND, 200 * MILLISECOND);
+        rec.complete(400 * MILLISECOND, 200 * MILLISECOND);
+        rec.arrival(1_500 * MILLISECOND);
+        rec.complete(4_500 * MILLISECOND, 3 * SECOND);
+        rec.arrival(299 * SECOND);
+        let out = rec.finish(0, Vec::new());
+        assert_eq!(out.bucket_s, 1.0);
+        let v = out
+            .series("in_flight")
+            .map(|s| s.values.clone())
+            .unwrap_or_default();
+        assert_eq!(&v[..6], &[2.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
     }
 
     #[test]

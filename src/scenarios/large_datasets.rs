@@ -232,7 +232,9 @@ fn load_all(job: &mut Job, q: &mut EventQueue<Ev>, rec: &mut Recorder, records: 
                 }
             }
             Ev::ProcSlice(target) => {
-                rec.count(job.s_records, now, (target - job.processed) as f64);
+                // Charted over the slice's own span, not as a spike at its end.
+                let began = processing_from + secs(job.processed as f64 * job.per_record_s);
+                rec.count_spread(job.s_records, began, now, (target - job.processed) as f64);
                 job.processed = target;
                 if target < records {
                     let next = (target + slice).min(records);
@@ -339,7 +341,8 @@ fn paged(
                 let item = ring[(processing % RING as u64) as usize];
                 job.memory.free(item.rows * job.record_bytes);
                 job.processed += item.rows;
-                rec.count(job.s_records, now, item.rows as f64);
+                let began = now.saturating_sub(secs(item.rows as f64 * job.per_record_s));
+                rec.count_spread(job.s_records, began, now, item.rows as f64);
                 rec.complete(now, now - item.arrived);
                 job.show_memory(rec, now);
                 line.finish(1, &mut starts);

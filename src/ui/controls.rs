@@ -98,7 +98,7 @@ fn ParamControl(
                     .map(|o| {
                         let value = o.clone();
                         let selected = move || text() == value;
-                        view! { <option value=o.clone() prop:selected=selected>{o.replace('_', " ")}</option> }
+                        view! { <option value=o.clone() prop:selected=selected>{o.clone()}</option> }
                     })
                     .collect_view()}
             </select>
