@@ -4,7 +4,11 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    prodsim::ui::worker_main();
+    // Also loaded into the page itself, for small jobs: there it only
+    // offers its exports (`run_here`, `install_here`).
+    if prodsim::ui::in_worker() {
+        prodsim::ui::worker_main();
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

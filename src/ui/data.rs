@@ -58,9 +58,34 @@ async fn fetch_and_install(id: &str) -> Result<(), String> {
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_and_install(id: &str) -> Result<(), String> {
     let text = fetch_text(&format!("data/{id}.json")).await?;
-    crate::scenarios::install(id, &text)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    crate::scenarios::install(id, &text).map_err(|e| e.to_string())?;
+    TEXTS.with(|t| t.borrow_mut().push((id.to_string(), text)));
+    Ok(())
+}
+
+#[cfg(not(feature = "embedded-data"))]
+thread_local! {
+    /// The data files as fetched, for the page's own simulator instance.
+    static TEXTS: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Scenario `id`'s data file as fetched, if it was.
+pub fn text_of(id: &str) -> Option<String> {
+    #[cfg(not(feature = "embedded-data"))]
+    {
+        TEXTS.with(|t| {
+            t.borrow()
+                .iter()
+                .find(|(k, _)| k == id)
+                .map(|(_, v)| v.clone())
+        })
+    }
+    #[cfg(feature = "embedded-data")]
+    {
+        let _ = id;
+        None
+    }
 }
 
 /// The body of `url` (relative to the page or the worker script), or why not.

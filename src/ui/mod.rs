@@ -6,7 +6,7 @@ mod browser;
 mod catalogue;
 mod chart;
 mod controls;
-mod data;
+pub(crate) mod data;
 mod runner;
 mod scenario;
 

@@ -6,9 +6,12 @@
 //! absolute URL, so it starts in a sandboxed embed too (which has no origin
 //! to load a worker script from).
 //!
-//! A build with the models (feature `sim`: the browser tests) also runs a
-//! job expected to be small on the page itself, and every job there when no
-//! worker can start.
+//! A job expected to be small (judged by the events per simulated second
+//! its scenario produced last time) runs on the page instead, skipping the
+//! round trip: in the page's own instance of the simulator, loaded after the
+//! page is interactive (or directly, in a build with the models, feature
+//! `sim`: the browser tests, which also run every job on the page when no
+//! worker can start).
 
 use crate::protocol::{answer, execute, Job, Reply, Wire};
 use std::cell::RefCell;
@@ -64,7 +67,7 @@ impl Runner {
 
     /// True when `job` is known to be small enough to run on the page.
     fn small(&self, job: &Job) -> bool {
-        if !cfg!(feature = "sim") {
+        if !cfg!(feature = "sim") && !page_sim::ready() {
             return false;
         }
         let Some((_, rate)) = self.event_rates.iter().find(|(s, _)| *s == job.scenario) else {
@@ -180,6 +183,9 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &bag).ok()?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
     let worker = web_sys::Worker::new(&url).ok()?;
+    if !cfg!(feature = "sim") {
+        page_sim::load(&js, &wasm);
+    }
     let listener = Listener::new(on_message);
     let error_listener = ErrorListener::new(on_error);
     worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
@@ -266,7 +272,7 @@ fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
         if !current.is_some_and(|c| Rc::ptr_eq(&c, &on_reply)) {
             return;
         }
-        let reply = match execute(&job, Rc::new(|_| {})) {
+        let reply = match run_on_this_page(&job) {
             Ok(results) => {
                 RUNNER.with(|r| r.borrow_mut().learn(&job.scenario, &results));
                 Reply::Done {
@@ -281,6 +287,177 @@ fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
         };
         on_reply(reply);
     });
+}
+
+/// Runs `job` on the page: in this wasm when it has the models, else in the
+/// page's instance of the simulator.
+fn run_on_this_page(job: &Job) -> Result<Vec<crate::engine::RunResult>, String> {
+    if cfg!(feature = "sim") {
+        return execute(job, Rc::new(|_| {}));
+    }
+    match page_sim::run(job) {
+        Some(Reply::Done { results, .. }) => Ok(results),
+        Some(Reply::Failed { message, .. }) => Err(message),
+        _ => Err("the simulator on the page did not answer".into()),
+    }
+}
+
+/// The simulator loaded into the page itself (its no-modules script defines
+/// a global `wasm_bindgen` object whose functions are its exports), for
+/// jobs too small to be worth the trip to the worker.
+mod page_sim {
+    use super::{from_js, to_js, JsValue};
+    use crate::protocol::{Job, Reply};
+    use std::cell::RefCell;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+
+    #[derive(Default)]
+    enum State {
+        #[default]
+        NotLoaded,
+        Loading,
+        Ready(JsValue),
+        Failed,
+    }
+
+    thread_local! {
+        static STATE: RefCell<State> = RefCell::new(State::default());
+        /// Scenarios whose data file the page's simulator has installed.
+        static INSTALLED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Whether the page's simulator can take a job now.
+    pub fn ready() -> bool {
+        STATE.with(|s| matches!(*s.borrow(), State::Ready(_)))
+    }
+
+    fn call(sim: &JsValue, name: &str, args: &[JsValue]) -> Option<JsValue> {
+        let f: js_sys::Function = js_sys::Reflect::get(sim, &JsValue::from_str(name))
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let list: js_sys::Array = args.iter().collect();
+        f.apply(sim, &list).ok()
+    }
+
+    /// Starts loading the simulator into the page (once), after the page is
+    /// up: a classic script, then its wasm.
+    pub fn load(js_url: &str, wasm_url: &str) {
+        let start = STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            if matches!(*s, State::NotLoaded) {
+                *s = State::Loading;
+                true
+            } else {
+                false
+            }
+        });
+        if !start {
+            return;
+        }
+        let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Ok(script) = document.create_element("script") else {
+            return;
+        };
+        let _ = script.set_attribute("src", js_url);
+        let wasm_url = wasm_url.to_string();
+        let onload = Closure::once(move || {
+            // A top-level `let` of a classic script: a global binding, but
+            // not a property of `window`, so it is read by name.
+            let sim = js_sys::Function::new_no_args(
+                "return typeof wasm_bindgen === 'undefined' ? undefined : wasm_bindgen",
+            )
+            .call0(&JsValue::NULL)
+            .unwrap_or(JsValue::UNDEFINED);
+            let Ok(init) = sim.clone().dyn_into::<js_sys::Function>() else {
+                STATE.with(|s| *s.borrow_mut() = State::Failed);
+                return;
+            };
+            let options = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(
+                &options,
+                &JsValue::from_str("module_or_path"),
+                &JsValue::from_str(&wasm_url),
+            );
+            let Ok(promise) = init
+                .call1(&JsValue::NULL, &options)
+                .and_then(|p| p.dyn_into::<js_sys::Promise>())
+            else {
+                STATE.with(|s| *s.borrow_mut() = State::Failed);
+                return;
+            };
+            wasm_bindgen_futures::spawn_local(async move {
+                let loaded = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                STATE.with(|s| {
+                    *s.borrow_mut() = if loaded {
+                        State::Ready(sim)
+                    } else {
+                        State::Failed
+                    }
+                });
+            });
+        });
+        let onerror = Closure::once(move || STATE.with(|s| *s.borrow_mut() = State::Failed));
+        let _ = js_sys::Reflect::set(&script, &JsValue::from_str("onload"), onload.as_ref());
+        let _ = js_sys::Reflect::set(&script, &JsValue::from_str("onerror"), onerror.as_ref());
+        onload.forget();
+        onerror.forget();
+        if let Some(head) = document.head() {
+            let _ = head.append_child(&script);
+        }
+    }
+
+    /// Runs `job` in the page's simulator (its data file installed first).
+    pub fn run(job: &Job) -> Option<Reply> {
+        let sim = STATE.with(|s| match &*s.borrow() {
+            State::Ready(sim) => Some(sim.clone()),
+            _ => None,
+        })?;
+        let installed = INSTALLED.with(|i| i.borrow().contains(&job.scenario));
+        if !installed {
+            let text = crate::ui::data::text_of(&job.scenario)?;
+            let ok = call(
+                &sim,
+                "install_here",
+                &[JsValue::from_str(&job.scenario), JsValue::from_str(&text)],
+            )?;
+            if ok.as_bool() != Some(true) {
+                return None;
+            }
+            INSTALLED.with(|i| i.borrow_mut().push(job.scenario.clone()));
+        }
+        let answer = call(&sim, "run_here", &[to_js(&job.encode())])?;
+        from_js(&answer).and_then(|w| Reply::decode(&w).ok())
+    }
+}
+
+/// The simulator's side of [`page_sim`]: installs a fetched data file in
+/// this instance.
+#[cfg(all(feature = "sim", not(feature = "embedded-data")))]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn install_here(id: &str, json: &str) -> bool {
+    crate::scenarios::install(id, json).is_ok()
+}
+
+/// The simulator's side of [`page_sim`]: runs one job to its end on the
+/// calling thread and returns the final reply.
+#[cfg(feature = "sim")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn run_here(message: JsValue) -> JsValue {
+    let Some(wire) = from_js(&message) else {
+        return JsValue::NULL;
+    };
+    let last = Rc::new(RefCell::new(None::<Wire>));
+    let keep = Rc::clone(&last);
+    answer(
+        &wire,
+        Rc::new(move |reply: Wire| *keep.borrow_mut() = Some(reply)),
+    );
+    let reply = last.borrow_mut().take();
+    reply.map_or(JsValue::NULL, |w| to_js(&w))
 }
 
 /// The worker's entry point: answers each job message in turn.
