@@ -17,12 +17,12 @@
 //! fallback ("payment pending") and a bulkhead. Everything else is wiring of
 //! the shared flow layer.
 //!
-//! Fixed facts of the model (documented on the page): 2 ms of API work per
-//! request; payments does 3 ms of work and waits for the provider; the
-//! provider answers in a log-normal time with mean 100 ms (σ 0.5); the
-//! catalogue database has 32 slots and 5 ms exponential queries; the API
-//! queues at most 100 requests (Tomcat's default `acceptCount`); users give
-//! up after 10 s; the bulkhead gives payment calls a quarter of the threads;
+//! Fixed facts of the model (documented on the page): the API's own work is
+//! negligible next to its calls; payments is async and passes each call on
+//! to the provider; the provider works on 50 calls at once and answers each
+//! in a log-normal time with mean 100 ms (σ 0.5); the catalogue database has
+//! 16 slots and 5 ms exponential queries; the API queues at most 50
+//! requests; users give up after 10 s; the bulkhead gives payment calls a quarter of the threads;
 //! the breaker is resilience4j's with a window of 20 calls, at least 10
 //! calls before it judges, 5 probes in half-open, and its default slow-call
 //! rule (100 % of calls slower than 60 s), so only failures trip it.
@@ -46,9 +46,9 @@ pub const PROVIDER_MEAN_S: f64 = 0.100;
 /// Spread of the provider's log-normal latency.
 pub const PROVIDER_SIGMA: f64 = 0.5;
 /// Calls the provider works on at once; the rest wait in its queue.
-pub const PROVIDER_CAPACITY: u32 = 100;
+pub const PROVIDER_CAPACITY: u32 = 50;
 /// Requests the API lets wait for a thread.
-pub const API_QUEUE: u32 = 100;
+pub const API_QUEUE: u32 = 50;
 /// How long users wait before giving up, seconds.
 pub const USER_PATIENCE_S: f64 = 10.0;
 /// First backoff wait and its cap, seconds.
@@ -163,17 +163,14 @@ fn topology(k: &Knobs) -> Topology {
         handlers: vec![
             Handler {
                 routes: vec![CHECKOUT],
-                steps: vec![Step::Work(Dist::constant(0.002)), Step::Call(to_payments)],
+                steps: vec![Step::Call(to_payments)],
             },
             Handler {
                 routes: vec![BROWSE],
-                steps: vec![
-                    Step::Work(Dist::constant(0.002)),
-                    Step::Call(Call {
-                        to: CATALOGUE,
-                        policy: CallPolicy::plain(),
-                    }),
-                ],
+                steps: vec![Step::Call(Call {
+                    to: CATALOGUE,
+                    policy: CallPolicy::plain(),
+                })],
             },
         ],
     });
@@ -194,13 +191,10 @@ fn topology(k: &Knobs) -> Topology {
                 hold_slot_while_waiting: false,
                 handlers: vec![Handler {
                     routes: vec![],
-                    steps: vec![
-                        Step::Work(Dist::constant(0.003)),
-                        Step::Call(Call {
-                            to: PROVIDER,
-                            policy: CallPolicy::plain(),
-                        }),
-                    ],
+                    steps: vec![Step::Call(Call {
+                        to: PROVIDER,
+                        policy: CallPolicy::plain(),
+                    })],
                 }],
             }),
         },
@@ -218,7 +212,7 @@ fn topology(k: &Knobs) -> Topology {
         },
         Stage {
             name: "catalogue_db".into(),
-            kind: service(32, 1_000, Dist::exponential(0.005), None),
+            kind: service(16, 1_000, Dist::exponential(0.005), None),
         },
     ];
     let patient = |name: &str, entry| {
