@@ -192,8 +192,8 @@ enum Ev {
     Arrival(usize),
     /// A job's work step is done.
     WorkDone(Ref),
-    /// A call attempt's deadline.
-    Timeout(Ref, u32),
+    /// The earliest deadline of a call site's attempts has come.
+    SiteTimer(u32),
     /// A call's backoff is over: try again.
     Retry(Ref),
     /// An answer for a call attempt (third parties, refusals at the door).
@@ -214,6 +214,10 @@ struct Site {
     retries: u64,
     degraded: u64,
     s_breaker: Option<SeriesId>,
+    /// Deadlines of attempts made, earliest first (answered ones are
+    /// skipped when their time comes), and whether a timer is scheduled.
+    deadlines: VecDeque<(SimTime, Ref, u32)>,
+    timer_armed: bool,
 }
 
 impl Site {
@@ -235,6 +239,8 @@ impl Site {
             attempts: 0,
             retries: 0,
             degraded: 0,
+            deadlines: VecDeque::new(),
+            timer_armed: false,
             // Registered whether or not this call has a breaker, so a
             // chart of it reads 0 (closed: calls flow) when there is none.
             s_breaker: Some(rec.series(format!("{callee}.breaker"), SeriesKind::Gauge)),
@@ -555,7 +561,7 @@ impl<'t> Sim<'t> {
                 }
                 Ev::Start(req) => self.start(now, req),
                 Ev::WorkDone(job) => self.work_done(now, job),
-                Ev::Timeout(call, gen) => self.timeout(now, call, gen),
+                Ev::SiteTimer(site) => self.site_timer(now, site as usize),
                 Ev::Retry(call) => self.retry(now, call),
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
             }
@@ -1193,7 +1199,13 @@ impl<'t> Sim<'t> {
         site.in_flight += 1;
         site.attempts += 1;
         if let Some(t) = site.call.policy.timeout {
-            self.q.schedule(now + t, Ev::Timeout(call, gen));
+            // A site's timeout is the same for every attempt, so its
+            // deadlines come in the order the attempts start: a queue per
+            // site with one timer event at its head, instead of one event
+            // per attempt in the shared heap.
+            site.deadlines.push_back((now + t, call, gen));
+            let site = c.site as usize;
+            self.arm_site_timer(site);
         }
         self.enter(now, to, req, (call, gen));
     }
@@ -1249,6 +1261,42 @@ impl<'t> Sim<'t> {
         st.in_flight = st.in_flight.saturating_sub(1);
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(st.in_flight));
+    }
+
+    /// Fails every attempt of `site` whose deadline has come, then sets the
+    /// timer for the next one.
+    fn site_timer(&mut self, now: SimTime, site: usize) {
+        self.sites[site].timer_armed = false;
+        while let Some(&(deadline, call, gen)) = self.sites[site].deadlines.front() {
+            if deadline > now {
+                break;
+            }
+            self.sites[site].deadlines.pop_front();
+            // May retry, which adds a later deadline and arms the timer.
+            self.timeout(now, call, gen);
+        }
+        self.arm_site_timer(site);
+    }
+
+    /// Schedules `site`'s timer for its earliest deadline still awaited,
+    /// dropping the deadlines of attempts already answered: a call that
+    /// answers in time costs no timer event.
+    fn arm_site_timer(&mut self, site: usize) {
+        if self.sites[site].timer_armed {
+            return;
+        }
+        while let Some(&(deadline, call, gen)) = self.sites[site].deadlines.front() {
+            let waiting = self
+                .calls
+                .get(call)
+                .is_some_and(|c| c.attempt_gen == gen && c.phase == CallPhase::InFlight);
+            if waiting {
+                self.sites[site].timer_armed = true;
+                self.q.schedule(deadline, Ev::SiteTimer(site as u32));
+                return;
+            }
+            self.sites[site].deadlines.pop_front();
+        }
     }
 
     fn timeout(&mut self, now: SimTime, call: Ref, gen: u32) {
