@@ -547,8 +547,13 @@ impl<'t> Sim<'t> {
                 FaultKind::Traffic(_) => "traffic",
             };
             let _ = i;
-            self.rec.mark(f.start, label);
-            self.rec.mark(f.end(), "recovered");
+            if f.start < self.end {
+                self.rec.mark(f.start, label);
+            }
+            // Only a fault that ends within the run is marked as over.
+            if f.end() < self.end {
+                self.rec.mark(f.end(), "recovered");
+            }
         }
         while let Some((now, ev)) = self.q.pop_until(self.end) {
             match ev {
@@ -604,31 +609,28 @@ impl<'t> Sim<'t> {
         &self.totals
     }
 
-    /// How many times any breaker on calls into stage `to` opened.
-    pub fn breaker_opens(&self, to: StageId) -> u64 {
+    /// The sum of `count` over every call site into stage `to`.
+    fn over_calls_into(&self, to: StageId, count: impl Fn(&Site) -> u64) -> u64 {
         self.sites
             .iter()
             .filter(|s| s.call.to == to)
-            .filter_map(|s| s.breaker.as_ref().map(CircuitBreaker::opens))
+            .map(count)
             .sum()
+    }
+
+    /// How many times any breaker on calls into stage `to` opened.
+    pub fn breaker_opens(&self, to: StageId) -> u64 {
+        self.over_calls_into(to, |s| s.breaker.as_ref().map_or(0, CircuitBreaker::opens))
     }
 
     /// Retries made on calls into stage `to`.
     pub fn retries(&self, to: StageId) -> u64 {
-        self.sites
-            .iter()
-            .filter(|s| s.call.to == to)
-            .map(|s| s.retries)
-            .sum()
+        self.over_calls_into(to, |s| s.retries)
     }
 
     /// Calls into stage `to` answered by their fallback.
     pub fn fallbacks(&self, to: StageId) -> u64 {
-        self.sites
-            .iter()
-            .filter(|s| s.call.to == to)
-            .map(|s| s.degraded)
-            .sum()
+        self.over_calls_into(to, |s| s.degraded)
     }
 
     /// Seconds from `from` until every route in `routes` has had at least
