@@ -281,8 +281,6 @@ pub struct Recorder {
     bucket: SimTime,
     /// The highest bucket anything was recorded in, at the current width.
     high: usize,
-    /// The start and index of the bucket of the latest record.
-    last_slot: (SimTime, usize),
     requests: u64,
     completed: u64,
     failed: u64,
@@ -343,7 +341,6 @@ impl Recorder {
             duration,
             bucket,
             high: 0,
-            last_slot: (0, 0),
             requests: 0,
             completed: 0,
             failed: 0,
@@ -386,11 +383,6 @@ impl Recorder {
     /// pairs until it fits in [`MAX_POINTS`].
     #[inline]
     fn slot(&mut self, t: SimTime) -> usize {
-        // Most records fall in the bucket of the one before: no division.
-        let (start, s) = self.last_slot;
-        if t >= start && t - start < self.bucket {
-            return s;
-        }
         let t = t.min(self.duration - 1);
         let mut s = (t / self.bucket) as usize;
         while s >= MAX_POINTS {
@@ -398,7 +390,6 @@ impl Recorder {
             s = (t / self.bucket) as usize;
         }
         self.high = self.high.max(s);
-        self.last_slot = (s as SimTime * self.bucket, s);
         s
     }
 
@@ -458,7 +449,6 @@ impl Recorder {
         }
         self.high /= 2;
         self.bucket *= 2;
-        self.last_slot = (0, 0);
     }
 
     /// A request arrived.
