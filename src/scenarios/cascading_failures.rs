@@ -19,9 +19,9 @@
 //!
 //! Fixed facts of the model (documented on the page): the API's own work is
 //! negligible next to its calls; payments is async and passes each call on
-//! to the provider; the provider works on 50 calls at once and answers each
+//! to the provider; the provider works on 25 calls at once and answers each
 //! in a log-normal time with mean 100 ms (σ 0.5); the catalogue database has
-//! 16 slots and 5 ms exponential queries; the API queues at most 50
+//! 8 slots and 5 ms exponential queries; the API queues at most 25
 //! requests; users give up after 10 s; the bulkhead gives payment calls a quarter of the threads;
 //! the breaker is resilience4j's with a window of 20 calls, at least 10
 //! calls before it judges, 5 probes in half-open, and its default slow-call
@@ -46,9 +46,9 @@ pub const PROVIDER_MEAN_S: f64 = 0.100;
 /// Spread of the provider's log-normal latency.
 pub const PROVIDER_SIGMA: f64 = 0.5;
 /// Calls the provider works on at once; the rest wait in its queue.
-pub const PROVIDER_CAPACITY: u32 = 50;
+pub const PROVIDER_CAPACITY: u32 = 25;
 /// Requests the API lets wait for a thread.
-pub const API_QUEUE: u32 = 50;
+pub const API_QUEUE: u32 = 25;
 /// How long users wait before giving up, seconds.
 pub const USER_PATIENCE_S: f64 = 10.0;
 /// First backoff wait and its cap, seconds.
@@ -212,7 +212,7 @@ fn topology(k: &Knobs) -> Topology {
         },
         Stage {
             name: "catalogue_db".into(),
-            kind: service(16, 1_000, Dist::exponential(0.005), None),
+            kind: service(8, 1_000, Dist::exponential(0.005), None),
         },
     ];
     let patient = |name: &str, entry| {
