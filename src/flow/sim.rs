@@ -39,6 +39,39 @@ pub struct Request {
     pub class: u8,
 }
 
+/// Why a call attempt or a visit failed: a byte, so that events stay small
+/// (the event heap moves them on every push and pop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reason {
+    Down,
+    QueueFull,
+    Timeout,
+    Error,
+    RateLimited,
+    BulkheadFull,
+    BreakerOpen,
+}
+
+impl Reason {
+    /// The name requests are counted under.
+    fn name(self) -> &'static str {
+        match self {
+            Reason::Down => "down",
+            Reason::QueueFull => "queue_full",
+            Reason::Timeout => "timeout",
+            Reason::Error => "error",
+            Reason::RateLimited => "rate_limited",
+            Reason::BulkheadFull => "bulkhead_full",
+            Reason::BreakerOpen => "breaker_open",
+        }
+    }
+
+    /// Turned away before any work was done for it.
+    fn at_door(self) -> bool {
+        matches!(self, Reason::Down | Reason::QueueFull)
+    }
+}
+
 /// How a call attempt or a visit ended.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Outcome {
@@ -46,17 +79,18 @@ enum Outcome {
         degraded: bool,
     },
     Fail {
-        reason: &'static str,
-        /// A 429's Retry-After.
-        retry_after: Option<SimTime>,
+        reason: Reason,
+        /// A 429's Retry-After in whole seconds, as its header says (0:
+        /// none).
+        retry_after_s: u32,
     },
 }
 
 impl Outcome {
-    fn fail(reason: &'static str) -> Self {
+    fn fail(reason: Reason) -> Self {
         Outcome::Fail {
             reason,
-            retry_after: None,
+            retry_after_s: 0,
         }
     }
 }
@@ -153,7 +187,7 @@ struct Job {
     /// Calls of the current step still unanswered.
     pending: u16,
     /// The first failure among the current step's calls.
-    step_failed: Option<&'static str>,
+    step_failed: Option<Reason>,
     degraded: bool,
     /// The call this visit answers, and that call's attempt.
     parent: (Ref, u32),
@@ -744,7 +778,6 @@ impl<'t> Sim<'t> {
             }
             Source::Batch { route, .. } => *route,
         };
-        let _ = self.sources[source].class_rng.uniform();
         self.next_id += 1;
         Request {
             id: self.next_id,
@@ -806,10 +839,10 @@ impl<'t> Sim<'t> {
             Outcome::Fail { reason, .. } => {
                 if at_door {
                     stats.rejected += 1;
-                    self.rec.reject(now, reason);
+                    self.rec.reject(now, reason.name());
                 } else {
                     stats.failed += 1;
-                    self.rec.fail(now, reason);
+                    self.rec.fail(now, reason.name());
                 }
                 self.rec.count(bad_series, now, 1.0);
                 false
@@ -841,7 +874,7 @@ impl<'t> Sim<'t> {
         st.arrivals += 1;
         self.rec.count(st.s_calls, now, 1.0);
         if self.fault_down(stage, now) {
-            self.refuse(now, stage, req, parent, "down");
+            self.refuse(now, stage, req, parent, Reason::Down);
             return;
         }
         match &self.topo.stages[stage].kind {
@@ -869,8 +902,8 @@ impl<'t> Sim<'t> {
                         match q.try_call(key, now) {
                             QuotaAnswer::Allowed => None,
                             QuotaAnswer::Limited { retry_after } => Some(Outcome::Fail {
-                                reason: "rate_limited",
-                                retry_after: Some(retry_after),
+                                reason: Reason::RateLimited,
+                                retry_after_s: retry_after.div_ceil(SECOND).max(1) as u32,
                             }),
                         }
                     }
@@ -879,7 +912,7 @@ impl<'t> Sim<'t> {
                 let outcome = outcome.unwrap_or_else(|| {
                     let p = self.fault_errors(stage, now);
                     if p > 0.0 && self.stages[stage].error_rng.chance(p) {
-                        Outcome::fail("error")
+                        Outcome::fail(Reason::Error)
                     } else {
                         Outcome::Ok { degraded: false }
                     }
@@ -917,7 +950,7 @@ impl<'t> Sim<'t> {
                 let inst = &mut st.instances[instance as usize];
                 let free = inst.busy < svc.slots;
                 if !free && inst.queue.len() >= svc.queue_limit as usize {
-                    self.refuse(now, stage, req, parent, "queue_full");
+                    self.refuse(now, stage, req, parent, Reason::QueueFull);
                     return;
                 }
                 inst.load += 1;
@@ -963,7 +996,7 @@ impl<'t> Sim<'t> {
         stage: StageId,
         req: Request,
         parent: (Ref, u32),
-        reason: &'static str,
+        reason: Reason,
     ) {
         let st = &mut self.stages[stage];
         st.errors += 1;
@@ -1069,7 +1102,7 @@ impl<'t> Sim<'t> {
         let stage = j.stage;
         let p = self.fault_errors(stage, now);
         if p > 0.0 && self.stages[stage].error_rng.chance(p) {
-            self.finish_job(now, job, Outcome::fail("error"));
+            self.finish_job(now, job, Outcome::fail(Reason::Error));
             return;
         }
         if let Some(j) = self.jobs.get_mut(job) {
@@ -1158,7 +1191,7 @@ impl<'t> Sim<'t> {
         let site = &self.sites[c.site as usize];
         if let Some(limit) = site.call.policy.bulkhead {
             if site.in_flight >= limit {
-                self.call_done(now, call, Outcome::fail("bulkhead_full"));
+                self.call_done(now, call, Outcome::fail(Reason::BulkheadFull));
                 return;
             }
         }
@@ -1185,7 +1218,7 @@ impl<'t> Sim<'t> {
                     site.degraded += 1;
                     Outcome::Ok { degraded: true }
                 } else {
-                    Outcome::fail("breaker_open")
+                    Outcome::fail(Reason::BreakerOpen)
                 };
                 self.call_done(now, call, outcome);
                 return;
@@ -1225,13 +1258,7 @@ impl<'t> Sim<'t> {
         }
         if !current {
             // Nobody waits for this answer any more: the work was orphaned.
-            if !matches!(
-                outcome,
-                Outcome::Fail {
-                    reason: "down" | "queue_full",
-                    ..
-                }
-            ) {
+            if !matches!(outcome, Outcome::Fail { reason, .. } if reason.at_door()) {
                 self.totals.orphaned_work += 1;
             }
             return;
@@ -1253,8 +1280,8 @@ impl<'t> Sim<'t> {
             Outcome::Ok { .. } => self.call_done(now, call, outcome),
             Outcome::Fail {
                 reason,
-                retry_after,
-            } => self.attempt_failed(now, call, reason, retry_after),
+                retry_after_s,
+            } => self.attempt_failed(now, call, reason, retry_after_s),
         }
     }
 
@@ -1326,16 +1353,10 @@ impl<'t> Sim<'t> {
                 self.cancel_job(now, job);
             }
         }
-        self.attempt_failed(now, call, "timeout", None);
+        self.attempt_failed(now, call, Reason::Timeout, 0);
     }
 
-    fn attempt_failed(
-        &mut self,
-        now: SimTime,
-        call: Ref,
-        reason: &'static str,
-        retry_after: Option<SimTime>,
-    ) {
+    fn attempt_failed(&mut self, now: SimTime, call: Ref, reason: Reason, retry_after_s: u32) {
         let Some(c) = self.calls.get_mut(call) else {
             return;
         };
@@ -1348,10 +1369,8 @@ impl<'t> Sim<'t> {
                 policy
                     .backoff
                     .delay(c.attempt, c.previous_delay, &mut site.backoff_rng);
-            if policy.honour_retry_after {
-                if let Some(after) = retry_after {
-                    delay = delay.max(after);
-                }
+            if policy.honour_retry_after && retry_after_s > 0 {
+                delay = delay.max(SimTime::from(retry_after_s) * SECOND);
             }
             c.previous_delay = delay;
             c.phase = CallPhase::Backoff;
@@ -1365,7 +1384,7 @@ impl<'t> Sim<'t> {
         } else {
             Outcome::Fail {
                 reason,
-                retry_after,
+                retry_after_s,
             }
         };
         self.call_done(now, call, outcome);
@@ -1388,13 +1407,7 @@ impl<'t> Sim<'t> {
         };
         let Some(job) = c.caller else {
             // The client's call: the request is over.
-            let at_door = matches!(
-                outcome,
-                Outcome::Fail {
-                    reason: "queue_full" | "down",
-                    ..
-                }
-            );
+            let at_door = matches!(outcome, Outcome::Fail { reason, .. } if reason.at_door());
             self.end_request(now, c.req, outcome, at_door);
             return;
         };

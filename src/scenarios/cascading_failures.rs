@@ -237,6 +237,12 @@ fn topology(k: &Knobs) -> Topology {
     }
 }
 
+/// The topology `p` describes (for checks that its stages are the
+/// diagram's nodes, and for the sandbox later).
+pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
+    Ok(topology(&Knobs::read(p)?))
+}
+
 /// Runs the scenario.
 pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let k = Knobs::read(p)?;
