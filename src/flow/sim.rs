@@ -35,7 +35,8 @@ pub struct Request {
     pub route: u16,
     /// Which source sent it (a batch starts its next job when one ends).
     pub source: u16,
-    /// Priority class: 0 is the most important.
+    /// Priority class: 0 is the most important (every source sends class 0
+    /// until priority shedding arrives).
     pub class: u8,
 }
 
@@ -342,7 +343,6 @@ impl RouteStats {
 struct SourceState {
     rng: RngStream,
     route_rng: RngStream,
-    class_rng: RngStream,
     remaining: u64,
 }
 
@@ -390,8 +390,6 @@ const REQUEST_NONE: Request = Request {
     class: 0,
 };
 
-/// The class of a new request: P0, P1 or P2 by these shares.
-pub const DEFAULT_CLASS_SHARES: [f64; 3] = [1.0, 0.0, 0.0];
 
 impl<'t> Sim<'t> {
     /// A run of `topo` for `duration`, every random stream derived from
@@ -515,7 +513,6 @@ impl<'t> Sim<'t> {
             .map(|(i, src)| SourceState {
                 rng: RngStream::new(seed, &format!("arrivals.{i}")),
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
-                class_rng: RngStream::new(seed, &format!("classes.{i}")),
                 remaining: match src {
                     Source::Batch { jobs, .. } => *jobs,
                     Source::Open { .. } => 0,
