@@ -225,3 +225,21 @@ fn the_diagram_nodes_are_the_topology_stages() {
     nodes.sort_unstable();
     assert_eq!(stages, nodes);
 }
+
+#[test]
+fn every_backoff_option_is_a_backoff_the_flow_layer_knows() {
+    // A misspelt option must not fall through to a default: each one the
+    // data file offers names a `Backoff`, and names it back.
+    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
+    let param = scenario
+        .spec
+        .params
+        .iter()
+        .find(|p| p.key == "backoff")
+        .unwrap_or_else(|| panic!("no backoff parameter"));
+    assert!(!param.options.is_empty());
+    for option in &param.options {
+        let parsed = prodsim::flow::retry::Backoff::from_name(option);
+        assert_eq!(parsed.map(|b| b.name()), Some(option.as_str()), "{option}");
+    }
+}

@@ -390,7 +390,6 @@ const REQUEST_NONE: Request = Request {
     class: 0,
 };
 
-
 impl<'t> Sim<'t> {
     /// A run of `topo` for `duration`, every random stream derived from
     /// `seed` and named after the stage or source that draws from it.

@@ -230,3 +230,30 @@ test("predict, then run: the page runs the change the question asks about and sh
     await page.close();
   }
 });
+
+test("before the simulator loads, a page on its defaults shows the default run computed ahead", async () => {
+  // A copy of the site without the simulator's wasm: the page can only show
+  // the scenario's default run from data/<id>.first.json, and must, with
+  // every summary row filled in and the same numbers the native CLI gives
+  // (metrics are exact in the file; only chart points are rounded).
+  const dir = fs.mkdtempSync(path.join(root, "artifacts", "no-sim-"));
+  fs.cpSync(path.join(root, "dist"), dir, { recursive: true });
+  fs.rmSync(path.join(dir, "prodsim-sim_bg.wasm"));
+  const server = await serve(dir, "/");
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`http://127.0.0.1:${server.address().port}/?s=rate-limiting`);
+    await page.locator("[data-testid=sim-stats]").filter({ hasText: "computed ahead" }).waitFor({ timeout: 30000 });
+    const cliRun = cli("run", "rate-limiting", "--json");
+    for (const key of ["allowed", "burst_allowed", "max_in_any_window"]) {
+      const shown = await page.locator(`tr[data-metric=${key}] td`).first().innerText();
+      assert.equal(shown.replace(/[^\d]/g, ""), String(cliRun.metrics[key]), key);
+    }
+    const charts = await page.locator("canvas").count();
+    assert.ok(charts > 0);
+    await page.close();
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
