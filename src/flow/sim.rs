@@ -222,6 +222,25 @@ struct CallState {
     sibling: Option<Ref>,
 }
 
+impl CallState {
+    /// A call from `caller` (none: the client) through `site`, before its
+    /// first attempt.
+    fn new(site: usize, caller: Option<Ref>, req: Request, now: SimTime) -> Self {
+        Self {
+            site: site as u32,
+            caller,
+            req,
+            callee: None,
+            attempt: 0,
+            attempt_gen: 0,
+            attempt_started: now,
+            previous_delay: 0,
+            phase: CallPhase::InFlight,
+            sibling: None,
+        }
+    }
+}
+
 enum Ev {
     /// The next arrival of open source `usize`.
     Arrival(usize),
@@ -800,18 +819,9 @@ impl<'t> Sim<'t> {
         self.rec.arrival(now);
         let r = req.route as usize;
         self.routes[r].requests += 1;
-        let call = self.calls.insert(CallState {
-            site: self.client_sites[r] as u32,
-            caller: None,
-            req,
-            callee: None,
-            attempt: 0,
-            attempt_gen: 0,
-            attempt_started: now,
-            previous_delay: 0,
-            phase: CallPhase::InFlight,
-            sibling: None,
-        });
+        let call = self
+            .calls
+            .insert(CallState::new(self.client_sites[r], None, req, now));
         self.start_call(now, call);
     }
 
@@ -1056,18 +1066,7 @@ impl<'t> Sim<'t> {
                 let mut previous: Option<Ref> = None;
                 for site in first..first + n {
                     let req = self.jobs.get(job).map_or(REQUEST_NONE, |j| j.req);
-                    let call = self.calls.insert(CallState {
-                        site: site as u32,
-                        caller: Some(job),
-                        req,
-                        callee: None,
-                        attempt: 0,
-                        attempt_gen: 0,
-                        attempt_started: now,
-                        previous_delay: 0,
-                        phase: CallPhase::InFlight,
-                        sibling: None,
-                    });
+                    let call = self.calls.insert(CallState::new(site, Some(job), req, now));
                     match previous {
                         Some(p) => {
                             if let Some(c) = self.calls.get_mut(p) {
