@@ -43,6 +43,8 @@ struct Runner {
     current: Option<Job>,
     busy: bool,
     unavailable: bool,
+    /// Workers that failed to start or died.
+    worker_errors: u32,
     on_reply: Option<OnReply>,
     /// Events per simulated second of each scenario's latest run.
     event_rates: Vec<(String, f64)>,
@@ -143,7 +145,10 @@ fn on_message(ev: web_sys::MessageEvent) {
 fn on_error(_: web_sys::Event) {
     let retry = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
-        r.unavailable = true;
+        // A worker can fail to start once (the browser short of memory for
+        // another wasm instance): give up on workers only after three.
+        r.worker_errors += 1;
+        r.unavailable = r.worker_errors >= 3;
         r.busy = false;
         if let Some(w) = r.worker.take() {
             w.terminate();
@@ -155,14 +160,21 @@ fn on_error(_: web_sys::Event) {
     }
 }
 
-fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
+/// The simulator's script and wasm by absolute URL (a blob worker has no
+/// base to resolve relative ones against).
+fn sim_urls() -> Option<(String, String)> {
     let base = web_sys::window()?.document()?.base_uri().ok()??;
     let absolute = |file: &str| {
         web_sys::Url::new_with_base(file, &base)
             .ok()
             .map(|u| u.href())
     };
-    let (js, wasm) = (absolute(SIM_JS)?, absolute(SIM_WASM)?);
+    Some((absolute(SIM_JS)?, absolute(SIM_WASM)?))
+}
+
+fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
+    let base = web_sys::window()?.document()?.base_uri().ok()??;
+    let (js, wasm) = sim_urls()?;
     // JSON string literals: the URLs quoted and escaped for the script.
     let quote = |s: &str| {
         js_sys::JSON::stringify(&JsValue::from_str(s))
@@ -170,9 +182,12 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
             .and_then(|q| q.as_string())
     };
     // The worker's own URL is a blob: it is told the site's address, which
-    // its data fetches resolve against.
+    // its data fetches resolve against. A failed start (the browser short of
+    // memory for one more wasm instance) is rethrown as an uncaught error,
+    // which the page hears as the worker's `error` event; a rejected promise
+    // alone would leave the job waiting for ever.
     let source = format!(
-        "self.PRODSIM_BASE={};importScripts({});wasm_bindgen({{module_or_path:{}}});",
+        "self.PRODSIM_BASE={};importScripts({});wasm_bindgen({{module_or_path:{}}}).catch(e=>setTimeout(()=>{{throw e}}));",
         quote(&base)?,
         quote(&js)?,
         quote(&wasm)?
@@ -267,6 +282,19 @@ fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
         if yield_first {
             gloo_timers::future::TimeoutFuture::new(0).await;
         }
+        // Without the models here, wait for the page's own simulator (a
+        // worker that failed sends its job here before that has loaded).
+        if !cfg!(feature = "sim") {
+            if let Some((js, wasm)) = sim_urls() {
+                page_sim::load(&js, &wasm);
+            }
+            for _ in 0..1_500 {
+                if !page_sim::loading() {
+                    break;
+                }
+                gloo_timers::future::TimeoutFuture::new(20).await;
+            }
+        }
         // A newer job replaced ours while we waited: drop this one.
         let current = RUNNER.with(|r| r.borrow().on_reply.clone());
         if !current.is_some_and(|c| Rc::ptr_eq(&c, &on_reply)) {
@@ -330,6 +358,11 @@ mod page_sim {
     /// Whether the page's simulator can take a job now.
     pub fn ready() -> bool {
         STATE.with(|s| matches!(*s.borrow(), State::Ready(_)))
+    }
+
+    /// Whether it is on its way (neither ready nor failed).
+    pub fn loading() -> bool {
+        STATE.with(|s| matches!(*s.borrow(), State::Loading | State::NotLoaded))
     }
 
     fn call(sim: &JsValue, name: &str, args: &[JsValue]) -> Option<JsValue> {

@@ -75,7 +75,14 @@ function faults() {
 }
 
 async function check(page, label) {
-  await ran(page, 60000);
+  try {
+    await ran(page, 60000);
+  } catch (e) {
+    // Say which case never finished, and what the page showed instead.
+    const stats = await page.locator("[data-testid=sim-stats]").textContent().catch(() => "?");
+    const notes = await page.locator(".notices, .failure, [role=alert]").allInnerTexts().catch(() => []);
+    throw new Error(`${label}: no run finished in 60 s (stats: ${stats}; notices: ${notes.join(" | ")})`);
+  }
   // Charts redraw in the frame after the result lands.
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const found = await page.evaluate(faults);
@@ -84,10 +91,13 @@ async function check(page, label) {
 
 for (const [width, height, scale] of [[1400, 1000, 1], [1920, 1080, 2], [390, 844, 3]]) {
   test(`every diagram fits and every chart is crisp at ${width} px, device pixel ratio ${scale}`, async () => {
-    const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: scale });
     const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
     for (const spec of specs) {
+      // A tab per scenario, as a visitor would open it: a hundred pages
+      // loaded in one tab pile up wasm instances faster than the browser
+      // reclaims them.
+      const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: scale });
+      page.on("pageerror", (e) => errors.push(e.message));
       // Every case on the desktop; defaults and presets on the others.
       const cases = queries(spec).filter((c) => width === 1400 || !c.name.includes("="));
       for (const c of cases) {
@@ -95,9 +105,9 @@ for (const [width, height, scale] of [[1400, 1000, 1], [1920, 1080, 2], [390, 84
         await check(page, `${spec.id}, ${c.name} (${c.query})`);
       }
       if (width !== 1400) await page.screenshot({ path: path.join(artifacts, `geometry-${spec.id}-${width}.png`) });
+      await page.close();
     }
     assert.deepEqual(errors, []);
-    await page.close();
   });
 }
 
