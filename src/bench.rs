@@ -113,6 +113,7 @@ pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
             queue_limit: 1_000,
             balance: Policy::RoundRobin,
             hold_slot_while_waiting: true,
+            cache: None,
             handlers: vec![Handler {
                 routes: vec![],
                 steps: [vec![Step::Work(Dist::exponential(work_s))], steps].concat(),
@@ -152,6 +153,7 @@ pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
             shape: crate::parts::RateShape::Flat(FLOW_RPS),
             poisson: true,
             routes: vec![(0, 1.0)],
+            objects: None,
         }],
         faults: vec![],
     };

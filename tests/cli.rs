@@ -144,7 +144,7 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
     let cases: &[(&[&str], &str)] = &[
         (&[], "no command"),
         (&["frobnicate"], "valid: list, show, run, bench"),
-        (&["run", "nope"], "unknown scenario 'nope' (valid: large-datasets, bulk-upload, bulk-export, memory-leaks, rate-limiting, connection-pool, cascading-failures)"),
+        (&["run", "nope"], "unknown scenario 'nope' (valid: large-datasets, bulk-upload, bulk-export, memory-leaks, rate-limiting, connection-pool, cascading-failures, third-party-rate-limits)"),
         (&["run"], "which scenario?"),
         (
             &["run", "rate-limiting", "--set", "speed=3"],

@@ -165,6 +165,132 @@ impl Quota {
     }
 }
 
+/// A provider's token bucket per key, kept as GCRA (the generic cell rate
+/// algorithm of ATM networks, as redis-cell and many API gateways run it):
+/// exact integer arithmetic on one "theoretical arrival time" per key.
+///
+/// A key earns one call every `interval` (the quota's window ÷ its limit)
+/// and may save up `burst` of them. A call finds the bucket's tokens as
+/// `burst − (tat − now) / interval`; it is allowed while that is at least 1,
+/// and takes one. With `charge_refused` a refused call takes one too, down
+/// to a debt of `burst` tokens: providers that count unsuccessful requests
+/// against the limit (OpenAI documents it: "unsuccessful requests
+/// contribute to your per-minute limit, so continuously resending a
+/// request won't work") keep a client that hammers locked out.
+///
+/// Calls spaced at least `interval` apart are never refused, whatever the
+/// burst: the pacing rule, exact because nothing here rounds.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    interval: SimTime,
+    /// `(burst − 1) × interval`: how far ahead of now `tat` may be for a
+    /// call to pass.
+    tolerance: SimTime,
+    /// How far ahead `tat` may be pushed by refused calls (a debt of
+    /// `burst` tokens).
+    debt_limit: SimTime,
+    charge_refused: bool,
+    tat: Vec<SimTime>,
+    allowed: u64,
+    limited: u64,
+}
+
+impl TokenBucket {
+    /// `limit` calls per `window` for each of the keys `0..keys`, saving up
+    /// to `burst` (at least 1).
+    pub fn new(limit: u64, window: SimTime, burst: u64, charge_refused: bool, keys: usize) -> Self {
+        let interval = (window / limit.max(1)).max(1);
+        let burst = burst.max(1);
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(burst - 1),
+            debt_limit: interval.saturating_mul(burst.saturating_mul(2)),
+            charge_refused,
+            tat: vec![0; keys],
+            allowed: 0,
+            limited: 0,
+        }
+    }
+
+    /// A call with API key `key` at `now`.
+    pub fn try_call(&mut self, key: usize, now: SimTime) -> QuotaAnswer {
+        let Some(tat) = self.tat.get_mut(key) else {
+            self.limited += 1;
+            return QuotaAnswer::Limited {
+                retry_after: self.interval,
+            };
+        };
+        let base = (*tat).max(now);
+        if base - now <= self.tolerance {
+            *tat = base + self.interval;
+            self.allowed += 1;
+            return QuotaAnswer::Allowed;
+        }
+        if self.charge_refused {
+            *tat = (base + self.interval).min(now.saturating_add(self.debt_limit));
+        }
+        self.limited += 1;
+        QuotaAnswer::Limited {
+            retry_after: (*tat - self.tolerance).saturating_sub(now).max(1),
+        }
+    }
+
+    /// Time between two calls a key earns.
+    pub fn interval(&self) -> SimTime {
+        self.interval
+    }
+
+    /// Number of API keys.
+    pub fn keys(&self) -> usize {
+        self.tat.len()
+    }
+
+    /// Calls allowed so far, all keys.
+    pub fn allowed(&self) -> u64 {
+        self.allowed
+    }
+
+    /// Calls answered 429 so far, all keys.
+    pub fn limited(&self) -> u64 {
+        self.limited
+    }
+}
+
+/// Either way of counting a provider's quota.
+#[derive(Clone, Debug)]
+pub enum Limiter {
+    /// Fixed windows: [`Quota`].
+    Window(Quota),
+    /// A token bucket: [`TokenBucket`].
+    Bucket(TokenBucket),
+}
+
+impl Limiter {
+    /// A call with API key `key` at `now`.
+    pub fn try_call(&mut self, key: usize, now: SimTime) -> QuotaAnswer {
+        match self {
+            Limiter::Window(q) => q.try_call(key, now),
+            Limiter::Bucket(b) => b.try_call(key, now),
+        }
+    }
+
+    /// Number of API keys.
+    pub fn keys(&self) -> usize {
+        match self {
+            Limiter::Window(q) => q.keys(),
+            Limiter::Bucket(b) => b.keys(),
+        }
+    }
+
+    /// Calls answered 429 so far, all keys.
+    pub fn limited(&self) -> u64 {
+        match self {
+            Limiter::Window(q) => q.limited(),
+            Limiter::Bucket(b) => b.limited(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +402,77 @@ mod tests {
             .filter(|_| q.try_call(0, 60 * S).is_allowed())
             .count();
         assert_eq!((late, early), (10, 10));
+    }
+    #[test]
+    fn a_bucket_saves_up_its_burst_then_earns_one_call_per_interval() {
+        // 60 a minute: one call a second, up to 3 saved.
+        let mut b = TokenBucket::new(60, 60 * S, 3, false, 1);
+        assert_eq!(b.interval(), S);
+        // Full at the start: three calls at once pass, the fourth waits
+        // until the next token, 1 s later.
+        for _ in 0..3 {
+            assert!(b.try_call(0, 0).is_allowed());
+        }
+        assert_eq!(b.try_call(0, 0), limited(S));
+        assert_eq!(b.try_call(0, millis(400.0)), limited(millis(600.0)));
+        // Refusals cost nothing without charge_refused: at 1 s one passes.
+        assert!(b.try_call(0, S).is_allowed());
+        assert!(!b.try_call(0, S).is_allowed());
+        // After 10 s idle the bucket is full again, but holds only 3.
+        let passed = (0..10)
+            .filter(|_| b.try_call(0, 11 * S).is_allowed())
+            .count();
+        assert_eq!(passed, 3);
+        assert_eq!((b.allowed(), b.limited()), (7, 10));
+    }
+
+    #[test]
+    fn calls_spaced_at_the_interval_are_never_refused() {
+        // Pacing at exactly the quota: 10 000 calls, one every 100 ms,
+        // against 600 a minute with no burst to spare.
+        let mut b = TokenBucket::new(600, 60 * S, 1, true, 1);
+        let refused = (1..=10_000u64)
+            .filter(|&k| !b.try_call(0, k * millis(100.0)).is_allowed())
+            .count();
+        assert_eq!(refused, 0);
+        // One nanosecond early is refused.
+        assert!(!b.try_call(0, 10_001 * millis(100.0) - 1).is_allowed());
+    }
+
+    #[test]
+    fn charged_refusals_push_the_next_allowed_call_back_down_to_a_debt_of_one_burst() {
+        // One a second, burst 2, refusals charged.
+        let mut b = TokenBucket::new(60, 60 * S, 2, true, 1);
+        assert!(b.try_call(0, 0).is_allowed());
+        assert!(b.try_call(0, 0).is_allowed());
+        // Empty: tat = 2 s, tolerance 1 s. Each refusal moves tat on 1 s
+        // and says so: wait 2 s, then 3 s, and no longer (a debt of 2
+        // tokens puts tat at most 4 s ahead, 3 s beyond the tolerance).
+        assert_eq!(b.try_call(0, 0), limited(2 * S));
+        assert_eq!(b.try_call(0, 0), limited(3 * S));
+        assert_eq!(b.try_call(0, 0), limited(3 * S));
+        // A client that keeps calling every 500 ms never gets through.
+        let through = (1..=40u64)
+            .filter(|&k| b.try_call(0, k * millis(500.0)).is_allowed())
+            .count();
+        assert_eq!(through, 0);
+        // One that waits what it is told does.
+        let now = 20 * S;
+        let QuotaAnswer::Limited { retry_after } = b.try_call(0, now) else {
+            panic!("still in debt");
+        };
+        assert!(b.try_call(0, now + retry_after).is_allowed());
+    }
+
+    #[test]
+    fn a_limiter_routes_to_its_rule_and_unknown_bucket_keys_are_limited() {
+        let mut l = Limiter::Bucket(TokenBucket::new(1, S, 1, false, 2));
+        assert_eq!(l.keys(), 2);
+        assert!(l.try_call(1, 0).is_allowed());
+        assert!(!l.try_call(2, 0).is_allowed());
+        let mut w = Limiter::Window(Quota::new(1, S, 1));
+        assert!(w.try_call(0, 0).is_allowed());
+        assert!(!w.try_call(0, 1).is_allowed());
+        assert_eq!((l.limited(), w.limited()), (1, 1));
     }
 }

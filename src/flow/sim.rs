@@ -14,11 +14,14 @@
 
 use super::balance::Balancer;
 use super::breaker::CircuitBreaker;
-use super::quota::{Quota, QuotaAnswer};
+use super::cache::{Cache, Lookup};
+use super::quota::{Limiter, Quota, QuotaAnswer, TokenBucket};
 use super::retry::RetryBudget;
 use super::topology::{
-    Call, FaultKind, OnTimeout, RouteId, Source, StageId, StageKind, Step, Topology,
+    Call, FaultKind, OnTimeout, Popularity, QuotaRule, RouteId, Source, StageId, StageKind, Step,
+    Topology,
 };
+use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
@@ -38,6 +41,8 @@ pub struct Request {
     /// Priority class: 0 is the most important (every source sends class 0
     /// until priority shedding arrives).
     pub class: u8,
+    /// The object it asks for (what a cache is keyed on).
+    pub key: u32,
 }
 
 /// Why a call attempt or a visit failed: a byte, so that events stay small
@@ -266,6 +271,10 @@ struct Site {
     in_flight: u32,
     attempts: u64,
     retries: u64,
+    /// Retries launched in the current [`RETRY_SLOT`] (slot, count), and
+    /// the most in any slot.
+    retry_slot: (u64, u64),
+    retry_peak: u64,
     degraded: u64,
     s_breaker: Option<SeriesId>,
     /// Deadlines of attempts made, earliest first (answered ones are
@@ -292,6 +301,8 @@ impl Site {
             in_flight: 0,
             attempts: 0,
             retries: 0,
+            retry_slot: (0, 0),
+            retry_peak: 0,
             degraded: 0,
             deadlines: VecDeque::new(),
             timer_armed: false,
@@ -314,10 +325,13 @@ struct StageState {
     work_rng: RngStream,
     error_rng: RngStream,
     latency_rng: RngStream,
-    quota: Option<Quota>,
+    quota: Option<Limiter>,
     next_key: u64,
+    cache: Option<Cache>,
     in_flight: u32,
     busy_max: u32,
+    queue_max: usize,
+
     arrivals: u64,
     errors: u64,
     /// `(handler, step)` → first call site of that step.
@@ -342,6 +356,8 @@ pub struct RouteStats {
     pub failed: u64,
     /// Refused at the door.
     pub rejected: u64,
+    /// When the last one completed (0: none did).
+    pub last_completed_at: SimTime,
     /// Per second of simulated time: (requests that ended well, ended).
     per_second: Vec<(u32, u32)>,
 }
@@ -362,7 +378,12 @@ impl RouteStats {
 struct SourceState {
     rng: RngStream,
     route_rng: RngStream,
+    object_rng: RngStream,
+    zipf: Option<Zipf>,
+    /// Fresh jobs left (batch sources).
     remaining: u64,
+    /// Objects of failed jobs sent back to the end of the queue.
+    redo: VecDeque<u32>,
 }
 
 /// Totals over the run that every flow scenario can report.
@@ -400,6 +421,9 @@ pub struct Sim<'t> {
     client_sites: Vec<usize>,
 }
 
+/// The slot [`Sim::retries_peak`] counts retries in.
+pub const RETRY_SLOT: SimTime = 100 * crate::engine::time::MILLISECOND;
+
 /// A placeholder request for a call whose caller has just gone.
 const REQUEST_NONE: Request = Request {
     id: 0,
@@ -407,6 +431,7 @@ const REQUEST_NONE: Request = Request {
     route: 0,
     source: 0,
     class: 0,
+    key: 0,
 };
 
 impl<'t> Sim<'t> {
@@ -465,9 +490,34 @@ impl<'t> Sim<'t> {
                 stage_sites.push(firsts);
             }
             let quota = match &s.kind {
-                StageKind::ThirdParty(tp) => tp
-                    .quota
-                    .map(|q| Quota::new(q.limit, q.window, q.keys as usize)),
+                StageKind::ThirdParty(tp) => tp.quota.map(|q| match q.rule {
+                    QuotaRule::FixedWindow => {
+                        Limiter::Window(Quota::new(q.limit, q.window, q.keys as usize))
+                    }
+                    QuotaRule::TokenBucket {
+                        burst,
+                        charge_refused,
+                    } => Limiter::Bucket(TokenBucket::new(
+                        q.limit,
+                        q.window,
+                        burst,
+                        charge_refused,
+                        q.keys as usize,
+                    )),
+                }),
+                _ => None,
+            };
+            // A cache's index covers every object any source asks for.
+            let objects = topo
+                .sources
+                .iter()
+                .filter_map(|src| src.objects().map(|o| o.count))
+                .max()
+                .unwrap_or(1);
+            let cache = match &s.kind {
+                StageKind::Service(svc) => {
+                    svc.cache.map(|c| Cache::new(c.capacity, c.ttl, objects))
+                }
                 _ => None,
             };
             stages.push(StageState {
@@ -484,8 +534,11 @@ impl<'t> Sim<'t> {
                 latency_rng: RngStream::new(seed, &format!("{name}.latency")),
                 quota,
                 next_key: 0,
+                cache,
                 in_flight: 0,
                 busy_max: 0,
+                queue_max: 0,
+
                 arrivals: 0,
                 errors: 0,
                 sites: stage_sites,
@@ -531,6 +584,12 @@ impl<'t> Sim<'t> {
             .map(|(i, src)| SourceState {
                 rng: RngStream::new(seed, &format!("arrivals.{i}")),
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
+                object_rng: RngStream::new(seed, &format!("objects.{i}")),
+                zipf: src.objects().and_then(|o| match o.popularity {
+                    Popularity::Zipf(x) => Some(Zipf::new(o.count, x)),
+                    Popularity::Uniform => None,
+                }),
+                redo: VecDeque::new(),
                 remaining: match src {
                     Source::Batch { jobs, .. } => *jobs,
                     Source::Open { .. } => 0,
@@ -646,6 +705,36 @@ impl<'t> Sim<'t> {
     /// The most slots of stage `s` busy at once.
     pub fn busy_max(&self, s: StageId) -> u32 {
         self.stages[s].busy_max
+    }
+
+    /// The most requests waiting in stage `s`'s queues at once.
+    pub fn queue_max(&self, s: StageId) -> usize {
+        self.stages[s].queue_max
+    }
+
+    /// The most retries into stage `to` made within one [`RETRY_SLOT`] of
+    /// the run (slots aligned on multiples of it), by any one call site:
+    /// callers that back off in lock-step retry together.
+    pub fn retries_peak(&self, to: StageId) -> u64 {
+        self.sites
+            .iter()
+            .filter(|s| s.call.to == to)
+            .map(|s| s.retry_peak)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Stage `s`'s cache lookups: (hits, lookups); (0, 0) without a cache.
+    pub fn cache_lookups(&self, s: StageId) -> (u64, u64) {
+        self.stages[s]
+            .cache
+            .as_ref()
+            .map_or((0, 0), |c| (c.hits(), c.hits() + c.misses() + c.expired()))
+    }
+
+    /// Calls stage `s` answered 429 (third parties with a quota).
+    pub fn rate_limited(&self, s: StageId) -> u64 {
+        self.stages[s].quota.as_ref().map_or(0, Limiter::limited)
     }
 
     /// Visits or calls that failed at stage `s`.
@@ -793,6 +882,12 @@ impl<'t> Sim<'t> {
             }
             Source::Batch { route, .. } => *route,
         };
+        let st = &mut self.sources[source];
+        let key = match (self.topo.sources[source].objects(), &st.zipf) {
+            (None, _) => 0,
+            (Some(_), Some(z)) => z.sample(&mut st.object_rng),
+            (Some(o), None) => st.object_rng.below(o.count),
+        };
         self.next_id += 1;
         Request {
             id: self.next_id,
@@ -800,15 +895,20 @@ impl<'t> Sim<'t> {
             route: route as u16,
             source: source as u16,
             class: 0,
+            key: key as u32,
         }
     }
 
     fn batch_next(&mut self, source: usize, now: SimTime) -> Option<Request> {
-        if self.sources[source].remaining == 0 {
-            return None;
+        let st = &mut self.sources[source];
+        if st.remaining > 0 {
+            st.remaining -= 1;
+            return Some(self.new_request(source, now));
         }
-        self.sources[source].remaining -= 1;
-        Some(self.new_request(source, now))
+        let key = st.redo.pop_front()?;
+        let mut req = self.new_request(source, now);
+        req.key = key;
+        Some(req)
     }
 
     // ---- requests ----
@@ -833,6 +933,7 @@ impl<'t> Sim<'t> {
         let good = match outcome {
             Outcome::Ok { degraded } => {
                 stats.completed += 1;
+                stats.last_completed_at = now;
                 if degraded {
                     stats.degraded += 1;
                 }
@@ -866,7 +967,11 @@ impl<'t> Sim<'t> {
             }
         }
         let source = req.source as usize;
-        if matches!(self.topo.sources[source], Source::Batch { .. }) {
+        if let Source::Batch { requeue_failed, .. } = self.topo.sources[source] {
+            if requeue_failed && !good {
+                // The job goes back to the end of the batch's queue.
+                self.sources[source].redo.push_back(req.key);
+            }
             if let Some(next) = self.batch_next(source, now) {
                 self.start(now, next);
             }
@@ -924,6 +1029,10 @@ impl<'t> Sim<'t> {
                     }
                 });
                 let st = &mut self.stages[stage];
+                if matches!(outcome, Outcome::Fail { .. }) {
+                    st.errors += 1;
+                    self.rec.count(st.s_errors, now, 1.0);
+                }
                 st.in_flight += 1;
                 self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
                 self.rec.gauge(st.s_busy, now, f64::from(st.in_flight));
@@ -941,6 +1050,12 @@ impl<'t> Sim<'t> {
                     self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
                     return;
                 };
+                if let Some(cache) = self.stages[stage].cache.as_mut() {
+                    if cache.get(u64::from(req.key), now) == Lookup::Hit {
+                        self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
+                        return;
+                    }
+                }
                 let st = &mut self.stages[stage];
                 let instance = if st.instances.len() == 1 {
                     0
@@ -1023,6 +1138,7 @@ impl<'t> Sim<'t> {
         let busy: u32 = st.instances.iter().map(|i| i.busy).sum();
         st.busy_max = st.busy_max.max(busy);
         let queued: usize = st.instances.iter().map(|i| i.queue.len()).sum();
+        st.queue_max = st.queue_max.max(queued);
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));
         self.rec.gauge(st.s_queue, now, queued as f64);
@@ -1113,6 +1229,11 @@ impl<'t> Sim<'t> {
             return;
         };
         self.leave_stage(now, &j);
+        if let (Outcome::Ok { degraded: false }, Some(cache)) =
+            (outcome, self.stages[j.stage].cache.as_mut())
+        {
+            cache.insert(u64::from(j.req.key), now);
+        }
         if matches!(outcome, Outcome::Fail { .. }) {
             let st = &mut self.stages[j.stage];
             st.errors += 1;
@@ -1228,6 +1349,14 @@ impl<'t> Sim<'t> {
         let (req, to) = (c.req, site.call.to);
         site.in_flight += 1;
         site.attempts += 1;
+        if c.attempt > 1 {
+            let slot = now / RETRY_SLOT;
+            site.retry_slot = match site.retry_slot {
+                (s, n) if s == slot => (s, n + 1),
+                _ => (slot, 1),
+            };
+            site.retry_peak = site.retry_peak.max(site.retry_slot.1);
+        }
         if let Some(t) = site.call.policy.timeout {
             // A site's timeout is the same for every attempt, so its
             // deadlines come in the order the attempts start: a queue per
@@ -1429,11 +1558,17 @@ impl<'t> Sim<'t> {
             self.run_step(now, job);
             return;
         }
-        // An async job needs a slot again to go on.
         let (stage, instance) = (j.stage, j.instance);
         let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
             return;
         };
+        if usize::from(j.step) + 1 >= svc.handlers[usize::from(j.handler)].steps.len() {
+            // Nothing left to do: the answer goes back without a slot.
+            let degraded = j.degraded;
+            self.finish_job(now, job, Outcome::Ok { degraded });
+            return;
+        }
+        // An async job needs a slot again to go on.
         let inst = &mut self.stages[stage].instances[instance as usize];
         if inst.busy < svc.slots && inst.queue.is_empty() {
             inst.busy += 1;

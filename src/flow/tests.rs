@@ -15,6 +15,7 @@ fn service(slots: u32, queue_limit: u32, hold: bool, steps: Vec<Step>) -> StageK
         queue_limit,
         balance: Policy::RoundRobin,
         hold_slot_while_waiting: hold,
+        cache: None,
         handlers: vec![Handler {
             routes: vec![],
             steps,
@@ -41,6 +42,7 @@ fn even(rps: f64) -> Source {
         shape: RateShape::Flat(rps),
         poisson: false,
         routes: vec![(0, 1.0)],
+        objects: None,
     }
 }
 
@@ -418,6 +420,7 @@ fn a_quota_answers_429_and_honouring_retry_after_gets_everyone_through() {
                     limit: 5,
                     window: SECOND,
                     keys: 1,
+                    rule: QuotaRule::FixedWindow,
                 }),
             }),
             10.0,
@@ -449,6 +452,8 @@ fn a_batch_source_keeps_its_workers_busy_until_the_jobs_are_done() {
             jobs: 100,
             workers: 4,
             route: 0,
+            objects: None,
+            requeue_failed: false,
         }],
         faults: vec![],
     };
@@ -483,6 +488,7 @@ fn the_same_seed_gives_the_same_run_and_memory_follows_what_is_in_flight() {
             shape: RateShape::Flat(200.0),
             poisson: true,
             routes: vec![(0, 1.0)],
+            objects: None,
         }],
         ..api_calling(
             service(50, 50, true, vec![work_ms(2.0), call(1, policy)]),

@@ -94,6 +94,19 @@ pub struct Service {
     /// What a request does here, by route (the first handler that lists
     /// the request's route, or lists none, applies).
     pub handlers: Vec<Handler>,
+    /// A read-through cache in front of the handlers: a request for an
+    /// object (its [`Request::key`](super::Request::key)) cached and fresh
+    /// is answered at once, without a slot; one that completes fills it.
+    pub cache: Option<CacheSpec>,
+}
+
+/// A cache's size and freshness ([`super::cache::Cache`]: LRU with a TTL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// Objects it holds at most.
+    pub capacity: usize,
+    /// How long an entry stays fresh (None: forever).
+    pub ttl: Option<SimTime>,
 }
 
 /// The steps a request goes through at a service.
@@ -198,6 +211,25 @@ pub struct Quota {
     pub window: SimTime,
     /// API keys the callers rotate through (round robin).
     pub keys: u32,
+    /// How the provider counts.
+    pub rule: QuotaRule,
+}
+
+/// How a provider counts calls against a quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaRule {
+    /// `limit` per window, the windows aligned on multiples of its length
+    /// ([`super::quota::Quota`]).
+    FixedWindow,
+    /// One call earned every `window / limit`, up to `burst` saved
+    /// ([`super::quota::TokenBucket`]); with `charge_refused`, refused
+    /// calls cost a call too.
+    TokenBucket {
+        /// Calls a key may save up.
+        burst: u64,
+        /// Whether a 429 still counts against the key.
+        charge_refused: bool,
+    },
 }
 
 /// A load balancer in front of other stages.
@@ -220,6 +252,8 @@ pub enum Source {
         poisson: bool,
         /// Each arrival's route, by share (the shares need not sum to 1).
         routes: Vec<(RouteId, f64)>,
+        /// Which object each request asks for (None: all ask for object 0).
+        objects: Option<Objects>,
     },
     /// Closed loop: `jobs` requests worked through by `workers` callers,
     /// each starting its next when the last one ended (a batch).
@@ -230,7 +264,39 @@ pub enum Source {
         workers: u32,
         /// Their route.
         route: RouteId,
+        /// Which object each job asks for (None: all ask for object 0).
+        objects: Option<Objects>,
+        /// A job that fails goes back to the end of the batch's queue (as a
+        /// job queue retries it), instead of being given up.
+        requeue_failed: bool,
     },
+}
+
+impl Source {
+    /// The objects its requests ask for.
+    pub fn objects(&self) -> Option<Objects> {
+        match self {
+            Source::Open { objects, .. } | Source::Batch { objects, .. } => *objects,
+        }
+    }
+}
+
+/// The objects requests ask for, and how popular each is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Objects {
+    /// Objects `0..count`.
+    pub count: u64,
+    /// How requests pick one.
+    pub popularity: Popularity,
+}
+
+/// How requests spread over objects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Popularity {
+    /// Every object equally likely.
+    Uniform,
+    /// Object k (from 0) has weight (k + 1)^−s.
+    Zipf(f64),
 }
 
 /// Something going wrong at a stage for a while.
@@ -319,7 +385,10 @@ impl Topology {
                 }
                 StageKind::ThirdParty(tp) => {
                     if let Some(q) = tp.quota {
-                        if q.window == 0 || q.keys == 0 {
+                        if q.window == 0
+                            || q.keys == 0
+                            || (q.limit == 0 && q.rule != QuotaRule::FixedWindow)
+                        {
                             return Err(format!("'{}': a quota needs a window and a key", s.name));
                         }
                     }
@@ -354,6 +423,15 @@ impl Topology {
                     if *route >= self.routes.len() {
                         return Err("a batch names an unknown route".into());
                     }
+                }
+            }
+            if let Some(o) = src.objects() {
+                let bad_s =
+                    matches!(o.popularity, Popularity::Zipf(x) if !(x.is_finite() && x >= 0.0));
+                if o.count == 0 || o.count > u64::from(u32::MAX) || bad_s {
+                    return Err(
+                        "a source needs 1 to 2^32 − 1 objects and a usable Zipf exponent".into(),
+                    );
                 }
             }
         }

@@ -129,6 +129,7 @@ fn topology(k: &Knobs) -> Topology {
             queue_limit: queue,
             balance: Policy::RoundRobin,
             hold_slot_while_waiting: true,
+            cache: None,
             handlers: vec![Handler {
                 routes: vec![],
                 steps: std::iter::once(Step::Work(work))
@@ -160,6 +161,7 @@ fn topology(k: &Knobs) -> Topology {
         queue_limit: API_QUEUE,
         balance: Policy::RoundRobin,
         hold_slot_while_waiting: true,
+        cache: None,
         handlers: vec![
             Handler {
                 routes: vec![CHECKOUT],
@@ -189,6 +191,7 @@ fn topology(k: &Knobs) -> Topology {
                 queue_limit: u32::MAX,
                 balance: Policy::RoundRobin,
                 hold_slot_while_waiting: false,
+                cache: None,
                 handlers: vec![Handler {
                     routes: vec![],
                     steps: vec![Step::Call(Call {
@@ -227,6 +230,7 @@ fn topology(k: &Knobs) -> Topology {
             shape: RateShape::Flat(k.rps),
             poisson: true,
             routes: vec![(CHECKOUT, CHECKOUT_SHARE), (BROWSE, 1.0 - CHECKOUT_SHARE)],
+            objects: None,
         }],
         faults: vec![Fault {
             start: k.fault_start,

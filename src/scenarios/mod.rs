@@ -11,6 +11,7 @@ pub mod connection_pool;
 pub mod large_datasets;
 pub mod memory_leaks;
 pub mod rate_limiting;
+pub mod third_party_rate_limits;
 
 use crate::engine::RunResult;
 use crate::spec::{Lesson, Params, RunConfig, ScenarioSpec, SpecError};
@@ -89,6 +90,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("rate-limiting", rate_limiting),
     entry!("connection-pool", connection_pool),
     entry!("cascading-failures", cascading_failures),
+    entry!("third-party-rate-limits", third_party_rate_limits),
 ];
 
 /// A registered scenario with its parsed data file.
