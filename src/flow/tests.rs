@@ -5,7 +5,7 @@ use super::breaker::BreakerConfig;
 use super::retry::{Backoff, BackoffPolicy};
 use super::*;
 use crate::engine::time::{as_secs, MILLISECOND, SECOND};
-use crate::engine::{Dist, RunResult};
+use crate::engine::{Dist, RunResult, SimTime};
 use crate::parts::RateShape;
 
 fn service(slots: u32, queue_limit: u32, hold: bool, steps: Vec<Step>) -> StageKind {
@@ -552,4 +552,239 @@ fn a_client_that_gives_up_fails_the_request_and_orphans_its_work() {
     assert_eq!(route.failed, 9);
     assert!(out.outcomes.iter().all(|o| o.reason == "timeout"));
     assert_eq!(totals.orphaned_work, 9);
+}
+
+/// A batch of `jobs` on `workers` over `objects`, entering stage 0.
+fn batch(jobs: u64, workers: u32, objects: Option<Objects>, requeue_failed: bool) -> Source {
+    Source::Batch {
+        jobs,
+        workers,
+        route: 0,
+        objects,
+        requeue_failed,
+    }
+}
+
+fn with_cache(kind: StageKind, capacity: usize, ttl: Option<SimTime>) -> StageKind {
+    match kind {
+        StageKind::Service(mut svc) => {
+            svc.cache = Some(CacheSpec { capacity, ttl });
+            StageKind::Service(svc)
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn a_cache_answers_repeated_objects_and_only_misses_reach_the_backend() {
+    // One worker, 100 jobs all for object 0: the first misses and fills
+    // the cache; the other 99 hit. With a TTL of 1.5 s and 1 s per miss
+    // (hits take no time), every job after the first hits until 1.5 s
+    // after the fill at 1 s, that is all of them (they come in no time).
+    let topo = |ttl| Topology {
+        stages: vec![
+            stage(
+                "cache",
+                with_cache(
+                    service(1_000, 0, false, vec![call(1, CallPolicy::plain())]),
+                    10,
+                    ttl,
+                ),
+            ),
+            stage("origin", provider(1.0)),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(
+            100,
+            1,
+            Some(Objects {
+                count: 1,
+                popularity: Popularity::Uniform,
+            }),
+            false,
+        )],
+        faults: vec![],
+    };
+    let topo_forever = topo(None);
+    let mut sim = Sim::new(&topo_forever, 1, 60 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route(0).completed, 100);
+    assert_eq!(sim.stage_arrivals(1), 1);
+    assert_eq!(sim.cache_lookups(0), (99, 100));
+    // A TTL of 0: every entry is stale at once, so every job misses.
+    let topo_zero = topo(Some(0));
+    let mut sim = Sim::new(&topo_zero, 1, 600 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route(0).completed, 100);
+    assert_eq!(sim.stage_arrivals(1), 100);
+    assert_eq!(sim.cache_lookups(0).0, 0);
+}
+
+#[test]
+fn zipf_objects_follow_their_weights() {
+    // 10 objects, s = 1: object k (from 1) has probability 1 / (k H(10)),
+    // H(10) ≈ 2.929. A cache that holds them all misses each once.
+    let topo = Topology {
+        stages: vec![
+            stage(
+                "cache",
+                with_cache(
+                    service(1_000, 0, false, vec![call(1, CallPolicy::plain())]),
+                    100,
+                    None,
+                ),
+            ),
+            stage("origin", provider(0.0)),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(
+            20_000,
+            1,
+            Some(Objects {
+                count: 10,
+                popularity: Popularity::Zipf(1.0),
+            }),
+            false,
+        )],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 3, 600 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.stage_arrivals(1), 10);
+    // And with a cache of 1 (only the last object asked for is kept),
+    // a hit needs the same object twice in a row: Σ p_k² for Zipf(1, 10).
+    let h: f64 = (1..=10).map(|k| 1.0 / k as f64).sum();
+    let repeat: f64 = (1..=10).map(|k| (1.0 / (k as f64 * h)).powi(2)).sum();
+    let mut one = topo.clone();
+    one.stages[0].kind = with_cache(
+        service(1_000, 0, false, vec![call(1, CallPolicy::plain())]),
+        1,
+        None,
+    );
+    let mut sim = Sim::new(&one, 3, 600 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let (hits, lookups) = sim.cache_lookups(0);
+    let share = hits as f64 / lookups as f64;
+    assert!((share - repeat).abs() < 0.01, "{share} vs {repeat}");
+}
+
+#[test]
+fn a_batch_that_requeues_failures_does_every_job_in_the_end() {
+    // Half the calls fail; a failed job goes back to the end of the queue.
+    // Each job then needs a geometric number of runs, 2 on average.
+    let topo = |requeue| Topology {
+        stages: vec![stage("api", service(4, 0, true, vec![work_ms(10.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(1_000, 4, None, requeue)],
+        faults: vec![Fault {
+            start: 0,
+            duration: 3_600 * SECOND,
+            target: 0,
+            kind: FaultKind::Errors(0.5),
+        }],
+    };
+    let (out, _, route, _) = run(&topo(true), 600);
+    conserved(&out);
+    assert_eq!(route.completed, 1_000);
+    let runs = route.requests as f64 / 1_000.0;
+    assert!((runs - 2.0).abs() < 0.15, "{runs}");
+    let (_, _, given_up, _) = run(&topo(false), 600);
+    assert_eq!(given_up.requests, 1_000);
+    assert!((given_up.completed as f64 - 500.0).abs() < 60.0);
+}
+
+#[test]
+fn an_async_job_whose_last_step_was_a_call_answers_without_a_slot() {
+    // A pacer: one slot held 100 ms per job, then a 250 ms call made
+    // without the slot. Ten jobs at once leave at 0.1, 0.2, … 1.0 s and
+    // are answered 250 ms later: the first at 0.35 s, the last at 1.25 s,
+    // on average at 0.55 + 0.25 = 0.80 s. Had answered jobs queued for
+    // the slot again behind the ones still waiting, the first answers
+    // would come only after the last job had left, at 1.0 s.
+    let topo = Topology {
+        stages: vec![
+            stage(
+                "pacer",
+                service(
+                    1,
+                    u32::MAX,
+                    false,
+                    vec![work_ms(100.0), call(1, CallPolicy::plain())],
+                ),
+            ),
+            stage("provider", provider(0.25)),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(10, 10, None, false)],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 1, 60 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let r = sim.route(0);
+    assert_eq!(r.completed, 10);
+    assert_eq!(r.last_completed_at, 1_250 * MILLISECOND);
+    let mean = sim.route_latency(0).mean() / SECOND as f64;
+    assert!((mean - 0.80).abs() < 0.01, "{mean}");
+    assert_eq!(sim.queue_max(0), 9);
+}
+
+#[test]
+fn callers_refused_together_retry_together_unless_jittered() {
+    // 50 callers at once against a bucket of 1 call (60 a minute): 49
+    // refused at the same instant (the provider answers in exactly 10 ms),
+    // and with a fixed backoff they all retry in the same 100 ms slot.
+    let topo = |kind| Topology {
+        stages: vec![
+            stage(
+                "workers",
+                service(
+                    50,
+                    0,
+                    false,
+                    vec![call(
+                        1,
+                        CallPolicy {
+                            retries: 3,
+                            backoff: BackoffPolicy {
+                                kind,
+                                base: SECOND,
+                                cap: 60 * SECOND,
+                            },
+                            ..CallPolicy::plain()
+                        },
+                    )],
+                ),
+            ),
+            stage(
+                "provider",
+                StageKind::ThirdParty(ThirdParty {
+                    latency: Dist::constant(0.01),
+                    quota: Some(Quota {
+                        limit: 60,
+                        window: 60 * SECOND,
+                        keys: 1,
+                        rule: QuotaRule::TokenBucket {
+                            burst: 1,
+                            charge_refused: false,
+                        },
+                    }),
+                }),
+            ),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(50, 50, None, false)],
+        faults: vec![],
+    };
+    let peak = |kind| {
+        let t = topo(kind);
+        let mut sim = Sim::new(&t, 1, 60 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+        sim.run();
+        (sim.retries_peak(1), sim.rate_limited(1))
+    };
+    let (together, refused) = peak(Backoff::Exponential);
+    assert_eq!(together, 49);
+    assert!(refused >= 49);
+    // Full jitter over [0, 2 s]: about 49 / 20 ≈ 2.5 per 100 ms slot.
+    let (spread, _) = peak(Backoff::FullJitter);
+    assert!(spread <= 10, "{spread}");
 }
