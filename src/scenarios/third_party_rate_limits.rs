@@ -181,15 +181,15 @@ fn topology(k: &Knobs) -> Topology {
         Strategy::QueueAndPace => plain(PACER),
         Strategy::CacheAndPace => plain(CACHE),
     };
-    let service = |slots, steps, cache| {
+    // A worker stays on its job until the answer is in; the pacer and the
+    // cache do not hold their slot while the provider answers.
+    let service = |slots, steps, cache, hold| {
         StageKind::Service(Service {
             instances: 1,
             slots,
             queue_limit: u32::MAX,
             balance: Policy::RoundRobin,
-            // Callers wait for the answer; the pacer and the cache do not
-            // hold their slot while the provider answers.
-            hold_slot_while_waiting: false,
+            hold_slot_while_waiting: hold,
             handlers: vec![Handler {
                 routes: vec![],
                 steps,
@@ -205,7 +205,7 @@ fn topology(k: &Knobs) -> Topology {
         stages: vec![
             stage(
                 "workers",
-                service(k.clients, vec![Step::Call(workers_call)], None),
+                service(k.clients, vec![Step::Call(workers_call)], None, true),
             ),
             stage(
                 "cache",
@@ -216,6 +216,7 @@ fn topology(k: &Knobs) -> Topology {
                         capacity: OBJECTS as usize,
                         ttl: Some(k.cache_ttl),
                     }),
+                    false,
                 ),
             ),
             stage(
@@ -229,6 +230,7 @@ fn topology(k: &Knobs) -> Topology {
                         Step::Call(to_provider),
                     ],
                     None,
+                    false,
                 ),
             ),
             stage(
