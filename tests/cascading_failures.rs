@@ -206,27 +206,6 @@ fn predict_no_protection_answers_about_four_fifths_of_browse() {
 }
 
 #[test]
-fn the_diagram_nodes_are_the_topology_stages() {
-    // Every stage has its box, named by the stage, so its standard series
-    // (`<stage>.busy`, …) feed the box with no model code; the users box
-    // stands for the routes' clients.
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let topo = prodsim::scenarios::cascading_failures::topology_for(&scenario.spec.defaults())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut stages: Vec<&str> = topo.stages.iter().map(|s| s.name.as_str()).collect();
-    let mut nodes: Vec<&str> = scenario
-        .spec
-        .nodes
-        .iter()
-        .map(|n| n.id.as_str())
-        .filter(|id| *id != "users")
-        .collect();
-    stages.sort_unstable();
-    nodes.sort_unstable();
-    assert_eq!(stages, nodes);
-}
-
-#[test]
 fn every_backoff_option_is_a_backoff_the_flow_layer_knows() {
     // A misspelt option must not fall through to a default: each one the
     // data file offers names a `Backoff`, and names it back.

@@ -389,3 +389,37 @@ fn every_metric_and_series_has_a_definition() {
         }
     }
 }
+
+#[test]
+fn every_flow_scenarios_diagram_nodes_are_its_stages() {
+    // A flow scenario's boxes are its topology's stages, named alike, so
+    // each box's standard series (`<stage>.busy`, `<stage>.queue`, …) feed
+    // it with no model code. A `users` box may stand for the clients.
+    let mut flow = 0;
+    for (entry, s) in REGISTRY.iter().zip(all()) {
+        let Some(topology_for) = entry.topology else {
+            continue;
+        };
+        flow += 1;
+        let mut nodes: Vec<&str> = s
+            .spec
+            .nodes
+            .iter()
+            .map(|n| n.id.as_str())
+            .filter(|id| *id != "users")
+            .collect();
+        nodes.sort_unstable();
+        let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));
+        for preset in std::iter::once(None).chain(presets) {
+            let params = s
+                .spec
+                .resolve(preset, &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+            let topo = topology_for(&params).unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+            let mut stages: Vec<&str> = topo.stages.iter().map(|st| st.name.as_str()).collect();
+            stages.sort_unstable();
+            assert_eq!(stages, nodes, "{} {preset:?}", s.spec.id);
+        }
+    }
+    assert!(flow >= 2, "the flow scenarios are registered with `flow`");
+}

@@ -264,18 +264,6 @@ fn predict_without_the_cache_the_batch_takes_the_quota_bound() {
 }
 
 #[test]
-fn the_diagram_nodes_are_the_topology_stages() {
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let topo = prodsim::scenarios::third_party_rate_limits::topology_for(&scenario.spec.defaults())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut stages: Vec<&str> = topo.stages.iter().map(|s| s.name.as_str()).collect();
-    let mut nodes: Vec<&str> = scenario.spec.nodes.iter().map(|n| n.id.as_str()).collect();
-    stages.sort_unstable();
-    nodes.sort_unstable();
-    assert_eq!(stages, nodes);
-}
-
-#[test]
 fn every_strategy_and_backoff_option_is_understood() {
     // A misspelt option must not fall through to a default.
     let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));

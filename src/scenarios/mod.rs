@@ -37,9 +37,15 @@ pub struct Entry {
     pub data: &'static str,
     /// The model.
     pub model: ModelFn,
+    /// For models on the request-flow layer: the topology they run, whose
+    /// stages are the diagram's nodes (checked for every scenario).
+    #[cfg(feature = "sim")]
+    pub topology: Option<TopologyFn>,
 }
 
-/// One registry line: the data file `scenarios/<file>.toml` and its model.
+/// One registry line: the data file `scenarios/<file>.toml` and its model
+/// (`flow` after the model: it runs on the request-flow layer and exposes
+/// `topology_for`).
 macro_rules! entry {
     ($file:literal, $model:ident) => {
         Entry {
@@ -51,9 +57,22 @@ macro_rules! entry {
             model: $model::run,
             #[cfg(not(feature = "sim"))]
             model: no_model,
+            #[cfg(feature = "sim")]
+            topology: None,
+        }
+    };
+    ($file:literal, $model:ident, flow) => {
+        Entry {
+            #[cfg(feature = "sim")]
+            topology: Some($model::topology_for),
+            ..entry!($file, $model)
         }
     };
 }
+
+/// The topology a flow scenario builds from its parameters.
+#[cfg(feature = "sim")]
+pub type TopologyFn = fn(&Params) -> Result<crate::flow::Topology, SpecError>;
 
 /// The page's stand-in for every model: the site's page carries no model
 /// code (its runs happen in the simulation worker), and nothing there ever
@@ -89,8 +108,8 @@ pub const REGISTRY: &[Entry] = &[
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting),
     entry!("connection-pool", connection_pool),
-    entry!("cascading-failures", cascading_failures),
-    entry!("third-party-rate-limits", third_party_rate_limits),
+    entry!("cascading-failures", cascading_failures, flow),
+    entry!("third-party-rate-limits", third_party_rate_limits, flow),
 ];
 
 /// A registered scenario with its parsed data file.
