@@ -5,6 +5,19 @@
 
 use std::path::Path;
 
+// The data file's schema and checks, exactly as the crate has them: a data
+// file with a misspelt key or a broken reference fails the build, with the
+// file and the key named, instead of failing a test or a page later.
+#[allow(dead_code, unused_imports)]
+mod engine {
+    pub mod metrics {
+        include!("src/engine/names.rs");
+    }
+}
+#[allow(dead_code, unused_imports)]
+#[path = "src/spec/mod.rs"]
+mod spec;
+
 fn main() {
     println!("cargo:rerun-if-changed=scenarios");
     let out = std::env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set"));
@@ -20,6 +33,11 @@ fn main() {
             .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
         let value: toml::Value =
             toml::from_str(&text).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+        let checked: spec::ScenarioSpec =
+            toml::from_str(&text).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+        if let Err(e) = checked.validate() {
+            fail(&format!("{}: {e}", path.display()));
+        }
         let json = serde_json::to_string(&value)
             .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
         let stem = path

@@ -245,30 +245,8 @@ impl RunResult {
     }
 }
 
-/// Keys of the summary metrics every scenario reports.
-pub const COMMON_METRICS: &[&str] = &[
-    "requests",
-    "completed",
-    "failed",
-    "rejected",
-    "in_flight",
-    "throughput_rps",
-    "latency_mean_ms",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "latency_p999_ms",
-];
-
-/// Keys of the series every scenario reports.
-pub const COMMON_SERIES: &[&str] = &[
-    "throughput_rps",
-    "errors_rps",
-    "in_flight",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-];
+// COMMON_METRICS and COMMON_SERIES, shared with build.rs.
+include!("names.rs");
 
 /// Collects a run's measurements. Every request a model creates must end in
 /// exactly one of [`complete`](Self::complete), [`fail`](Self::fail) or
