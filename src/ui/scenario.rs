@@ -599,29 +599,41 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         let asked = RwSignal::new(None::<u32>);
         let guess = RwSignal::new(String::new());
         let (metric_label, metric_unit) = crate::present::metric_label(spec, &p.metric);
+        // The answer is the value of the run the button started, kept once
+        // it lands: later runs (another preset, a slider) do not change it.
+        let answered = RwSignal::new(None::<String>);
         let run_it = move |_| {
             if let Ok(params) = p.params(spec) {
+                answered.set(None);
                 asked.set(Some(runs_done.get_untracked()));
                 state.update(|v| v.params = params);
             }
         };
-        let outcome = move || {
-            let started = asked.get()?;
-            if runs_done.get() <= started {
-                return Some(view! { <p class="predict-running">"Running it…"</p> }.into_any());
+        Effect::new(move |_| {
+            let done = runs_done.get();
+            let Some(started) = asked.get() else { return };
+            if done <= started || answered.get_untracked().is_some() {
+                return;
             }
-            let actual = results.with(|r| {
+            let actual = results.with_untracked(|r| {
                 r.as_ref()
                     .and_then(|r| r.first())
                     .and_then(|a| crate::present::format_metric(spec, a, &p.metric))
             });
+            answered.set(Some(actual.unwrap_or_default()));
+        });
+        let outcome = move || {
+            asked.get()?;
+            let Some(actual) = answered.get() else {
+                return Some(view! { <p class="predict-running">"Running it…"</p> }.into_any());
+            };
             let guessed = guess.get();
             Some(view! {
                 <div class="predict-outcome" data-testid="predict-outcome">
                     {(!p.metric.is_empty()).then(|| view! {
                         <p><strong>{format!("You guessed {}; the run gives {}.",
                             if guessed.trim().is_empty() { "nothing".to_string() } else { format!("{} {metric_unit}", guessed.trim()) },
-                            actual.unwrap_or_default())}</strong></p>
+                            actual)}</strong></p>
                     })}
                     <p class="answer">{p.answer.clone()}</p>
                 </div>
