@@ -10,7 +10,7 @@
 //! array of strings. Nothing is parsed, floats arrive bit for bit, and the
 //! download carries no JSON code for these types (about 5 KB gzipped).
 
-use crate::engine::metrics::{Mark, Metric, Outcome, Series};
+use crate::engine::metrics::{FaultWindow, Mark, Metric, Outcome, Series};
 use crate::engine::progress::set_hook;
 use crate::engine::RunResult;
 use crate::scenarios::find;
@@ -300,6 +300,13 @@ impl Reply {
                         w.number(m.t_s);
                         w.word(&m.label);
                     }
+                    w.count(r.faults.len());
+                    for f in &r.faults {
+                        w.number(f.start_s);
+                        w.number(f.end_s);
+                        w.word(&f.stage);
+                        w.word(&f.label);
+                    }
                 }
             }
             Reply::Failed { id, message } => {
@@ -378,8 +385,19 @@ fn read_result(r: &mut Reader) -> Result<RunResult, String> {
             })
         })
         .collect::<Result<_, String>>()?;
+    let faults = (0..r.count()?)
+        .map(|_| {
+            Ok(FaultWindow {
+                start_s: r.number()?,
+                end_s: r.number()?,
+                stage: r.word()?,
+                label: r.word()?,
+            })
+        })
+        .collect::<Result<_, String>>()?;
     Ok(RunResult {
         marks,
+        faults,
         events,
         duration_s,
         bucket_s,

@@ -196,6 +196,14 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
             "unexpected argument 'extra'",
         ),
         (
+            &["run", "third-party-rate-limits", "--set", "faults=provider:melt:1:1"],
+            "no fault 'melt' (valid: down, slow<factor>, errors<percent>, traffic<factor>)",
+        ),
+        (
+            &["run", "cascading-failures", "--set", "faults=cache:down:1:1"],
+            "no stage 'cache' (valid: users, api, payments, provider, catalogue_db)",
+        ),
+        (
             &["bench", "--requests", "0"],
             "--requests '0' must be a whole number",
         ),

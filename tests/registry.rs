@@ -173,6 +173,25 @@ fn extreme_parameter_values_never_break_a_model() {
                 ParamKind::Slider => vec![ParamValue::Number(p.min), ParamValue::Number(p.max)],
                 ParamKind::Select => p.options.iter().cloned().map(ParamValue::Choice).collect(),
                 ParamKind::Toggle => vec![ParamValue::Flag(false), ParamValue::Flag(true)],
+                // No faults, the default, and every stage at once at the
+                // extremes of each kind.
+                ParamKind::Faults => {
+                    let all: Vec<String> = p
+                        .options
+                        .iter()
+                        .zip(
+                            ["down", "slow1000", "errors100", "traffic100", "traffic0"]
+                                .iter()
+                                .cycle(),
+                        )
+                        .map(|(stage, kind)| format!("{stage}:{kind}:0:{}", p.max))
+                        .collect();
+                    vec![
+                        ParamValue::Choice(String::new()),
+                        p.default.clone(),
+                        ParamValue::Choice(all.join(",")),
+                    ]
+                }
             };
             for v in values {
                 let mut params = s.spec.defaults();
@@ -214,6 +233,15 @@ fn random_parameters_and_seeds_keep_every_promise() {
                         p.options[rng.below(p.options.len() as u64) as usize].clone()
                     }
                     ParamKind::Toggle => rng.chance(0.5).to_string(),
+                    ParamKind::Faults => {
+                        let stage = &p.options[rng.below(p.options.len() as u64) as usize];
+                        let start = (p.max * rng.uniform()).round();
+                        format!(
+                            "{stage}:slow{}:{start}:{}",
+                            1 + rng.below(50),
+                            rng.below(60)
+                        )
+                    }
                 };
                 // Sliders snap to their step; nothing is out of range.
                 assert!(

@@ -285,3 +285,52 @@ fn every_strategy_and_backoff_option_is_understood() {
         .resolve(None, &[("strategy".into(), "hope".into())]);
     assert!(bogus.is_err());
 }
+
+#[test]
+fn a_provider_outage_delays_the_misses_and_their_retries_meet_the_quota() {
+    // The 'Provider outage' preset: cache and pace, the provider down
+    // from 30 s to 60 s. Misses are refused while it is down and retried
+    // with backoff; when it returns, their retries and the paced calls
+    // together exceed the quota, so 429s appear where pacing alone had
+    // none, and the batch ends later than the 72 s without the outage.
+    let out = preset("outage", &[]);
+    let calm = preset("good", &[]);
+    assert_eq!(metric(&calm, "wasted_calls"), 0.0);
+    assert!(metric(&out, "wasted_calls") > 0.0);
+    assert_eq!(metric(&out, "finished"), 1.0);
+    assert!(metric(&out, "completion_s") > metric(&calm, "completion_s") + 30.0);
+    // The window is on the timeline, for the charts and the diagram.
+    assert_eq!(out.faults.len(), 1);
+    let f = &out.faults[0];
+    assert_eq!(
+        (f.start_s, f.end_s, f.stage.as_str()),
+        (30.0, 60.0, "provider")
+    );
+    assert_eq!(f.label, "down");
+}
+
+#[test]
+fn a_fault_schedule_travels_in_the_url_clamped_with_notices() {
+    use prodsim::spec::url::{decode, encode};
+    let spec = &prodsim::scenarios::find(ID)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec;
+    let (view, notices) = decode(
+        spec,
+        "?s=third-party-rate-limits&faults=provider:down:30:30,nope:down:1:1,provider:slow5000:0:10",
+    );
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].contains("dropped 'nope:down:1:1': no stage 'nope'"));
+    assert!(notices[0]
+        .contains("slow factor 5000 in 'provider:slow5000:0:10' is outside 1–1000; using 1000"));
+    let kept = view.params.get("faults").map(|v| v.to_string());
+    assert_eq!(
+        kept.as_deref(),
+        Some("provider:down:30:30,provider:slow1000:0:10")
+    );
+    // What the page then links to reproduces the schedule with no notice.
+    let query = encode(spec, &view);
+    let (again, notices) = decode(spec, &format!("?{query}"));
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(again.params.get("faults"), view.params.get("faults"));
+}

@@ -185,6 +185,11 @@ fn show(args: &[String]) -> Result<String, Failure> {
             ParamKind::Slider => format!("{} to {} step {} {}", p.min, p.max, p.step, p.unit),
             ParamKind::Select => p.options.join(" | "),
             ParamKind::Toggle => "true | false".into(),
+            ParamKind::Faults => format!(
+                "stage:kind:start:duration,… (stages {}; kinds down, slow<x>, errors<%>, traffic<x>; times to {} s)",
+                p.options.join(", "),
+                p.max
+            ),
         };
         out.push(format!(
             "  {:22} default {:<14} {}",

@@ -172,13 +172,42 @@ fn candidates(values: &[f64]) -> Vec<f64> {
 }
 
 fn node_size(spec: &ScenarioSpec, node: &NodeSpec, result: Option<&RunResult>) -> (f64, f64) {
+    let faults = fault_lines(node, result);
     let widest = node
         .shows
         .iter()
         .map(|k| widest_line(spec, k, result))
+        .chain(
+            faults
+                .iter()
+                .map(|(line, _)| text::width(line, VALUE_PX, false)),
+        )
         .fold(text::width(&node.label, TITLE_PX, true), f64::max);
     let w = (widest + 2.0 * PAD_X).max(MIN_NODE_W).ceil();
-    (w, NODE_H_BASE + LINE_H * node.shows.len() as f64)
+    (
+        w,
+        NODE_H_BASE + LINE_H * (node.shows.len() + faults.len()) as f64,
+    )
+}
+
+/// One line per fault of the run on `node`'s stage ("slow ×20, 30–60 s"),
+/// with the fault's window, so a box keeps its size while the playback
+/// moves in and out of it.
+fn fault_lines(node: &NodeSpec, result: Option<&RunResult>) -> Vec<(String, (f64, f64))> {
+    result
+        .map(|r| r.faults.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|f| f.stage == node.id)
+        .map(|f| {
+            let span = format!(
+                "{}–{} s",
+                crate::present::format_number(f.start_s),
+                crate::present::format_number(f.end_s)
+            );
+            (format!("{}, {span}", f.label), (f.start_s, f.end_s))
+        })
+        .collect()
 }
 
 /// The size of each node's box (`None` for a node these parameters hide).
@@ -453,6 +482,14 @@ impl DiagramLayout {
                     let line_state = value.map_or("", |v| trouble(spec, params, key, v));
                     (value_line(spec, key, value), line_state)
                 })
+                .collect();
+            // A fault's line is in the alert colour while it lasts.
+            let lines: Vec<(String, &str)> = lines
+                .into_iter()
+                .chain(fault_lines(node, result).into_iter().map(|(line, (a, b))| {
+                    let on = t >= a && t < b;
+                    (line, if on { "alert" } else { "fault-off" })
+                }))
                 .collect();
             let state = ["alert", "warn"]
                 .into_iter()

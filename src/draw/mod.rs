@@ -297,6 +297,22 @@ pub fn draw_chart<DB: DrawingBackend>(
         .y_labels(5)
         .draw()?;
 
+    // Faults on the timeline: a shaded band each, under the series.
+    let faults = runs
+        .first()
+        .map(|r| r.result.faults.as_slice())
+        .unwrap_or(&[]);
+    for f in faults {
+        let (a, b) = (f.start_s / per_unit, (f.end_s / per_unit).min(x_max));
+        if a >= x_max || b <= a {
+            continue;
+        }
+        ctx.draw_series(std::iter::once(Rectangle::new(
+            [(a, 0.0), (b, y_top)],
+            theme.alert.mix(0.10).filled(),
+        )))?;
+    }
+
     // A chart of nothing says so, instead of a 0–1 axis that reads as data.
     if y_max <= 0.0 {
         let (xs, ys) = ctx.plotting_area().get_pixel_range();
@@ -358,21 +374,31 @@ pub fn draw_chart<DB: DrawingBackend>(
     // Two rows of labels: a label that would overlap the one before it in
     // the first row goes to the second, so crowded marks all keep a label.
     let mut label_free_from = [i32::MIN; 2];
-    for mark in runs
+    let marks = runs
         .first()
         .map(|r| r.result.marks.as_slice())
-        .unwrap_or(&[])
-    {
-        let x = mark.t_s / per_unit;
+        .unwrap_or(&[]);
+    // A fault's label sits at its band's start, in the marks' rows; only
+    // marks get a line (the band shows the fault).
+    let labels = marks
+        .iter()
+        .map(|m| (m.t_s, m.label.as_str(), true))
+        .chain(faults.iter().map(|f| (f.start_s, f.label.as_str(), false)));
+    let mut labels: Vec<_> = labels.collect();
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (t_s, label, line) in labels {
+        let x = t_s / per_unit;
         if x > x_max {
             continue;
         }
-        ctx.draw_series(std::iter::once(PathElement::new(
-            vec![(x, 0.0), (x, y_top)],
-            mark_style,
-        )))?;
+        if line {
+            ctx.draw_series(std::iter::once(PathElement::new(
+                vec![(x, 0.0), (x, y_top)],
+                mark_style,
+            )))?;
+        }
         let (at, _) = ctx.backend_coord(&(x, y_top));
-        let label_w = plot_root.estimate_text_size(&mark.label, &label_style)?.0 as i32;
+        let label_w = plot_root.estimate_text_size(label, &label_style)?.0 as i32;
         // Right of its line, or left of it when the line is near the right
         // edge (a crash that ends the active span), never over another.
         let right_edge = ctx.plotting_area().get_pixel_range().0.end;
@@ -384,7 +410,7 @@ pub fn draw_chart<DB: DrawingBackend>(
         };
         if let Some(row) = (0..2).find(|&r| left >= label_free_from[r]) {
             let y = top + px(2.0) + row as i32 * px(14.0);
-            root.draw_text(&mark.label, &label_style, (left, y))?;
+            root.draw_text(label, &label_style, (left, y))?;
             label_free_from[row] = left + label_w + px(7.0);
         }
     }
@@ -543,6 +569,7 @@ mod tests {
             }],
             outcomes: Vec::new(),
             marks: Vec::new(),
+            faults: Vec::new(),
         };
         let p99 = [10.0, 12.0, 0.0, 9.0, 0.0, 11.0];
         let runs = segments(&result, "latency_p99_ms", &p99, 1.0, 6.0);

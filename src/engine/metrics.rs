@@ -213,6 +213,27 @@ pub struct Mark {
 /// The most marks a run keeps: the first ones, which tell the story.
 pub const MAX_MARKS: usize = 24;
 
+/// A fault on the timeline: the charts shade it, the diagram marks its
+/// stage while it lasts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// When it starts, in simulated seconds.
+    pub start_s: f64,
+    /// When it ends (at most the run's end).
+    pub end_s: f64,
+    /// The diagram node (stage) it hits.
+    pub stage: String,
+    /// What it does, short ("slow ×20", "down").
+    pub label: String,
+}
+
+impl FaultWindow {
+    /// Whether the fault is on at `t_s`.
+    pub fn active(&self, t_s: f64) -> bool {
+        t_s >= self.start_s && t_s < self.end_s
+    }
+}
+
 /// Everything a run produces: summary numbers, series and event count.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
@@ -231,6 +252,9 @@ pub struct RunResult {
     /// Marked moments, in time order, at most [`MAX_MARKS`].
     #[serde(default)]
     pub marks: Vec<Mark>,
+    /// Faults on the timeline, in start order, at most [`MAX_MARKS`].
+    #[serde(default)]
+    pub faults: Vec<FaultWindow>,
 }
 
 impl RunResult {
@@ -274,6 +298,7 @@ pub struct Recorder {
     in_flight_peak: Vec<u64>,
     extra: Vec<SeriesData>,
     marks: Vec<(SimTime, &'static str)>,
+    faults: Vec<FaultWindow>,
     next_progress: SimTime,
     /// When set, only these series are kept, in this order.
     keep: Option<Vec<String>>,
@@ -333,6 +358,7 @@ impl Recorder {
             in_flight_peak: vec![0; n],
             extra: Vec::new(),
             marks: Vec::new(),
+            faults: Vec::new(),
             next_progress: duration / PROGRESS_STEPS,
             keep: None,
         }
@@ -520,6 +546,21 @@ impl Recorder {
         if self.marks.len() < MAX_MARKS {
             self.marks.push((now.min(self.duration), label));
         }
+    }
+
+    /// Puts a fault on the timeline, from `start` for `duration` (cut at
+    /// the run's end; one starting after it is left out), hitting `stage`.
+    pub fn fault(&mut self, start: SimTime, duration: SimTime, stage: &str, label: String) {
+        if start >= self.duration || self.faults.len() >= MAX_MARKS {
+            return;
+        }
+        let end = start.saturating_add(duration).min(self.duration);
+        self.faults.push(FaultWindow {
+            start_s: as_secs(start),
+            end_s: as_secs(end),
+            stage: stage.into(),
+            label,
+        });
     }
 
     /// Registers a model-specific series. Register each key once, before the
@@ -746,8 +787,11 @@ impl Recorder {
             })
             .collect();
         marks.sort_unstable_by(|a, b| a.t_s.total_cmp(&b.t_s));
+        let mut faults = self.faults;
+        faults.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
         RunResult {
             marks,
+            faults,
             events,
             duration_s: secs,
             bucket_s,
@@ -763,6 +807,23 @@ mod tests {
     use super::*;
     use crate::engine::time::SECOND;
     use crate::engine::{Dist, RngStream};
+
+    #[test]
+    fn fault_windows_are_cut_at_the_run_end_and_sorted() {
+        let mut rec = Recorder::new(100 * SECOND);
+        rec.fault(90 * SECOND, 30 * SECOND, "db", "down".into());
+        rec.fault(10 * SECOND, 5 * SECOND, "api", "slow ×2".into());
+        // Starting at or after the end: not on the timeline.
+        rec.fault(100 * SECOND, SECOND, "api", "late".into());
+        let out = rec.finish(0, vec![]);
+        let spans: Vec<(f64, f64, &str)> = out
+            .faults
+            .iter()
+            .map(|f| (f.start_s, f.end_s, f.stage.as_str()))
+            .collect();
+        assert_eq!(spans, [(10.0, 15.0, "api"), (90.0, 100.0, "db")]);
+        assert!(out.faults[1].active(99.9) && !out.faults[1].active(100.0));
+    }
 
     #[test]
     fn marks_come_out_in_time_order_and_stay_bounded() {

@@ -647,21 +647,14 @@ impl<'t> Sim<'t> {
                 }
             }
         }
-        for (i, f) in self.topo.faults.iter().enumerate() {
-            let label: &'static str = match f.kind {
-                FaultKind::Down => "down",
-                FaultKind::Slow(_) => "slow",
-                FaultKind::Errors(_) => "errors",
-                FaultKind::Traffic(_) => "traffic",
+        // Faults go on the timeline: the charts shade them and the diagram
+        // marks their stage while they last.
+        for f in &self.topo.faults {
+            let stage = match f.kind {
+                FaultKind::Traffic(_) => "users",
+                _ => self.topo.stages[f.target].name.as_str(),
             };
-            let _ = i;
-            if f.start < self.end {
-                self.rec.mark(f.start, label);
-            }
-            // Only a fault that ends within the run is marked as over.
-            if f.end() < self.end {
-                self.rec.mark(f.end(), "recovered");
-            }
+            self.rec.fault(f.start, f.duration, stage, f.kind.label());
         }
         while let Some((now, ev)) = self.q.pop_until(self.end) {
             match ev {
@@ -968,12 +961,22 @@ impl<'t> Sim<'t> {
         }
         let source = req.source as usize;
         if let Source::Batch { requeue_failed, .. } = self.topo.sources[source] {
+            let mut at = now;
             if requeue_failed && !good {
-                // The job goes back to the end of the batch's queue.
+                // The job goes back to the end of the batch's queue, and
+                // the worker does not start another within a pause of the
+                // failed one's start: a job that fails at once (a stage
+                // down) must not spin the batch in no simulated time.
                 self.sources[source].redo.push_back(req.key);
+                at = now.max(req.born.saturating_add(super::topology::REQUEUE_PAUSE));
             }
-            if let Some(next) = self.batch_next(source, now) {
-                self.start(now, next);
+            if let Some(mut next) = self.batch_next(source, at) {
+                if at == now {
+                    self.start(now, next);
+                } else {
+                    next.born = at;
+                    self.q.schedule(at, Ev::Start(next));
+                }
             }
         }
     }

@@ -788,3 +788,26 @@ fn callers_refused_together_retry_together_unless_jittered() {
     let (spread, _) = peak(Backoff::FullJitter);
     assert!(spread <= 10, "{spread}");
 }
+
+#[test]
+fn a_requeued_job_that_fails_at_once_waits_before_its_worker_starts_again() {
+    // Every job is refused at the door (the stage is down). Requeued,
+    // each of the 4 workers starts a job once a second instead of
+    // spinning: at 0, 1, … 10 s (the run's last instant included), so
+    // 4 × 11 = 44 runs.
+    let topo = Topology {
+        stages: vec![stage("api", service(4, 0, true, vec![work_ms(10.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![batch(100, 4, None, true)],
+        faults: vec![Fault {
+            start: 0,
+            duration: 3_600 * SECOND,
+            target: 0,
+            kind: FaultKind::Down,
+        }],
+    };
+    let (out, _, route, _) = run(&topo, 10);
+    conserved(&out);
+    assert_eq!(route.completed, 0);
+    assert_eq!(route.requests, 44);
+}

@@ -267,10 +267,16 @@ pub enum Source {
         /// Which object each job asks for (None: all ask for object 0).
         objects: Option<Objects>,
         /// A job that fails goes back to the end of the batch's queue (as a
-        /// job queue retries it), instead of being given up.
+        /// job queue retries it), instead of being given up; its worker
+        /// starts its next job no sooner than [`REQUEUE_PAUSE`] after the
+        /// failed one started.
         requeue_failed: bool,
     },
 }
+
+/// The least time between the start of a batch job that failed and its
+/// worker's next start, when failed jobs are requeued.
+pub const REQUEUE_PAUSE: SimTime = crate::engine::time::SECOND;
 
 impl Source {
     /// The objects its requests ask for.
@@ -323,6 +329,24 @@ pub enum FaultKind {
     Errors(f64),
     /// Open sources send this many times their rate (the target is ignored).
     Traffic(f64),
+}
+
+impl FaultKind {
+    /// What it does, short, as the charts and the diagram label it.
+    pub fn label(&self) -> String {
+        match *self {
+            FaultKind::Down => "down".into(),
+            FaultKind::Slow(x) => format!("slow ×{}", trim(x)),
+            FaultKind::Errors(p) => format!("errors {} %", trim(100.0 * p)),
+            FaultKind::Traffic(x) => format!("traffic ×{}", trim(x)),
+        }
+    }
+}
+
+/// A factor as people write it: 20, 1.5, 0.25 (at most 3 decimals).
+fn trim(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl Fault {

@@ -244,13 +244,16 @@ fn topology(k: &Knobs) -> Topology {
 /// The topology `p` describes (for checks that its stages are the
 /// diagram's nodes, and for the sandbox later).
 pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
-    Ok(topology(&Knobs::read(p)?))
+    let mut topo = topology(&Knobs::read(p)?);
+    super::add_scheduled_faults(p, &mut topo)?;
+    Ok(topo)
 }
 
 /// Runs the scenario.
 pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let k = Knobs::read(p)?;
-    let topo = topology(&k);
+    let mut topo = topology(&k);
+    super::add_scheduled_faults(p, &mut topo)?;
     let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
     let end = secs(cfg.duration_s);
     let mut sim = Sim::new(&topo, cfg.seed, end, &keys).map_err(SpecError::Invalid)?;

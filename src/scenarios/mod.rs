@@ -70,6 +70,36 @@ macro_rules! entry {
     };
 }
 
+/// A flow scenario's `faults` parameter (a schedule, [`crate::spec::faults`])
+/// as faults on `topo`'s stages, added to the ones the topology already
+/// has. `users` (or any stage) carries traffic faults, which change the
+/// sources' rate whatever their target.
+#[cfg(feature = "sim")]
+pub fn add_scheduled_faults(p: &Params, topo: &mut crate::flow::Topology) -> Result<(), SpecError> {
+    use crate::flow::{Fault, FaultKind};
+    use crate::spec::faults::{self, FaultSpecKind};
+    let text = p.choice("faults")?;
+    let mut stages: Vec<String> = topo.stages.iter().map(|s| s.name.clone()).collect();
+    stages.push("users".into());
+    let schedule = faults::parse(text, &stages, f64::MAX).map_err(SpecError::Invalid)?;
+    for f in schedule {
+        let target = topo.stage_id(&f.stage).unwrap_or(0);
+        let kind = match f.kind {
+            FaultSpecKind::Down => FaultKind::Down,
+            FaultSpecKind::Slow(x) => FaultKind::Slow(x),
+            FaultSpecKind::Errors(pct) => FaultKind::Errors(pct / 100.0),
+            FaultSpecKind::Traffic(x) => FaultKind::Traffic(x),
+        };
+        topo.faults.push(Fault {
+            start: crate::engine::time::secs(f.start_s),
+            duration: crate::engine::time::secs(f.duration_s),
+            target,
+            kind,
+        });
+    }
+    Ok(())
+}
+
 /// The topology a flow scenario builds from its parameters.
 #[cfg(feature = "sim")]
 pub type TopologyFn = fn(&Params) -> Result<crate::flow::Topology, SpecError>;

@@ -8,6 +8,7 @@
 //! notice the page shows).
 
 mod error;
+pub mod faults;
 pub mod url;
 
 pub use error::SpecError;
@@ -46,6 +47,9 @@ pub enum ParamKind {
     Select,
     /// On or off.
     Toggle,
+    /// A fault schedule ([`faults`]): text naming stages from `options`,
+    /// with times up to `max` seconds.
+    Faults,
 }
 
 /// One parameter of a scenario.
@@ -507,7 +511,19 @@ impl ParamSpec {
                 }
             }
             (ParamKind::Toggle, ParamValue::Flag(_)) => Ok(()),
+            (ParamKind::Faults, ParamValue::Choice(c)) => faults::parse(c, &self.options, self.max)
+                .map(|_| ())
+                .map_err(|why| self.bad_schedule(&why, c)),
             (_, other) => Err(SpecError::wrong_type(&self.key, self.expects(), other)),
+        }
+    }
+
+    /// A schedule that does not parse, as the error users see.
+    fn bad_schedule(&self, why: &str, got: &str) -> SpecError {
+        SpecError::WrongType {
+            key: self.key.clone(),
+            expected: format!("a fault schedule ({why})"),
+            got: got.to_string(),
         }
     }
 
@@ -516,6 +532,7 @@ impl ParamSpec {
             ParamKind::Slider => "a number",
             ParamKind::Select => "one of the options",
             ParamKind::Toggle => "true or false",
+            ParamKind::Faults => "a fault schedule (stage:kind:start:duration, …)",
         }
     }
 
@@ -534,6 +551,11 @@ impl ParamSpec {
                 }
             },
             ParamKind::Select => ParamValue::Choice(raw.to_string()),
+            ParamKind::Faults => {
+                let parsed = faults::parse(raw, &self.options, self.max)
+                    .map_err(|why| self.bad_schedule(&why, raw))?;
+                ParamValue::Choice(faults::format(&parsed))
+            }
             ParamKind::Toggle => match raw {
                 "true" | "1" | "on" | "yes" => ParamValue::Flag(true),
                 "false" | "0" | "off" | "no" => ParamValue::Flag(false),
@@ -554,6 +576,15 @@ impl ParamSpec {
     /// range and snapped to the step; anything unusable falls back to the
     /// default. Returns the value and, if it was changed, a notice.
     pub fn parse_clamped(&self, raw: &str) -> (ParamValue, Option<String>) {
+        if self.kind == ParamKind::Faults {
+            let (parsed, notices) = faults::parse_lenient(raw, &self.options, self.max);
+            let value = ParamValue::Choice(faults::format(&parsed));
+            let key = &self.key;
+            return (
+                value,
+                (!notices.is_empty()).then(|| format!("{key}: {}", notices.join("; "))),
+            );
+        }
         match self.parse(raw) {
             Ok(v) => (v, None),
             Err(SpecError::OutOfRange { .. }) => {

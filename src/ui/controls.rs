@@ -104,6 +104,13 @@ fn ParamControl(
             </select>
         }
         .into_any(),
+        ParamKind::Faults => view! {
+            <input type="text" id=id.clone() class="faults" spellcheck="false"
+                placeholder="none, e.g. provider:slow20:30:30"
+                prop:disabled=disabled prop:value=text
+                on:change=move |ev| set(event_target_value(&ev)) />
+        }
+        .into_any(),
         ParamKind::Toggle => view! {
             <input type="checkbox" id=id.clone() prop:disabled=disabled prop:checked=move || text() == "true"
                 on:change=move |ev| set(event_target_checked(&ev).to_string()) />
