@@ -74,7 +74,6 @@ macro_rules! entry {
 /// as faults on `topo`'s stages, added to the ones the topology already
 /// has. `users` (or any stage) carries traffic faults, which change the
 /// sources' rate whatever their target.
-#[cfg(feature = "sim")]
 pub fn add_scheduled_faults(p: &Params, topo: &mut crate::flow::Topology) -> Result<(), SpecError> {
     use crate::flow::{Fault, FaultKind};
     use crate::spec::faults::{self, FaultSpecKind};
