@@ -204,21 +204,3 @@ fn predict_no_protection_answers_about_four_fifths_of_browse() {
     let share = metric(&out, "browse_success_pct");
     assert!((76.0..=84.0).contains(&share), "{share}");
 }
-
-#[test]
-fn every_backoff_option_is_a_backoff_the_flow_layer_knows() {
-    // A misspelt option must not fall through to a default: each one the
-    // data file offers names a `Backoff`, and names it back.
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let param = scenario
-        .spec
-        .params
-        .iter()
-        .find(|p| p.key == "backoff")
-        .unwrap_or_else(|| panic!("no backoff parameter"));
-    assert!(!param.options.is_empty());
-    for option in &param.options {
-        let parsed = prodsim::flow::retry::Backoff::from_name(option);
-        assert_eq!(parsed.map(|b| b.name()), Some(option.as_str()), "{option}");
-    }
-}

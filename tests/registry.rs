@@ -451,3 +451,55 @@ fn every_flow_scenarios_diagram_nodes_are_its_stages() {
     }
     assert!(flow >= 2, "the flow scenarios are registered with `flow`");
 }
+
+#[test]
+fn every_model_reads_every_parameter_and_choices_through_their_enums() {
+    // Run with the defaults and every preset, each model must read every
+    // parameter its data file declares, and read each select parameter
+    // into an enum whose option names are exactly the file's options: a
+    // misspelt or added option then fails instead of falling through.
+    use prodsim::spec::with_read_log;
+    for s in all() {
+        let mut reads = Vec::new();
+        let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));
+        for preset in std::iter::once(None).chain(presets) {
+            let params = s
+                .spec
+                .resolve(preset, &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+            let cfg = RunConfig {
+                seed: 1,
+                duration_s: s.spec.duration_s.min.max(1.0),
+            };
+            let (out, log) = with_read_log(|| s.run(&params, &cfg));
+            out.unwrap_or_else(|e| panic!("{} {preset:?}: {e}", s.spec.id));
+            reads.extend(log);
+        }
+        for p in &s.spec.params {
+            let mine: Vec<_> = reads.iter().filter(|r| r.key == p.key).collect();
+            assert!(
+                !mine.is_empty(),
+                "{}: the model never reads '{}'",
+                s.spec.id,
+                p.key
+            );
+            if p.kind == ParamKind::Select {
+                for r in &mine {
+                    let mut names: Vec<&str> = r
+                        .options
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{}: '{}' is read as text, not into its enum",
+                                s.spec.id, p.key
+                            )
+                        })
+                        .to_vec();
+                    let mut options: Vec<&str> = p.options.iter().map(String::as_str).collect();
+                    names.sort_unstable();
+                    options.sort_unstable();
+                    assert_eq!(names, options, "{}: '{}'", s.spec.id, p.key);
+                }
+            }
+        }
+    }
+}

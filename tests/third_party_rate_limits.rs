@@ -264,29 +264,6 @@ fn predict_without_the_cache_the_batch_takes_the_quota_bound() {
 }
 
 #[test]
-fn every_strategy_and_backoff_option_is_understood() {
-    // A misspelt option must not fall through to a default.
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    for key in ["strategy", "backoff", "key_popularity"] {
-        let param = scenario
-            .spec
-            .params
-            .iter()
-            .find(|p| p.key == key)
-            .unwrap_or_else(|| panic!("no {key} parameter"));
-        for option in &param.options {
-            let out = defaults(&[(key, option.as_str()), ("jobs", "20")]);
-            assert!(metric(&out, "provider_calls") > 0.0, "{key}={option}");
-        }
-    }
-    let bogus = prodsim::scenarios::find(ID)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .spec
-        .resolve(None, &[("strategy".into(), "hope".into())]);
-    assert!(bogus.is_err());
-}
-
-#[test]
 fn a_provider_outage_delays_the_misses_and_their_retries_meet_the_quota() {
     // The 'Provider outage' preset: cache and pace, the provider down
     // from 30 s to 60 s. Misses are refused while it is down and retried

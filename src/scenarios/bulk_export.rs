@@ -97,6 +97,18 @@ enum Strategy {
     Chunked,
 }
 
+crate::choices!(Strategy {
+    Strategy::Sync = "sync_in_memory",
+    Strategy::Stream = "stream",
+    Strategy::Async = "async_job",
+    Strategy::Chunked = "chunked_files",
+});
+
+crate::choices!(Build {
+    Build::OneString = "one_string",
+    Build::StringList = "string_list",
+});
+
 /// How sync_in_memory holds the file while it builds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Build {
@@ -298,17 +310,7 @@ fn csv_time(bytes: u64) -> SimTime {
 
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let strategy = match p.choice("strategy")? {
-        "sync_in_memory" => Strategy::Sync,
-        "stream" => Strategy::Stream,
-        "async_job" => Strategy::Async,
-        "chunked_files" => Strategy::Chunked,
-        other => {
-            return Err(SpecError::Invalid(format!(
-                "bulk-export: no strategy '{other}'"
-            )))
-        }
-    };
+    let strategy: Strategy = p.pick("strategy")?;
     let records = p.count("records")?;
     let record_bytes = ((p.number("record_kb")? * 1_000.0).round() as u64).max(1);
     let ratio = p.number("gzip_ratio")?;
@@ -318,15 +320,7 @@ pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResul
     let timeout = secs(p.number("gateway_timeout_s")?);
     let chunk_records = p.count("chunk_records")?.max(1);
     let heap_bytes = (p.number("heap_limit_mb")?.max(0.0) * 1e6) as u64;
-    let build = match p.choice("build_as")? {
-        "one_string" => Build::OneString,
-        "string_list" => Build::StringList,
-        other => {
-            return Err(SpecError::Invalid(format!(
-                "bulk-export: no build_as '{other}'"
-            )))
-        }
-    };
+    let build: Build = p.pick("build_as")?;
     let end = secs(cfg.duration_s);
 
     let rows_per_file = if strategy == Strategy::Chunked {

@@ -104,6 +104,13 @@ enum Strategy {
     QueueWorkers,
 }
 
+crate::choices!(Strategy {
+    Strategy::SyncRequest = "sync_request",
+    Strategy::OneByOne = "one_by_one",
+    Strategy::Batched = "batched",
+    Strategy::QueueWorkers = "queue_workers",
+});
+
 /// One attempt at a chunk in progress.
 struct Attempt {
     job: Job<Chunk>,
@@ -217,17 +224,7 @@ impl Model {
 
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let strategy = match p.choice("strategy")? {
-        "sync_request" => Strategy::SyncRequest,
-        "one_by_one" => Strategy::OneByOne,
-        "batched" => Strategy::Batched,
-        "queue_workers" => Strategy::QueueWorkers,
-        other => {
-            return Err(SpecError::Invalid(format!(
-                "bulk-upload: no strategy '{other}'"
-            )))
-        }
-    };
+    let strategy: Strategy = p.pick("strategy")?;
     let rows = p.count("rows")?;
     let batch = p.count("batch_size")?.max(1);
     let workers = match strategy {

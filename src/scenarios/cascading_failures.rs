@@ -79,10 +79,7 @@ struct Knobs {
 
 impl Knobs {
     fn read(p: &Params) -> Result<Self, SpecError> {
-        let backoff_name = p.choice("backoff")?;
-        let backoff = Backoff::from_name(backoff_name).ok_or_else(|| {
-            SpecError::Invalid(format!("cascading-failures: no backoff '{backoff_name}'"))
-        })?;
+        let backoff = p.pick::<super::BackoffOption>("backoff")?.kind();
         let timeout_ms = p.number("timeout_ms")?;
         let breaker = p
             .flag("breaker")?

@@ -141,14 +141,28 @@ impl Model {
     }
 }
 
+/// How query times are distributed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum QueryDist {
+    Constant,
+    Exponential,
+    Lognormal,
+}
+
+crate::choices!(QueryDist {
+    QueryDist::Constant = "constant",
+    QueryDist::Exponential = "exponential",
+    QueryDist::Lognormal = "lognormal",
+});
+
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let rps = p.number("arrival_rps")?;
     let query_s = p.number("query_ms")? / 1_000.0;
-    let query = match p.choice("query_dist")? {
-        "constant" => Dist::constant(query_s),
-        "lognormal" => Dist::lognormal(query_s, LOGNORMAL_SIGMA),
-        _ => Dist::exponential(query_s),
+    let query = match p.pick::<QueryDist>("query_dist")? {
+        QueryDist::Constant => Dist::constant(query_s),
+        QueryDist::Lognormal => Dist::lognormal(query_s, LOGNORMAL_SIGMA),
+        QueryDist::Exponential => Dist::exponential(query_s),
     };
     let pooling = p.flag("pooling")?;
     let pool_size = p.count("pool_size")?.max(1) as usize;

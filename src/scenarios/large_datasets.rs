@@ -115,9 +115,25 @@ impl Job {
     }
 }
 
+/// How the records are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    LoadAll,
+    OffsetPages,
+    KeysetCursor,
+    Stream,
+}
+
+crate::choices!(Strategy {
+    Strategy::LoadAll = "load_all",
+    Strategy::OffsetPages = "offset_pages",
+    Strategy::KeysetCursor = "keyset_cursor",
+    Strategy::Stream = "stream",
+});
+
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let strategy = p.choice("strategy")?;
+    let strategy: Strategy = p.pick("strategy")?;
     let records = p.count("records")?;
     let record_bytes = ((p.number("record_kb")? * 1_000.0).round() as u64).max(1);
     let batch = p.count("batch_size")?.max(1);
@@ -143,20 +159,15 @@ pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResul
         s_rows_read: rec.series("db_rows_read_per_s", SeriesKind::Rate),
     };
     let mut q = EventQueue::new();
-    if strategy == "load_all" {
-        load_all(&mut job, &mut q, &mut rec, records, end);
-    } else {
-        let paging = match strategy {
-            "offset_pages" => Paging::Offset,
-            "keyset_cursor" => Paging::Keyset,
-            "stream" => Paging::Cursor,
-            other => {
-                return Err(SpecError::Invalid(format!(
-                    "large-datasets: no strategy '{other}'"
-                )))
-            }
-        };
-        paged(&mut job, &mut q, &mut rec, paging, records, batch, end);
+    let paging = match strategy {
+        Strategy::LoadAll => None,
+        Strategy::OffsetPages => Some(Paging::Offset),
+        Strategy::KeysetCursor => Some(Paging::Keyset),
+        Strategy::Stream => Some(Paging::Cursor),
+    };
+    match paging {
+        None => load_all(&mut job, &mut q, &mut rec, records, end),
+        Some(paging) => paged(&mut job, &mut q, &mut rec, paging, records, batch, end),
     }
 
     let finished = job.ended.is_some() && !job.oom;

@@ -134,6 +134,25 @@ enum Leak {
     Lru,
 }
 
+/// The `leak` options: three that keep every byte, the bounded cache, and
+/// none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LeakOption {
+    None,
+    Listeners,
+    UnboundedCache,
+    ConnectionPerRequest,
+    LruCache,
+}
+
+crate::choices!(LeakOption {
+    LeakOption::None = "none",
+    LeakOption::Listeners = "listeners",
+    LeakOption::UnboundedCache = "unbounded_cache",
+    LeakOption::ConnectionPerRequest = "connection_per_request",
+    LeakOption::LruCache = "lru_cache",
+});
+
 /// Requests that waited behind a GC pause and have not ended yet.
 #[derive(Clone, Copy)]
 struct Delayed {
@@ -497,15 +516,12 @@ impl Model {
 
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let leak = match p.choice("leak")? {
-        "none" => Leak::None,
-        "listeners" | "unbounded_cache" | "connection_per_request" => Leak::Forever,
-        "lru_cache" => Leak::Lru,
-        other => {
-            return Err(SpecError::Invalid(format!(
-                "memory-leaks: no leak '{other}'"
-            )))
+    let leak = match p.pick::<LeakOption>("leak")? {
+        LeakOption::None => Leak::None,
+        LeakOption::Listeners | LeakOption::UnboundedCache | LeakOption::ConnectionPerRequest => {
+            Leak::Forever
         }
+        LeakOption::LruCache => Leak::Lru,
     };
     let rps = p.number("rps")?;
     let leak_bytes = (p.number("leak_kb_per_request")? * KB as f64) as u64;

@@ -70,6 +70,45 @@ macro_rules! entry {
     };
 }
 
+/// The backoff options the flow scenarios offer (a data file's `backoff`
+/// select): the flow layer's [`Backoff`](crate::flow::retry::Backoff)
+/// kinds, constant wait aside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackoffOption {
+    /// Retry at once.
+    None,
+    /// Exponential, no jitter.
+    Exponential,
+    /// Exponential with full jitter.
+    FullJitter,
+    /// Exponential with equal jitter.
+    EqualJitter,
+    /// Decorrelated jitter.
+    DecorrelatedJitter,
+}
+
+crate::choices!(BackoffOption {
+    BackoffOption::None = "none",
+    BackoffOption::Exponential = "exponential",
+    BackoffOption::FullJitter = "full_jitter",
+    BackoffOption::EqualJitter = "equal_jitter",
+    BackoffOption::DecorrelatedJitter = "decorrelated_jitter",
+});
+
+impl BackoffOption {
+    /// The flow layer's formula.
+    pub fn kind(self) -> crate::flow::retry::Backoff {
+        use crate::flow::retry::Backoff;
+        match self {
+            BackoffOption::None => Backoff::None,
+            BackoffOption::Exponential => Backoff::Exponential,
+            BackoffOption::FullJitter => Backoff::FullJitter,
+            BackoffOption::EqualJitter => Backoff::EqualJitter,
+            BackoffOption::DecorrelatedJitter => Backoff::DecorrelatedJitter,
+        }
+    }
+}
+
 /// A flow scenario's `faults` parameter (a schedule, [`crate::spec::faults`])
 /// as faults on `topo`'s stages, added to the ones the topology already
 /// has. `users` (or any stage) carries traffic faults, which change the

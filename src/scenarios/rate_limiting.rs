@@ -44,16 +44,32 @@ enum Ev {
     Done(SimTime),
 }
 
+crate::choices!(Algorithm {
+    Algorithm::FixedWindow = "fixed_window",
+    Algorithm::SlidingLog = "sliding_log",
+    Algorithm::SlidingCounter = "sliding_counter",
+    Algorithm::TokenBucket = "token_bucket",
+});
+
+/// How requests arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrival {
+    Poisson,
+    Constant,
+}
+
+crate::choices!(Arrival {
+    Arrival::Poisson = "poisson",
+    Arrival::Constant = "constant",
+});
+
 /// Runs the scenario.
 pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let algorithm_name = p.choice("algorithm")?;
-    let algorithm = Algorithm::from_name(algorithm_name).ok_or_else(|| {
-        SpecError::Invalid(format!("rate-limiting: no algorithm '{algorithm_name}'"))
-    })?;
+    let algorithm: Algorithm = p.pick("algorithm")?;
     let limit = p.count("limit")?;
     let window = millis(p.number("window_ms")?);
     let refill = p.number("refill_per_s")?;
-    let poisson = p.choice("arrival")? == "poisson";
+    let poisson = p.pick::<Arrival>("arrival")? == Arrival::Poisson;
     let rps = p.number("arrival_rps")?;
     let clients = p.count("clients")?.max(1);
     let burst = p.flag("boundary_burst")?;

@@ -74,17 +74,24 @@ enum Strategy {
     CacheAndPace,
 }
 
-impl Strategy {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "naive_retry" => Strategy::NaiveRetry,
-            "backoff" => Strategy::Backoff,
-            "queue_and_pace" => Strategy::QueueAndPace,
-            "cache_and_pace" => Strategy::CacheAndPace,
-            _ => return None,
-        })
-    }
+crate::choices!(Strategy {
+    Strategy::NaiveRetry = "naive_retry",
+    Strategy::Backoff = "backoff",
+    Strategy::QueueAndPace = "queue_and_pace",
+    Strategy::CacheAndPace = "cache_and_pace",
+});
+
+/// Which objects jobs ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyPopularity {
+    Uniform,
+    Zipf,
 }
+
+crate::choices!(KeyPopularity {
+    KeyPopularity::Uniform = "uniform",
+    KeyPopularity::Zipf = "zipf",
+});
 
 /// The parameters, read once.
 #[derive(Clone, Debug)]
@@ -104,30 +111,15 @@ struct Knobs {
 
 impl Knobs {
     fn read(p: &Params) -> Result<Self, SpecError> {
-        let bad = |what: &str, name: &str| {
-            SpecError::Invalid(format!("third-party-rate-limits: no {what} '{name}'"))
-        };
-        let strategy_name = p.choice("strategy")?;
-        let strategy =
-            Strategy::from_name(strategy_name).ok_or_else(|| bad("strategy", strategy_name))?;
-        let backoff_name = p.choice("backoff")?;
-        let backoff =
-            Backoff::from_name(backoff_name).ok_or_else(|| bad("backoff", backoff_name))?;
-        let popularity = p.choice("key_popularity")?;
-        let zipf = match popularity {
-            "zipf" => true,
-            "uniform" => false,
-            other => return Err(bad("key_popularity", other)),
-        };
         Ok(Self {
-            strategy,
-            backoff,
+            strategy: p.pick("strategy")?,
+            backoff: p.pick::<super::BackoffOption>("backoff")?.kind(),
             honour_retry_after: p.flag("honour_retry_after")?,
             clients: p.count("clients")?.clamp(1, 10_000) as u32,
             quota_per_min: p.count("quota_per_min")?.max(1),
             keys: p.count("keys")?.clamp(1, 1_000) as u32,
             cache_ttl: secs(p.number("cache_ttl_s")?.max(0.0)),
-            zipf,
+            zipf: p.pick::<KeyPopularity>("key_popularity")? == KeyPopularity::Zipf,
             jobs: p.count("jobs")?,
             max_attempts: p.count("max_attempts")?.clamp(1, 1_000) as u32,
             counts_refused: p.flag("counts_refused")?,

@@ -7,10 +7,12 @@
 //! error naming the valid choices) and leniently for URLs (clamped, with a
 //! notice the page shows).
 
+pub mod choice;
 mod error;
 pub mod faults;
 pub mod url;
 
+pub use choice::{with_read_log, Choice};
 pub use error::SpecError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -445,6 +447,7 @@ impl Params {
 
     /// A numeric parameter.
     pub fn number(&self, key: &str) -> Result<f64, SpecError> {
+        choice::note(key, None);
         match self.get(key) {
             Some(ParamValue::Number(n)) => Ok(*n),
             Some(other) => Err(SpecError::wrong_type(key, "a number", other)),
@@ -459,8 +462,26 @@ impl Params {
         Ok(self.number(key)?.round().max(0.0) as u64)
     }
 
-    /// A select parameter.
+    /// A select parameter read into its enum: the option's variant, or an
+    /// error naming the options the enum knows.
+    pub fn pick<C: Choice>(&self, key: &str) -> Result<C, SpecError> {
+        let name = self.text(key)?;
+        choice::note(key, Some(C::NAMES));
+        C::from_name(name).ok_or_else(|| SpecError::UnknownOption {
+            key: key.to_string(),
+            value: name.to_string(),
+            options: C::NAMES.iter().map(|n| n.to_string()).collect(),
+        })
+    }
+
+    /// A parameter held as text (a fault schedule). Select parameters are
+    /// read with [`Params::pick`].
     pub fn choice(&self, key: &str) -> Result<&str, SpecError> {
+        choice::note(key, None);
+        self.text(key)
+    }
+
+    fn text(&self, key: &str) -> Result<&str, SpecError> {
         match self.get(key) {
             Some(ParamValue::Choice(c)) => Ok(c),
             Some(other) => Err(SpecError::wrong_type(key, "one of the options", other)),
@@ -472,6 +493,7 @@ impl Params {
 
     /// A toggle parameter.
     pub fn flag(&self, key: &str) -> Result<bool, SpecError> {
+        choice::note(key, None);
         match self.get(key) {
             Some(ParamValue::Flag(b)) => Ok(*b),
             Some(other) => Err(SpecError::wrong_type(key, "true or false", other)),
