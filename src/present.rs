@@ -427,6 +427,108 @@ pub fn compare_rows(spec: &ScenarioSpec, a: &RunResult, b: Option<&RunResult>) -
         .collect()
 }
 
+/// One run for [`summary_json`]: its parameters and what it produced.
+pub struct SummaryRun<'a> {
+    /// The parameters it ran with.
+    pub params: &'a crate::spec::Params,
+    /// Its result.
+    pub result: &'a RunResult,
+}
+
+/// The run summary as JSON text, the one format the CLI's `run --json` and
+/// the page's JSON button both write:
+/// `{"scenario", "seed", "duration_s", "params", "events", "metrics"}` for
+/// the run (its simulated duration, which a model may end early), the same
+/// fields under `"compare"` for a compared variant, and `"wall_ms"` when
+/// the writer timed the run. Numbers that are not finite become `null`.
+pub fn summary_json(
+    scenario: &str,
+    seed: u64,
+    run: &SummaryRun<'_>,
+    compare: Option<&SummaryRun<'_>>,
+    wall_ms: Option<f64>,
+) -> String {
+    let mut fields = vec![
+        ("scenario", json_string(scenario)),
+        ("seed", seed.to_string()),
+    ];
+    fields.extend(run_fields(run, 1));
+    if let Some(c) = compare {
+        fields.push(("compare", json_object(&run_fields(c, 2), 1)));
+    }
+    if let Some(ms) = wall_ms {
+        fields.push(("wall_ms", json_number(ms)));
+    }
+    json_object(&fields, 0)
+}
+
+fn run_fields(run: &SummaryRun<'_>, depth: usize) -> Vec<(&'static str, String)> {
+    use crate::spec::ParamValue;
+    let params: Vec<(&str, String)> = run
+        .params
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                ParamValue::Flag(b) => b.to_string(),
+                ParamValue::Number(n) => json_number(*n),
+                ParamValue::Choice(c) => json_string(c),
+            };
+            (k, value)
+        })
+        .collect();
+    let metrics: Vec<(&str, String)> = run
+        .result
+        .metrics
+        .iter()
+        .map(|m| (m.key.as_str(), json_number(m.value)))
+        .collect();
+    vec![
+        ("duration_s", json_number(run.result.duration_s)),
+        ("params", json_object(&params, depth)),
+        ("events", run.result.events.to_string()),
+        ("metrics", json_object(&metrics, depth)),
+    ]
+}
+
+/// `{"key": value, …}` over rendered values, indented two spaces a level.
+fn json_object(fields: &[(&str, String)], depth: usize) -> String {
+    if fields.is_empty() {
+        return "{}".into();
+    }
+    let pad = "  ".repeat(depth + 1);
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{pad}{}: {v}", json_string(k)))
+        .collect();
+    format!("{{\n{}\n{}}}", body.join(",\n"), "  ".repeat(depth))
+}
+
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        // Rust writes the shortest text that reads back to the same f64,
+        // with no exponent: valid JSON.
+        format!("{v}")
+    } else {
+        "null".into()
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Every series of a run as CSV: a `time_s` column, then one per series.
 pub fn series_csv(result: &RunResult) -> String {
     let mut out = String::from("time_s");
@@ -661,6 +763,41 @@ mod tests {
         assert!(lines[1..]
             .iter()
             .all(|l| l.split(',').count() == 1 + a.series.len()));
+    }
+
+    #[test]
+    fn the_summary_is_json_with_the_run_its_variant_and_escaped_text() {
+        let s = crate::scenarios::find("rate-limiting").unwrap_or_else(|e| panic!("{e}"));
+        let params = s.spec.defaults();
+        let cfg = crate::spec::RunConfig {
+            seed: 3,
+            duration_s: 2.0,
+        };
+        let mut a = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let b = a.clone();
+        a.metrics[0].value = f64::NAN;
+        let run = SummaryRun {
+            params: &params,
+            result: &a,
+        };
+        let other = SummaryRun {
+            params: &params,
+            result: &b,
+        };
+        let text = summary_json("a \"quoted\"\\ id\n", 3, &run, Some(&other), Some(1.5));
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(v["scenario"], "a \"quoted\"\\ id\n");
+        assert_eq!(v["seed"], 3);
+        assert_eq!(v["duration_s"], 2.0);
+        assert_eq!(v["wall_ms"], 1.5);
+        assert_eq!(v["params"]["algorithm"], "fixed_window");
+        assert_eq!(v["events"], a.events);
+        assert!(v["metrics"][&a.metrics[0].key].is_null());
+        assert_eq!(
+            v["compare"]["metrics"]["requests"],
+            b.metric("requests").unwrap_or(-1.0)
+        );
     }
 
     #[test]

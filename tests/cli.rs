@@ -111,6 +111,39 @@ fn run_json_has_the_documented_shape() {
 }
 
 #[test]
+fn run_json_is_the_summary_the_page_writes() {
+    // One routine writes both: the CLI's output is present::summary_json
+    // of the same run, bar the wall-clock time.
+    let mut cli = json(&prodsim(&[
+        "run",
+        "cascading-failures",
+        "--seed",
+        "5",
+        "--duration",
+        "30",
+        "--json",
+    ]));
+    let s = prodsim::scenarios::find("cascading-failures").unwrap_or_else(|e| panic!("{e}"));
+    let params = s.spec.defaults();
+    let cfg = prodsim::spec::RunConfig {
+        seed: 5,
+        duration_s: 30.0,
+    };
+    let result = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let run = prodsim::present::SummaryRun {
+        params: &params,
+        result: &result,
+    };
+    let page: serde_json::Value = serde_json::from_str(&prodsim::present::summary_json(
+        &s.spec.id, 5, &run, None, None,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(cli["wall_ms"].is_number());
+    cli.as_object_mut().map(|o| o.remove("wall_ms"));
+    assert_eq!(cli, page);
+}
+
+#[test]
 fn json_reports_the_simulated_duration() {
     // Two simulated hours, asked in seconds, reported in seconds.
     let asked = json(&prodsim(&[

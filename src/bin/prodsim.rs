@@ -4,8 +4,8 @@
 //! valid choices), 1 if the scenario registry itself is broken.
 
 use prodsim::scenarios::{self, Scenario};
-use prodsim::spec::{ParamKind, ParamValue, RunConfig, SpecError, DEFAULT_SEED};
-use serde_json::{json, Map, Value};
+use prodsim::spec::{ParamKind, RunConfig, SpecError, DEFAULT_SEED};
+use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -131,14 +131,6 @@ fn one_scenario(opts: &Options) -> Result<&'static Scenario, Failure> {
             )))
         }
         [_, extra, ..] => Err(Failure::Usage(format!("unexpected argument '{extra}'"))),
-    }
-}
-
-fn to_json(v: &ParamValue) -> Value {
-    match v {
-        ParamValue::Flag(b) => json!(b),
-        ParamValue::Number(n) => json!(n),
-        ParamValue::Choice(c) => json!(c),
     }
 }
 
@@ -294,26 +286,18 @@ fn run(args: &[String]) -> Result<String, Failure> {
     }
 
     if opts.json {
-        let params_json: Map<String, Value> = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), to_json(v)))
-            .collect();
-        let metrics: Map<String, Value> = result
-            .metrics
-            .iter()
-            .map(|m| (m.key.clone(), json!(m.value)))
-            .collect();
-        return Ok(pretty(&json!({
-            "scenario": spec.id,
-            "seed": seed,
-            // What was simulated: a model may stop before the requested
-            // duration (memory-leaks runs for its `hours`).
-            "duration_s": result.duration_s,
-            "params": params_json,
-            "events": result.events,
-            "wall_ms": wall_ms,
-            "metrics": metrics,
-        })));
+        // The page's JSON button writes the same, from the same routine.
+        let run = prodsim::present::SummaryRun {
+            params: &params,
+            result: &result,
+        };
+        return Ok(prodsim::present::summary_json(
+            &spec.id,
+            seed,
+            &run,
+            None,
+            Some(wall_ms),
+        ));
     }
     let mut out = vec![format!(
         "{} — seed {seed}, {} s simulated, {} events in {wall_ms:.1} ms",

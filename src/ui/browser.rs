@@ -21,35 +21,6 @@ pub fn base_url() -> String {
         .unwrap_or_default()
 }
 
-/// A JS object from `(key, value)` pairs, in order.
-pub fn js_object<'a>(pairs: impl IntoIterator<Item = (&'a str, JsValue)>) -> JsValue {
-    let object = js_sys::Object::new();
-    for (key, value) in pairs {
-        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(key), &value);
-    }
-    object.into()
-}
-
-/// A u64 as a JSON-ready value: a number while JS numbers hold it exactly
-/// (up to 2^53), else its digits as a string rather than a rounded number.
-pub fn js_u64(n: u64) -> JsValue {
-    if n <= 1 << 53 {
-        JsValue::from_f64(n as f64)
-    } else {
-        JsValue::from_str(&n.to_string())
-    }
-}
-
-/// `value` as JSON text, written by the browser's own `JSON.stringify`
-/// (a JSON writer in the wasm would add about 7.7 KB gzipped to the
-/// download, for one export button).
-pub fn json_text(value: &JsValue) -> String {
-    js_sys::JSON::stringify(value)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_default()
-}
-
 /// Replaces the query string without reloading or adding history.
 pub fn replace_query(query: &str) {
     let Some(w) = web_sys::window() else { return };

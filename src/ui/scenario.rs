@@ -311,45 +311,31 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         })
     };
     let export_json = move |_| {
-        use crate::spec::ParamValue;
-        use wasm_bindgen::JsValue;
+        use crate::present::{summary_json, SummaryRun};
         let v = state.get_untracked();
         let text = results.with_untracked(|r| {
-            let runs: js_sys::Array = r
-                .iter()
-                .flat_map(|r| r.iter())
-                .zip([Some(&v.params), v.compare.as_ref()])
-                .map(|(run, params)| {
-                    let params = params.into_iter().flat_map(|p| p.iter()).map(|(k, value)| {
-                        let value = match value {
-                            ParamValue::Flag(b) => JsValue::from_bool(*b),
-                            ParamValue::Number(n) => JsValue::from_f64(*n),
-                            ParamValue::Choice(c) => JsValue::from_str(c),
-                        };
-                        (k, value)
-                    });
-                    let metrics = run
-                        .metrics
-                        .iter()
-                        .map(|m| (m.key.as_str(), JsValue::from_f64(m.value)));
-                    browser::js_object([
-                        ("params", browser::js_object(params)),
-                        ("events", browser::js_u64(run.events)),
-                        ("metrics", browser::js_object(metrics)),
-                    ])
-                })
-                .collect();
-            browser::json_text(&browser::js_object([
-                ("scenario", JsValue::from_str(&spec.id)),
-                ("seed", browser::js_u64(v.seed)),
-                ("duration_s", JsValue::from_f64(v.duration_s)),
-                ("runs", runs.into()),
-            ]))
+            let runs = r.as_ref()?;
+            let main = SummaryRun {
+                params: &v.params,
+                result: runs.first()?,
+            };
+            let compare = v
+                .compare
+                .as_ref()
+                .zip(runs.get(1))
+                .map(|(params, result)| SummaryRun { params, result });
+            Some(summary_json(
+                &spec.id,
+                v.seed,
+                &main,
+                compare.as_ref(),
+                None,
+            ))
         });
-        if text.is_empty() {
-            notices.update(|n| n.push("the summary could not be written as JSON".into()));
+        let Some(text) = text else {
+            notices.update(|n| n.push("there is no run to write as JSON yet".into()));
             return;
-        }
+        };
         browser::download(
             &format!("{}-summary.json", spec.id),
             &browser::data_url("application/json", &text),
