@@ -18,8 +18,53 @@ mod engine {
 #[path = "src/spec/mod.rs"]
 mod spec;
 
+/// FNV-1a, 64 bits: a stable hash needing no crate.
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Every file under `dir`, sorted, so the stamp does not depend on the
+/// order the file system lists them in.
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files_under(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The build stamp: a hash of everything the site's files are made from
+/// (the sources, the data files, the lock file). The site names its data
+/// directory after it and asks for its own scripts with it, so a returning
+/// visitor never runs one build's code against another build's data.
+fn stamp() -> String {
+    let mut files = Vec::new();
+    for dir in ["src", "scenarios"] {
+        files_under(Path::new(dir), &mut files);
+    }
+    files.push("Cargo.lock".into());
+    files.sort();
+    let mut hash = 0xcbf2_9ce4_8422_2325;
+    for f in files {
+        hash = fnv(hash, f.to_string_lossy().as_bytes());
+        hash = fnv(hash, &std::fs::read(&f).unwrap_or_default());
+    }
+    format!("{:012x}", hash >> 16)
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=scenarios");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    println!("cargo:rustc-env=PRODSIM_STAMP={}", stamp());
     let out = std::env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set"));
     let dir = Path::new("scenarios");
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| fail(&format!("scenarios/: {e}")));

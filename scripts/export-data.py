@@ -9,6 +9,11 @@ build.rs makes for the embedded copies (TOML values as JSON values).
 Each scenario gets two files: <id>.json, everything but the lesson, which
 a page needs before its first run; and <id>.lesson.json, the lesson
 table alone, which the page fetches once it is interactive.
+
+They go into data/<stamp>/, the build stamp (`prodsim stamp`, a hash of the
+sources and data files), and index.html asks for the page's own script,
+wasm and CSS with ?v=<stamp>: a returning visitor whose browser kept an
+older build never runs its code against this build's data.
 """
 import glob
 import json
@@ -35,8 +40,24 @@ def unbreakable(value):
 
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ["TRUNK_STAGING_DIR"], "data")
+staging = None if len(sys.argv) > 1 else os.environ["TRUNK_STAGING_DIR"]
+stamp = subprocess.run(
+    ["cargo", "run", "-q", "--bin", "prodsim", "--", "stamp"],
+    cwd=root,
+    check=True,
+    capture_output=True,
+    text=True,
+).stdout.strip()
+out = sys.argv[1] if staging is None else os.path.join(staging, "data", stamp)
 os.makedirs(out, exist_ok=True)
+if staging is not None:
+    index = os.path.join(staging, "index.html")
+    with open(index, encoding="utf-8") as f:
+        html = f.read()
+    # Every reference, quoted or not (the HTML is minified).
+    html = re.sub(r"(prodsim-web\.js|prodsim-web_bg\.wasm|style\.css)(?![?\w.])", r"\1?v=" + stamp, html)
+    with open(index, "w", encoding="utf-8") as f:
+        f.write(html)
 for path in sorted(glob.glob(os.path.join(root, "scenarios", "*.toml"))):
     with open(path, "rb") as f:
         data = unbreakable(tomllib.load(f))

@@ -23,10 +23,11 @@ for f in dist/prodsim-web_bg.wasm dist/prodsim-web.js dist/*.css; do
   printf '%-34s %10d %10d\n' "$(basename "$f")" "$(stat -c %s "$f")" "$g"
 done
 largest=0; largest_name=none; own_max=0; own_name=none
-for f in dist/data/*.json; do
+data=$(ls -d dist/data/*/ | head -1)
+for f in "$data"*.json; do
   case "$f" in *.lesson.json|*.first.json) continue ;; esac
   id=$(basename "$f" .json)
-  first="dist/data/$id.first.json"; lesson="dist/data/$id.lesson.json"
+  first="$data$id.first.json"; lesson="$data$id.lesson.json"
   [ -f "$first" ] || { echo "site-size: $first is missing" >&2; exit 1; }
   pair=$(( $(gz "$f") + $(gz "$first") ))
   own=$pair

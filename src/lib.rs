@@ -5,6 +5,10 @@
 //! * [`scenarios`]: one model per scenario and the registry that lists them.
 //! * [`spec`]: the scenario data-file format, parameter validation and URL codec.
 
+/// The build stamp (see build.rs): the site's data directory is
+/// `data/<STAMP>/`, and its scripts are asked for with `?v=<STAMP>`.
+pub const STAMP: &str = env!("PRODSIM_STAMP");
+
 pub mod bench;
 pub mod draw;
 pub mod engine;

@@ -144,6 +144,15 @@ fn run_json_is_the_summary_the_page_writes() {
 }
 
 #[test]
+fn stamp_prints_the_build_stamp_the_site_names_its_data_after() {
+    let out = prodsim(&["stamp"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(text, prodsim::STAMP);
+    assert!(text.len() == 12 && text.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+}
+
+#[test]
 fn json_reports_the_simulated_duration() {
     // Two simulated hours, asked in seconds, reported in seconds.
     let asked = json(&prodsim(&[

@@ -15,7 +15,8 @@ usage:
   prodsim show <scenario> [--json]
   prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json] [--svg DIR]
   prodsim bench [--requests N] [--json]
-  prodsim first-runs DIR";
+  prodsim first-runs DIR
+  prodsim stamp";
 
 /// A failure and the exit status it maps to.
 enum Failure {
@@ -65,9 +66,11 @@ fn dispatch(args: &[String]) -> Result<String, Failure> {
         "run" => run(rest),
         "bench" => bench(rest),
         "first-runs" => first_runs(rest),
+        // The build stamp the site names its data directory after.
+        "stamp" => Ok(prodsim::STAMP.to_string()),
         "help" | "--help" | "-h" => Ok(USAGE.to_string()),
         other => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: list, show, run, bench, first-runs, help)"
+            "unknown command '{other}' (valid: list, show, run, bench, first-runs, stamp, help)"
         ))),
     }
 }

@@ -19,7 +19,7 @@ pub async fn ensure(id: &str) -> Result<(), String> {
 pub async fn first_run(id: &str) -> Option<crate::engine::RunResult> {
     #[cfg(not(feature = "embedded-data"))]
     {
-        let text = fetch_text(&format!("data/{id}.first.json")).await.ok()?;
+        let text = fetch_text(&data_url(id, "first.json")).await.ok()?;
         crate::spec::parse_json_value(&text).ok()
     }
     #[cfg(feature = "embedded-data")]
@@ -44,7 +44,7 @@ async fn fetch_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> 
 
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_lesson(id: &str) -> Result<&'static crate::spec::Lesson, String> {
-    let text = fetch_text(&format!("data/{id}.lesson.json")).await?;
+    let text = fetch_text(&data_url(id, "lesson.json")).await?;
     crate::scenarios::install_lesson(id, &text).map_err(|e| e.to_string())
 }
 
@@ -57,7 +57,7 @@ async fn fetch_and_install(id: &str) -> Result<(), String> {
 
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_and_install(id: &str) -> Result<(), String> {
-    let text = fetch_text(&format!("data/{id}.json")).await?;
+    let text = fetch_text(&data_url(id, "json")).await?;
     crate::scenarios::install(id, &text).map_err(|e| e.to_string())?;
     TEXTS.with(|t| t.borrow_mut().push((id.to_string(), text)));
     Ok(())
@@ -88,6 +88,14 @@ pub fn text_of(id: &str) -> Option<String> {
     }
 }
 
+/// Where scenario `id`'s file with `suffix` is: in this build's own data
+/// directory, so a page from an older build that a browser kept finds
+/// nothing (and says to reload) rather than newer data it cannot read.
+#[cfg(not(feature = "embedded-data"))]
+fn data_url(id: &str, suffix: &str) -> String {
+    format!("data/{}/{id}.{suffix}", crate::STAMP)
+}
+
 /// The body of `url` (relative to the page or the worker script), or why not.
 #[cfg(not(feature = "embedded-data"))]
 async fn fetch_text(url: &str) -> Result<String, String> {
@@ -116,6 +124,11 @@ async fn fetch_text(url: &str) -> Result<String, String> {
         .map_err(|_| failed("the request failed (offline, or the host sends no CORS headers)"))?
         .dyn_into()
         .map_err(|_| failed("not a response"))?;
+    if response.status() == 404 && url.contains(crate::STAMP) {
+        return Err(failed(
+            "this page is from an older version of the site; reload it to get the current one",
+        ));
+    }
     if !response.ok() {
         return Err(failed(&format!("HTTP {}", response.status())));
     }

@@ -169,7 +169,10 @@ fn sim_urls() -> Option<(String, String)> {
             .ok()
             .map(|u| u.href())
     };
-    Some((absolute(SIM_JS)?, absolute(SIM_WASM)?))
+    // Asked for with the build stamp: a browser that kept an older build's
+    // simulator cannot hand it to this page.
+    let stamped = |file: &str| absolute(&format!("{file}?v={}", crate::STAMP));
+    Some((stamped(SIM_JS)?, stamped(SIM_WASM)?))
 }
 
 fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {

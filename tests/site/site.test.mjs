@@ -233,6 +233,25 @@ test("predict, then run: the page runs the change the question asks about and sh
   }
 });
 
+test("a page from an older build whose data is gone says to reload instead of running on other data", async () => {
+  // A copy of the site whose data directory has another build's stamp:
+  // what a browser that kept an old page meets after a new deploy.
+  const dir = fs.mkdtempSync(path.join(root, "artifacts", "old-page-"));
+  fs.cpSync(path.join(root, "dist"), dir, { recursive: true });
+  const [stamp] = fs.readdirSync(path.join(dir, "data"));
+  fs.renameSync(path.join(dir, "data", stamp), path.join(dir, "data", "000000000000"));
+  const server = await serve(dir, "/");
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+    await page.goto(`http://127.0.0.1:${server.address().port}/?s=rate-limiting`);
+    await page.getByText("older version of the site; reload it").first().waitFor({ timeout: 30000 });
+    await page.close();
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("before the simulator loads, a page on its defaults shows the default run computed ahead", async () => {
   // A copy of the site without the simulator's wasm: the page can only show
   // the scenario's default run from data/<id>.first.json, and must, with
