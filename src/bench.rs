@@ -154,6 +154,7 @@ pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
             poisson: true,
             routes: vec![(0, 1.0)],
             objects: None,
+            clients: 0,
         }],
         faults: vec![],
     };

@@ -149,7 +149,10 @@ fn stamp_prints_the_build_stamp_the_site_names_its_data_after() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(text, prodsim::STAMP);
-    assert!(text.len() == 12 && text.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
+    assert!(
+        text.len() == 12 && text.chars().all(|c| c.is_ascii_hexdigit()),
+        "{text}"
+    );
 }
 
 #[test]

@@ -422,7 +422,8 @@ fn every_metric_and_series_has_a_definition() {
 fn every_flow_scenarios_diagram_nodes_are_its_stages() {
     // A flow scenario's boxes are its topology's stages, named alike, so
     // each box's standard series (`<stage>.busy`, `<stage>.queue`, …) feed
-    // it with no model code. A `users` box may stand for the clients.
+    // it with no model code. `users` boxes (`users`, `users_burst`, …)
+    // may stand for the clients.
     let mut flow = 0;
     for (entry, s) in REGISTRY.iter().zip(all()) {
         let Some(topology_for) = entry.topology else {
@@ -434,7 +435,7 @@ fn every_flow_scenarios_diagram_nodes_are_its_stages() {
             .nodes
             .iter()
             .map(|n| n.id.as_str())
-            .filter(|id| *id != "users")
+            .filter(|id| !id.starts_with("users"))
             .collect();
         nodes.sort_unstable();
         let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));

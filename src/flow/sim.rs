@@ -25,6 +25,7 @@ use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
+use crate::parts::{RateLimiter, WindowPeak};
 use std::collections::VecDeque;
 
 /// A request: small, copied from stage to stage.
@@ -43,6 +44,8 @@ pub struct Request {
     pub class: u8,
     /// The object it asks for (what a cache is keyed on).
     pub key: u32,
+    /// The client it comes from (what a limiter counts per).
+    pub client: u32,
 }
 
 /// Why a call attempt or a visit failed: a byte, so that events stay small
@@ -54,6 +57,7 @@ enum Reason {
     Timeout,
     Error,
     RateLimited,
+    Throttled,
     BulkheadFull,
     BreakerOpen,
 }
@@ -66,7 +70,7 @@ impl Reason {
             Reason::QueueFull => "queue_full",
             Reason::Timeout => "timeout",
             Reason::Error => "error",
-            Reason::RateLimited => "rate_limited",
+            Reason::RateLimited | Reason::Throttled => "rate_limited",
             Reason::BulkheadFull => "bulkhead_full",
             Reason::BreakerOpen => "breaker_open",
         }
@@ -74,7 +78,7 @@ impl Reason {
 
     /// Turned away before any work was done for it.
     fn at_door(self) -> bool {
-        matches!(self, Reason::Down | Reason::QueueFull)
+        matches!(self, Reason::Down | Reason::QueueFull | Reason::Throttled)
     }
 }
 
@@ -328,6 +332,7 @@ struct StageState {
     quota: Option<Limiter>,
     next_key: u64,
     cache: Option<Cache>,
+    limiter: Option<Box<LimiterState>>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -341,6 +346,18 @@ struct StageState {
     s_busy: SeriesId,
     s_errors: SeriesId,
     s_calls: SeriesId,
+}
+
+/// A limiter stage's state: the limiter, the densest window seen, what it
+/// admitted (per client too) and its series.
+struct LimiterState {
+    limiter: RateLimiter,
+    peak: WindowPeak,
+    allowed: u64,
+    allowed_by_client: Vec<u64>,
+    s_allowed: SeriesId,
+    s_rejected: SeriesId,
+    s_window: SeriesId,
 }
 
 /// Per route: what happened to its requests.
@@ -379,6 +396,7 @@ struct SourceState {
     rng: RngStream,
     route_rng: RngStream,
     object_rng: RngStream,
+    client_rng: RngStream,
     zipf: Option<Zipf>,
     /// Fresh jobs left (batch sources).
     remaining: u64,
@@ -432,6 +450,7 @@ const REQUEST_NONE: Request = Request {
     source: 0,
     class: 0,
     key: 0,
+    client: 0,
 };
 
 impl<'t> Sim<'t> {
@@ -471,7 +490,7 @@ impl<'t> Sim<'t> {
                     )),
                     &[][..],
                 ),
-                StageKind::ThirdParty(_) => (0, None, &[][..]),
+                StageKind::ThirdParty(_) | StageKind::Limiter(_) => (0, None, &[][..]),
             };
             let mut stage_sites = Vec::new();
             for h in handlers {
@@ -514,6 +533,18 @@ impl<'t> Sim<'t> {
                 .filter_map(|src| src.objects().map(|o| o.count))
                 .max()
                 .unwrap_or(1);
+            let limiter = match &s.kind {
+                StageKind::Limiter(l) => Some(Box::new(LimiterState {
+                    limiter: RateLimiter::new(l.algorithm, l.limit, l.window, l.refill_per_s),
+                    peak: WindowPeak::new(l.window),
+                    allowed: 0,
+                    allowed_by_client: Vec::new(),
+                    s_allowed: series(&mut rec, "allowed_rps", SeriesKind::Rate),
+                    s_rejected: series(&mut rec, "rejected_rps", SeriesKind::Rate),
+                    s_window: series(&mut rec, "window_count", SeriesKind::Gauge),
+                })),
+                _ => None,
+            };
             let cache = match &s.kind {
                 StageKind::Service(svc) => {
                     svc.cache.map(|c| Cache::new(c.capacity, c.ttl, objects))
@@ -535,6 +566,7 @@ impl<'t> Sim<'t> {
                 quota,
                 next_key: 0,
                 cache,
+                limiter,
                 in_flight: 0,
                 busy_max: 0,
                 queue_max: 0,
@@ -585,6 +617,7 @@ impl<'t> Sim<'t> {
                 rng: RngStream::new(seed, &format!("arrivals.{i}")),
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
                 object_rng: RngStream::new(seed, &format!("objects.{i}")),
+                client_rng: RngStream::new(seed, &format!("clients.{i}")),
                 zipf: src.objects().and_then(|o| match o.popularity {
                     Popularity::Zipf(x) => Some(Zipf::new(o.count, x)),
                     Popularity::Uniform => None,
@@ -592,7 +625,7 @@ impl<'t> Sim<'t> {
                 redo: VecDeque::new(),
                 remaining: match src {
                     Source::Batch { jobs, .. } => *jobs,
-                    Source::Open { .. } => 0,
+                    Source::Open { .. } | Source::Scheduled { .. } => 0,
                 },
             })
             .collect();
@@ -642,6 +675,14 @@ impl<'t> Sim<'t> {
                     for _ in 0..*workers {
                         if let Some(req) = self.batch_next(i, 0) {
                             self.q.schedule(0, Ev::Start(req));
+                        }
+                    }
+                }
+                Source::Scheduled { times, .. } => {
+                    for &t in times {
+                        if t <= self.end {
+                            let req = self.new_request(i, t);
+                            self.q.schedule(t, Ev::Start(req));
                         }
                     }
                 }
@@ -723,6 +764,21 @@ impl<'t> Sim<'t> {
             .cache
             .as_ref()
             .map_or((0, 0), |c| (c.hits(), c.hits() + c.misses() + c.expired()))
+    }
+
+    /// Requests limiter stage `s` admitted: (all, from `client`); (0, 0)
+    /// for another kind of stage.
+    pub fn admitted(&self, s: StageId, client: u32) -> (u64, u64) {
+        self.stages[s].limiter.as_ref().map_or((0, 0), |l| {
+            let mine = l.allowed_by_client.get(client as usize).copied();
+            (l.allowed, mine.unwrap_or(0))
+        })
+    }
+
+    /// The most requests limiter stage `s` admitted for one client within
+    /// one window length (0 for another kind of stage).
+    pub fn admitted_peak(&self, s: StageId) -> u64 {
+        self.stages[s].limiter.as_ref().map_or(0, |l| l.peak.peak())
     }
 
     /// Calls stage `s` answered 429 (third parties with a quota).
@@ -873,9 +929,14 @@ impl<'t> Sim<'t> {
                 }
                 chosen
             }
-            Source::Batch { route, .. } => *route,
+            Source::Batch { route, .. } | Source::Scheduled { route, .. } => *route,
         };
         let st = &mut self.sources[source];
+        let client = match self.topo.sources[source] {
+            Source::Open { clients, .. } if clients > 1 => st.client_rng.below(clients) as u32,
+            Source::Scheduled { client, .. } => client,
+            _ => 0,
+        };
         let key = match (self.topo.sources[source].objects(), &st.zipf) {
             (None, _) => 0,
             (Some(_), Some(z)) => z.sample(&mut st.object_rng),
@@ -889,6 +950,7 @@ impl<'t> Sim<'t> {
             source: source as u16,
             class: 0,
             key: key as u32,
+            client,
         }
     }
 
@@ -1004,6 +1066,27 @@ impl<'t> Sim<'t> {
                     .map_or(0, |bal| bal.pick(&loads));
                 let target = b.targets[pick.min(b.targets.len() - 1)];
                 self.enter(now, target, req, parent);
+            }
+            StageKind::Limiter(l) => {
+                let client = req.client as usize;
+                let Some(lim) = self.stages[stage].limiter.as_mut() else {
+                    return;
+                };
+                if lim.limiter.allow(client, now) {
+                    lim.allowed += 1;
+                    if lim.allowed_by_client.len() <= client {
+                        lim.allowed_by_client.resize(client + 1, 0);
+                    }
+                    lim.allowed_by_client[client] += 1;
+                    lim.peak.admitted(client, now);
+                    self.rec.count(lim.s_allowed, now, 1.0);
+                    self.rec
+                        .gauge(lim.s_window, now, lim.peak.current(client) as f64);
+                    self.enter(now, l.next, req, parent);
+                } else {
+                    self.rec.count(lim.s_rejected, now, 1.0);
+                    self.refuse(now, stage, req, parent, Reason::Throttled);
+                }
             }
             StageKind::ThirdParty(tp) => {
                 let slow = self.fault_slow(stage, now);

@@ -43,6 +43,7 @@ fn even(rps: f64) -> Source {
         poisson: false,
         routes: vec![(0, 1.0)],
         objects: None,
+        clients: 0,
     }
 }
 
@@ -489,6 +490,7 @@ fn the_same_seed_gives_the_same_run_and_memory_follows_what_is_in_flight() {
             poisson: true,
             routes: vec![(0, 1.0)],
             objects: None,
+            clients: 0,
         }],
         ..api_calling(
             service(50, 50, true, vec![work_ms(2.0), call(1, policy)]),
@@ -810,4 +812,66 @@ fn a_requeued_job_that_fails_at_once_waits_before_its_worker_starts_again() {
     conserved(&out);
     assert_eq!(route.completed, 0);
     assert_eq!(route.requests, 44);
+}
+
+#[test]
+fn a_limiter_admits_per_client_and_refuses_the_rest_at_the_door() {
+    // A fixed window of 5 per second per client. Client 7 sends 8
+    // requests within 0.1–0.8 s: 5 admitted, 3 refused at the door as
+    // rate_limited. Four other clients share 20 evenly spaced req/s for
+    // 10 s (about 5 each a second): under their own limits nearly always.
+    let topo = Topology {
+        stages: vec![
+            stage(
+                "limiter",
+                StageKind::Limiter(LimiterStage {
+                    algorithm: crate::parts::Algorithm::FixedWindow,
+                    limit: 5,
+                    window: SECOND,
+                    refill_per_s: 0.0,
+                    next: 1,
+                }),
+            ),
+            stage("api", service(1_000, 0, true, vec![work_ms(1.0)])),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![
+            Source::Scheduled {
+                times: (1..=8).map(|k| k * 100 * MILLISECOND).collect(),
+                route: 0,
+                client: 7,
+            },
+            Source::Open {
+                shape: RateShape::Flat(20.0),
+                poisson: false,
+                routes: vec![(0, 1.0)],
+                objects: None,
+                clients: 4,
+            },
+        ],
+        faults: vec![],
+    };
+    let mut sim =
+        Sim::new(&topo, 5, 10 * SECOND, &["limiter.allowed_rps"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let (all, seven) = sim.admitted(0, 7);
+    assert_eq!(seven, 5);
+    let others: u64 = (0..4).map(|c| sim.admitted(0, c).1).sum();
+    assert_eq!(all, seven + others);
+    assert_eq!(sim.admitted(0, 4).1, 0, "clients are 0..4");
+    // A fixed window admits at most 2 × limit within one window length
+    // (a limit's worth either side of a boundary).
+    assert!(sim.admitted_peak(0) <= 10);
+    let out = sim.finish(vec![]);
+    conserved(&out);
+    let refused: u64 = out
+        .outcomes
+        .iter()
+        .filter(|o| o.kind == "rejected" && o.reason == "rate_limited")
+        .map(|o| o.count)
+        .sum();
+    assert!(refused >= 3, "{refused}");
+    assert_eq!(m(&out, "rejected"), refused as f64);
+    assert_eq!(m(&out, "requests"), 8.0 + 200.0);
+    assert!(out.series("limiter.allowed_rps").is_some());
 }

@@ -73,6 +73,25 @@ pub enum StageKind {
     ThirdParty(ThirdParty),
     /// Forwards each request to one of its targets, chosen by a policy.
     Balancer(BalancerStage),
+    /// Admits each request by its client's key, or refuses it at the door
+    /// (`rate_limited`), with one of the algorithms of
+    /// [`crate::parts::rate_limit`]; admitted ones go on to `next`.
+    Limiter(LimiterStage),
+}
+
+/// A rate limiter in front of another stage.
+#[derive(Clone, Debug)]
+pub struct LimiterStage {
+    /// Fixed window, sliding log, sliding counter or token bucket.
+    pub algorithm: crate::parts::Algorithm,
+    /// Requests per window per key (the bucket's capacity).
+    pub limit: u64,
+    /// The window.
+    pub window: SimTime,
+    /// The token bucket's refill, tokens per second.
+    pub refill_per_s: f64,
+    /// Where admitted requests go.
+    pub next: StageId,
 }
 
 /// A service: `instances` × `slots` concurrent requests, the rest queued.
@@ -254,6 +273,18 @@ pub enum Source {
         routes: Vec<(RouteId, f64)>,
         /// Which object each request asks for (None: all ask for object 0).
         objects: Option<Objects>,
+        /// Client keys the requests come from, equally likely (0 or 1: all
+        /// from client 0); a limiter counts per key.
+        clients: u64,
+    },
+    /// Requests at given times, all from one client (a scripted burst).
+    Scheduled {
+        /// When each request arrives.
+        times: Vec<SimTime>,
+        /// Their route.
+        route: RouteId,
+        /// Their client key.
+        client: u32,
     },
     /// Closed loop: `jobs` requests worked through by `workers` callers,
     /// each starting its next when the last one ended (a batch).
@@ -283,6 +314,7 @@ impl Source {
     pub fn objects(&self) -> Option<Objects> {
         match self {
             Source::Open { objects, .. } | Source::Batch { objects, .. } => *objects,
+            Source::Scheduled { .. } => None,
         }
     }
 }
@@ -417,6 +449,12 @@ impl Topology {
                         }
                     }
                 }
+                StageKind::Limiter(l) => {
+                    stage(l.next, &format!("limiter '{}'", s.name))?;
+                    if l.next == i {
+                        return Err(format!("limiter '{}' forwards to itself", s.name));
+                    }
+                }
                 StageKind::Balancer(b) => {
                     if b.targets.is_empty() {
                         return Err(format!("balancer '{}' has no targets", s.name));
@@ -443,9 +481,9 @@ impl Topology {
                         return Err("a source names an unknown route or a bad share".into());
                     }
                 }
-                Source::Batch { route, .. } => {
+                Source::Batch { route, .. } | Source::Scheduled { route, .. } => {
                     if *route >= self.routes.len() {
-                        return Err("a batch names an unknown route".into());
+                        return Err("a batch or schedule names an unknown route".into());
                     }
                 }
             }

@@ -228,6 +228,7 @@ fn topology(k: &Knobs) -> Topology {
             poisson: true,
             routes: vec![(CHECKOUT, CHECKOUT_SHARE), (BROWSE, 1.0 - CHECKOUT_SHARE)],
             objects: None,
+            clients: 0,
         }],
         faults: vec![Fault {
             start: k.fault_start,

@@ -24,8 +24,12 @@
 //! middle of the run, and `limit` more in the tenth just after it).
 
 use crate::engine::time::{millis, secs, SimTime};
-use crate::engine::{Dist, EventQueue, Recorder, RngStream, RunResult, SeriesKind};
-use crate::parts::{Algorithm, Arrivals, KeyChooser, RateLimiter, RateShape, WindowPeak};
+use crate::engine::{Dist, RunResult};
+use crate::flow::balance::Policy;
+use crate::flow::{
+    Handler, LimiterStage, Route, Service, Sim, Source, Stage, StageKind, Step, Topology,
+};
+use crate::parts::{Algorithm, RateShape};
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Mean time the API takes to answer an admitted request, seconds.
@@ -34,15 +38,6 @@ const API_MEAN_S: f64 = 0.020;
 /// The burst is squeezed into this fraction of a window on each side of the
 /// boundary, so all of it falls inside one window length.
 const BURST_SPAN: f64 = 0.1;
-
-enum Ev {
-    /// The next request from the regular clients.
-    Arrival,
-    /// A request from the burst client.
-    Burst,
-    /// An admitted request is answered; holds its arrival time.
-    Done(SimTime),
-}
 
 crate::choices!(Algorithm {
     Algorithm::FixedWindow = "fixed_window",
@@ -63,90 +58,120 @@ crate::choices!(Arrival {
     Arrival::Constant = "constant",
 });
 
-/// Runs the scenario.
-pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let algorithm: Algorithm = p.pick("algorithm")?;
-    let limit = p.count("limit")?;
-    let window = millis(p.number("window_ms")?);
-    let refill = p.number("refill_per_s")?;
-    let poisson = p.pick::<Arrival>("arrival")? == Arrival::Poisson;
-    let rps = p.number("arrival_rps")?;
-    let clients = p.count("clients")?.max(1);
-    let burst = p.flag("boundary_burst")?;
-    let end = secs(cfg.duration_s);
+/// The parameters, read once.
+struct Knobs {
+    algorithm: Algorithm,
+    limit: u64,
+    window: SimTime,
+    refill: f64,
+    poisson: bool,
+    rps: f64,
+    clients: u64,
+    burst: bool,
+}
 
-    let mut limiter = RateLimiter::new(algorithm, limit, window, refill);
-    let mut peak = WindowPeak::new(window);
-    let mut arrivals = Arrivals::new(RateShape::Flat(rps), poisson, cfg.seed, "arrivals");
-    let mut keys = KeyChooser::uniform(clients, cfg.seed, "keys");
-    let mut api_rng = RngStream::new(cfg.seed, "api");
-    let api_time = Dist::exponential(API_MEAN_S);
-
-    let mut rec = Recorder::new(end);
-    let allowed_series = rec.series("allowed_rps", SeriesKind::Rate);
-    let rejected_series = rec.series("rejected_rps", SeriesKind::Rate);
-    let window_series = rec.series("window_count", SeriesKind::Gauge);
-
-    let mut q = EventQueue::new();
-    if let Some(t) = arrivals.next_after(0) {
-        q.schedule(t, Ev::Arrival);
+impl Knobs {
+    fn read(p: &Params) -> Result<Self, SpecError> {
+        Ok(Self {
+            algorithm: p.pick("algorithm")?,
+            limit: p.count("limit")?,
+            window: millis(p.number("window_ms")?),
+            refill: p.number("refill_per_s")?,
+            poisson: p.pick::<Arrival>("arrival")? == Arrival::Poisson,
+            rps: p.number("arrival_rps")?,
+            clients: p.count("clients")?.max(1),
+            burst: p.flag("boundary_burst")?,
+        })
     }
-    // The burst client is an extra key, `clients`, with no other traffic, so
-    // its quota is untouched when the burst starts.
-    let burst_key = clients as usize;
-    if burst && limit > 0 {
-        let boundary = burst_boundary(window, end);
-        let span = ((window as f64 * BURST_SPAN) as SimTime).max(1);
-        let gap = span / limit;
-        for i in 0..limit {
-            q.schedule(boundary.saturating_sub(span) + i * gap, Ev::Burst);
-            q.schedule(boundary + i * gap, Ev::Burst);
-        }
-    }
+}
 
-    let mut allowed = 0u64;
-    // The burst client's own admissions: what the lesson's per-algorithm
-    // numbers are about (the window peak mixes in the regular clients).
-    let mut burst_allowed = 0u64;
-    while let Some((now, ev)) = q.pop_until(end) {
-        let key = match ev {
-            Ev::Done(arrived) => {
-                rec.complete(now, now - arrived);
-                continue;
-            }
-            Ev::Arrival => {
-                if let Some(t) = arrivals.next_after(now) {
-                    q.schedule(t, Ev::Arrival);
-                }
-                keys.next_key() as usize
-            }
-            Ev::Burst => burst_key,
-        };
-        rec.arrival(now);
-        if limiter.allow(key, now) {
-            allowed += 1;
-            if burst && key == burst_key {
-                burst_allowed += 1;
-            }
-            peak.admitted(key, now);
-            rec.count(allowed_series, now, 1.0);
-            rec.gauge(window_series, now, peak.current(key) as f64);
-            q.schedule(now + secs(api_time.sample(&mut api_rng)), Ev::Done(now));
-        } else {
-            rec.count(rejected_series, now, 1.0);
-            rec.reject(now, "rate_limited");
-        }
-    }
+/// Stage indices, in the order [`topology`] builds them.
+const LIMITER: usize = 0;
+const API: usize = 1;
 
-    let events = q.processed();
-    Ok(rec.finish(
-        events,
-        vec![
-            ("allowed", allowed as f64),
-            ("max_in_any_window", peak.peak() as f64),
-            ("burst_allowed", burst_allowed as f64),
+fn topology(k: &Knobs, end: SimTime) -> Topology {
+    let mut sources = vec![Source::Open {
+        shape: RateShape::Flat(k.rps),
+        poisson: k.poisson,
+        routes: vec![(0, 1.0)],
+        objects: None,
+        clients: k.clients,
+    }];
+    // The burst client is an extra key, `clients`, with no other traffic,
+    // so its quota is untouched when the burst starts.
+    if k.burst && k.limit > 0 {
+        let boundary = burst_boundary(k.window, end);
+        let span = ((k.window as f64 * BURST_SPAN) as SimTime).max(1);
+        let gap = span / k.limit;
+        let times = (0..k.limit)
+            .flat_map(|i| [boundary.saturating_sub(span) + i * gap, boundary + i * gap])
+            .collect();
+        sources.push(Source::Scheduled {
+            times,
+            route: 0,
+            client: k.clients as u32,
+        });
+    }
+    Topology {
+        stages: vec![
+            Stage {
+                name: "limiter".into(),
+                kind: StageKind::Limiter(LimiterStage {
+                    algorithm: k.algorithm,
+                    limit: k.limit,
+                    window: k.window,
+                    refill_per_s: k.refill,
+                    next: API,
+                }),
+            },
+            Stage {
+                name: "api".into(),
+                // The API answers every admitted request in its own time:
+                // it is not the bottleneck here.
+                kind: StageKind::Service(Service {
+                    instances: 1,
+                    slots: u32::MAX,
+                    queue_limit: 0,
+                    balance: Policy::RoundRobin,
+                    hold_slot_while_waiting: true,
+                    handlers: vec![Handler {
+                        routes: vec![],
+                        steps: vec![Step::Work(Dist::exponential(API_MEAN_S))],
+                    }],
+                    cache: None,
+                }),
+            },
         ],
-    ))
+        routes: vec![Route::new("requests", LIMITER)],
+        sources,
+        faults: vec![],
+    }
+}
+
+/// The topology `p` describes, for a run of the default length (for
+/// checks that its stages are the diagram's nodes).
+pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
+    Ok(topology(&Knobs::read(p)?, 20 * crate::engine::time::SECOND))
+}
+
+/// Runs the scenario.
+pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+    let k = Knobs::read(p)?;
+    let end = secs(cfg.duration_s);
+    let topo = topology(&k, end);
+    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
+    let mut sim = Sim::new(&topo, cfg.seed, end, &keys).map_err(SpecError::Invalid)?;
+    sim.run();
+    let (allowed, burst_allowed) = sim.admitted(LIMITER, k.clients as u32);
+    let own = vec![
+        ("allowed", allowed as f64),
+        ("max_in_any_window", sim.admitted_peak(LIMITER) as f64),
+        (
+            "burst_allowed",
+            if k.burst { burst_allowed as f64 } else { 0.0 },
+        ),
+    ];
+    Ok(sim.finish(own))
 }
 
 /// The window boundary nearest the middle of the run (at least one window in,
