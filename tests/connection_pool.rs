@@ -170,7 +170,7 @@ fn an_oversized_pool_fills_the_database_and_queues_the_rest_in_the_app() {
         let out = run_for("oversized", &[], seed, t);
         // The last 20 s: every connection is running a query ...
         let late = |key: &str| series_mean(&out, key, t, 10.0, t);
-        assert_eq!(late("db_running"), 500.0, "seed {seed}");
+        assert_eq!(late("db.running"), 500.0, "seed {seed}");
         // ... so the database completes 1 195 a second (20 s of completions
         // at that rate vary by under 1 %; 5 %) ...
         let thr = late("throughput_rps");
@@ -178,7 +178,7 @@ fn an_oversized_pool_fills_the_database_and_queues_the_rest_in_the_app() {
         // ... and the app's wait line holds what arrived in the last 2 s,
         // since its head is always about to time out: 2 500 × 2 s = 5 000
         // (a Poisson count of 5 000 varies by 1.4 %; 5 %).
-        let waiting = late("pool_waiting");
+        let waiting = late("db.pool_waiting");
         assert!((waiting / 5_000.0 - 1.0).abs() < 0.05, "{waiting}");
         // The rest, 2 500 − 1 195 a second, fail on the acquire timeout.
         let errors = late("errors_rps");

@@ -19,7 +19,7 @@ pub mod retry;
 pub mod sim;
 pub mod topology;
 
-pub use sim::{FlowTotals, Request, RouteStats, Sim};
+pub use sim::{DatabaseStats, FlowTotals, PoolStats, Request, RouteStats, Sim};
 pub use topology::*;
 
 #[cfg(test)]

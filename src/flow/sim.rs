@@ -25,7 +25,8 @@ use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
-use crate::parts::{RateLimiter, WindowPeak};
+use crate::parts::db::Acquire;
+use crate::parts::{ConnectionPool, Database, RateLimiter, WindowPeak};
 use std::collections::VecDeque;
 
 /// A request: small, copied from stage to stage.
@@ -58,6 +59,8 @@ enum Reason {
     Error,
     RateLimited,
     Throttled,
+    DbRefused,
+    AcquireTimeout,
     BulkheadFull,
     BreakerOpen,
 }
@@ -71,6 +74,8 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Error => "error",
             Reason::RateLimited | Reason::Throttled => "rate_limited",
+            Reason::DbRefused => "db_refused",
+            Reason::AcquireTimeout => "acquire_timeout",
             Reason::BulkheadFull => "bulkhead_full",
             Reason::BreakerOpen => "breaker_open",
         }
@@ -263,6 +268,57 @@ enum Ev {
     Answer(Ref, u32, Outcome),
     /// A request starts (batch sources).
     Start(Request),
+    /// A database connection finished its handshake (stage, token).
+    Connected(u32, DbToken),
+    /// Database stage `u32` may have finished queries (stale unless the
+    /// generation is its current one).
+    DbWake(u32, u64),
+    /// Pool waiters of call site `u32` may have reached their acquire
+    /// timeout.
+    PoolTimer(u32),
+}
+
+/// A query's ticket: the call attempt it answers, and the call site whose
+/// pool lent it a connection (`NO_POOL`: its own connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DbToken {
+    call: Ref,
+    gen: u32,
+    site: u32,
+}
+
+const NO_POOL: u32 = u32::MAX;
+
+/// A database stage's state ([`crate::parts::Database`]) and its counts.
+struct DbState {
+    db: Database<DbToken>,
+    query_rng: RngStream,
+    /// From the attempt's start to its query's start (connect included).
+    wait: Histogram,
+    opened: u64,
+    refused: u64,
+    sessions_max: usize,
+    /// Time-integral of open sessions, ns × sessions, up to
+    /// `sessions_since`, and the sessions open since then.
+    sessions_area: f64,
+    sessions_since: SimTime,
+    sessions_last: usize,
+    s_sessions: SeriesId,
+    s_running: SeriesId,
+}
+
+/// A call site's connection pool and its counts.
+struct PoolState {
+    pool: ConnectionPool<DbToken>,
+    timeout: Option<SimTime>,
+    timeouts: u64,
+    /// Time-integral of connections in use, ns × connections, up to
+    /// `in_use_since`, and the connections in use since then.
+    in_use_area: f64,
+    in_use_since: SimTime,
+    in_use_last: usize,
+    s_in_use: SeriesId,
+    s_waiting: SeriesId,
 }
 
 /// One call site: a step's call from one stage to another, with the
@@ -281,6 +337,7 @@ struct Site {
     retry_peak: u64,
     degraded: u64,
     s_breaker: Option<SeriesId>,
+    pool: Option<Box<PoolState>>,
     /// Deadlines of attempts made, earliest first (answered ones are
     /// skipped when their time comes), and whether a timer is scheduled.
     deadlines: VecDeque<(SimTime, Ref, u32)>,
@@ -308,6 +365,18 @@ impl Site {
             retry_slot: (0, 0),
             retry_peak: 0,
             degraded: 0,
+            pool: c.policy.pool.map(|p| {
+                Box::new(PoolState {
+                    pool: ConnectionPool::new(p.size.max(1) as usize, p.acquire_timeout),
+                    timeout: p.acquire_timeout,
+                    timeouts: 0,
+                    in_use_area: 0.0,
+                    in_use_since: 0,
+                    in_use_last: 0,
+                    s_in_use: rec.series(format!("{callee}.pool_in_use"), SeriesKind::Gauge),
+                    s_waiting: rec.series(format!("{callee}.pool_waiting"), SeriesKind::Gauge),
+                })
+            }),
             deadlines: VecDeque::new(),
             timer_armed: false,
             // Registered whether or not this call has a breaker, so a
@@ -333,6 +402,7 @@ struct StageState {
     next_key: u64,
     cache: Option<Cache>,
     limiter: Option<Box<LimiterState>>,
+    db: Option<Box<DbState>>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -404,6 +474,35 @@ struct SourceState {
     redo: VecDeque<u32>,
 }
 
+/// What a database stage did over a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseStats {
+    /// Mean time from a call attempt's start to its query's start
+    /// (waiting for a pooled connection, the handshake), ms.
+    pub wait_mean_ms: f64,
+    /// Its 99th percentile, ms.
+    pub wait_p99_ms: f64,
+    /// Sessions opened.
+    pub opened: u64,
+    /// Connections refused for want of a session.
+    pub refused: u64,
+    /// The most sessions open at once.
+    pub sessions_max: u64,
+    /// Sessions open on average over the run.
+    pub sessions_mean: f64,
+}
+
+/// What a connection pool did over a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolStats {
+    /// Its size.
+    pub size: u64,
+    /// Connections in use on average over the run.
+    pub in_use_mean: f64,
+    /// Callers that gave up waiting for a connection.
+    pub timeouts: u64,
+}
+
 /// Totals over the run that every flow scenario can report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FlowTotals {
@@ -437,6 +536,9 @@ pub struct Sim<'t> {
     loads: Vec<u32>,
     /// Per route, the call site of the client's call to its first stage.
     client_sites: Vec<usize>,
+    /// Scratch space for finished queries and expired pool waiters.
+    db_done: Vec<DbToken>,
+    expired: Vec<DbToken>,
 }
 
 /// The slot [`Sim::retries_peak`] counts retries in.
@@ -490,7 +592,9 @@ impl<'t> Sim<'t> {
                     )),
                     &[][..],
                 ),
-                StageKind::ThirdParty(_) | StageKind::Limiter(_) => (0, None, &[][..]),
+                StageKind::ThirdParty(_) | StageKind::Limiter(_) | StageKind::Database(_) => {
+                    (0, None, &[][..])
+                }
             };
             let mut stage_sites = Vec::new();
             for h in handlers {
@@ -545,6 +649,22 @@ impl<'t> Sim<'t> {
                 })),
                 _ => None,
             };
+            let db = match &s.kind {
+                StageKind::Database(d) => Some(Box::new(DbState {
+                    db: Database::new(d.cores as usize, d.max_connections as usize, d.contention),
+                    query_rng: RngStream::new(seed, &format!("{name}.query")),
+                    wait: Histogram::new(Histogram::PRECISE),
+                    opened: 0,
+                    refused: 0,
+                    sessions_max: 0,
+                    sessions_area: 0.0,
+                    sessions_since: 0,
+                    sessions_last: 0,
+                    s_sessions: series(&mut rec, "sessions", SeriesKind::Gauge),
+                    s_running: series(&mut rec, "running", SeriesKind::Gauge),
+                })),
+                _ => None,
+            };
             let cache = match &s.kind {
                 StageKind::Service(svc) => {
                     svc.cache.map(|c| Cache::new(c.capacity, c.ttl, objects))
@@ -567,6 +687,7 @@ impl<'t> Sim<'t> {
                 next_key: 0,
                 cache,
                 limiter,
+                db,
                 in_flight: 0,
                 busy_max: 0,
                 queue_max: 0,
@@ -648,6 +769,8 @@ impl<'t> Sim<'t> {
             watch_from: SimTime::MAX,
             loads: Vec::new(),
             client_sites,
+            db_done: Vec::new(),
+            expired: Vec::new(),
         })
     }
 
@@ -711,6 +834,9 @@ impl<'t> Sim<'t> {
                 Ev::SiteTimer(site) => self.site_timer(now, site as usize),
                 Ev::Retry(call) => self.retry(now, call),
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
+                Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
+                Ev::DbWake(stage, generation) => self.db_wake(now, stage as usize, generation),
+                Ev::PoolTimer(site) => self.pool_expire(now, site as usize),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -779,6 +905,37 @@ impl<'t> Sim<'t> {
     /// one window length (0 for another kind of stage).
     pub fn admitted_peak(&self, s: StageId) -> u64 {
         self.stages[s].limiter.as_ref().map_or(0, |l| l.peak.peak())
+    }
+
+    /// Database stage `s`'s counts (None for another kind of stage).
+    pub fn database(&self, s: StageId) -> Option<DatabaseStats> {
+        let d = self.stages[s].db.as_ref()?;
+        let area = d.sessions_area
+            + d.sessions_last as f64 * (self.end.saturating_sub(d.sessions_since)) as f64;
+        Some(DatabaseStats {
+            wait_mean_ms: d.wait.mean() / 1e6,
+            wait_p99_ms: d.wait.quantile(0.99) / 1e6,
+            opened: d.opened,
+            refused: d.refused,
+            sessions_max: d.sessions_max as u64,
+            sessions_mean: area / self.end.max(1) as f64,
+        })
+    }
+
+    /// The connection pool on calls into stage `to` (None without one).
+    pub fn pool(&self, to: StageId) -> Option<PoolStats> {
+        let site = self
+            .sites
+            .iter()
+            .find(|s| s.call.to == to && s.pool.is_some())?;
+        let p = site.pool.as_ref()?;
+        let area =
+            p.in_use_area + p.in_use_last as f64 * (self.end.saturating_sub(p.in_use_since)) as f64;
+        Some(PoolStats {
+            size: p.pool.size() as u64,
+            in_use_mean: area / self.end.max(1) as f64,
+            timeouts: p.timeouts,
+        })
     }
 
     /// Calls stage `s` answered 429 (third parties with a quota).
@@ -1066,6 +1223,14 @@ impl<'t> Sim<'t> {
                     .map_or(0, |bal| bal.pick(&loads));
                 let target = b.targets[pick.min(b.targets.len() - 1)];
                 self.enter(now, target, req, parent);
+            }
+            StageKind::Database(_) => {
+                let token = DbToken {
+                    call: parent.0,
+                    gen: parent.1,
+                    site: NO_POOL,
+                };
+                self.db_open(now, stage, token);
             }
             StageKind::Limiter(l) => {
                 let client = req.client as usize;
@@ -1432,7 +1597,7 @@ impl<'t> Sim<'t> {
         c.phase = CallPhase::InFlight;
         c.callee = None;
         let gen = c.attempt_gen;
-        let (req, to) = (c.req, site.call.to);
+        let (req, to, site_id) = (c.req, site.call.to, c.site);
         site.in_flight += 1;
         site.attempts += 1;
         if c.attempt > 1 {
@@ -1449,8 +1614,16 @@ impl<'t> Sim<'t> {
             // site with one timer event at its head, instead of one event
             // per attempt in the shared heap.
             site.deadlines.push_back((now + t, call, gen));
-            let site = c.site as usize;
-            self.arm_site_timer(site);
+            self.arm_site_timer(site_id as usize);
+        }
+        if self.sites[site_id as usize].pool.is_some() {
+            let token = DbToken {
+                call,
+                gen,
+                site: site_id,
+            };
+            self.pool_acquire(now, to, token);
+            return;
         }
         self.enter(now, to, req, (call, gen));
     }
@@ -1695,6 +1868,202 @@ impl<'t> Sim<'t> {
                     self.cancel_job(now, callee);
                 }
             }
+        }
+    }
+
+    // ---- databases and connection pools ----
+
+    /// A pooled call asks its site's pool for a connection to `stage`.
+    fn pool_acquire(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        let st = &mut self.stages[stage];
+        st.arrivals += 1;
+        self.rec.count(st.s_calls, now, 1.0);
+        if self.fault_down(stage, now) {
+            self.refuse_token(now, stage, token, Reason::Down);
+            return;
+        }
+        let site = token.site as usize;
+        let Some(p) = self.sites[site].pool.as_mut() else {
+            return;
+        };
+        let grant = p.pool.acquire(now, token);
+        if matches!(grant, Acquire::Wait) {
+            if let Some(t) = p.timeout {
+                // Waiters time out in the order they came: one timer each,
+                // at its own deadline.
+                self.q.schedule(now + t, Ev::PoolTimer(site as u32));
+            }
+        }
+        self.pool_serve(now, stage, site, Some(grant));
+    }
+
+    /// Serves what a pool hands out: a ready connection, or a slot whose
+    /// connection must be opened first (a refused open frees it again).
+    fn pool_serve(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        site: usize,
+        mut grant: Option<Acquire<DbToken>>,
+    ) {
+        while let Some(g) = grant.take() {
+            match g {
+                Acquire::Ready(token) => self.db_query(now, stage, token),
+                Acquire::MustOpen(token) => {
+                    if !self.db_open(now, stage, token) {
+                        self.pool_expire(now, site);
+                        if let Some(p) = self.sites[site].pool.as_mut() {
+                            p.pool.open_failed();
+                            grant = p.pool.release(now).map(|(g, _)| g);
+                        }
+                    }
+                }
+                Acquire::Wait | Acquire::Full(_) => {}
+            }
+        }
+        self.show_pool(now, site);
+    }
+
+    /// Opens a session for `token`: after the handshake its query starts;
+    /// refused when the database has no session left.
+    fn db_open(&mut self, now: SimTime, stage: StageId, token: DbToken) -> bool {
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return false;
+        };
+        if !d.db.connect() {
+            d.refused += 1;
+            self.refuse_token(now, stage, token, Reason::DbRefused);
+            return false;
+        }
+        d.opened += 1;
+        d.sessions_max = d.sessions_max.max(d.db.connections());
+        let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
+            return false;
+        };
+        self.q
+            .schedule(now + spec.connect, Ev::Connected(stage as u32, token));
+        self.show_db(now, stage);
+        true
+    }
+
+    fn refuse_token(&mut self, now: SimTime, stage: StageId, token: DbToken, reason: Reason) {
+        let st = &mut self.stages[stage];
+        st.errors += 1;
+        self.rec.count(st.s_errors, now, 1.0);
+        self.q.schedule(
+            now,
+            Ev::Answer(token.call, token.gen, Outcome::fail(reason)),
+        );
+    }
+
+    fn db_connected(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        if token.site != NO_POOL {
+            if let Some(p) = self.sites[token.site as usize].pool.as_mut() {
+                p.pool.opened_one();
+            }
+        }
+        self.db_query(now, stage, token);
+    }
+
+    /// Starts `token`'s query, its CPU time drawn from the stage's stream.
+    fn db_query(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        let started = self
+            .calls
+            .get(token.call)
+            .map_or(now, |c| c.attempt_started);
+        let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        d.wait.record(now - started.min(now));
+        let work = secs(spec.query.sample(&mut d.query_rng));
+        d.db.start_query(now, work, token);
+        self.wake_db(now, stage);
+        self.show_db(now, stage);
+    }
+
+    fn wake_db(&mut self, now: SimTime, stage: StageId) {
+        if let Some(d) = self.stages[stage].db.as_mut() {
+            if let Some((at, generation)) = d.db.next_finish(now) {
+                self.q.schedule(at, Ev::DbWake(stage as u32, generation));
+            }
+        }
+    }
+
+    /// Queries due at `now` are done: each gives its connection back (to
+    /// the next waiter, or closes it) and answers its call.
+    fn db_wake(&mut self, now: SimTime, stage: StageId, generation: u64) {
+        let mut done = std::mem::take(&mut self.db_done);
+        let due = self.stages[stage]
+            .db
+            .as_mut()
+            .is_some_and(|d| d.db.finish_due(now, generation, &mut done));
+        if due {
+            for token in done.drain(..) {
+                if token.site == NO_POOL {
+                    if let Some(d) = self.stages[stage].db.as_mut() {
+                        d.db.disconnect();
+                    }
+                    self.show_db(now, stage);
+                } else {
+                    let site = token.site as usize;
+                    self.pool_expire(now, site);
+                    let next = self.sites[site]
+                        .pool
+                        .as_mut()
+                        .and_then(|p| p.pool.release(now).map(|(g, _)| g));
+                    self.pool_serve(now, stage, site, next);
+                }
+                self.on_reply(now, token.call, token.gen, Outcome::Ok { degraded: false });
+            }
+            self.wake_db(now, stage);
+            self.show_db(now, stage);
+        }
+        done.clear();
+        self.db_done = done;
+    }
+
+    /// Fails every waiter of `site`'s pool whose acquire timeout has come.
+    fn pool_expire(&mut self, now: SimTime, site: usize) {
+        let Some(p) = self.sites[site].pool.as_mut() else {
+            return;
+        };
+        let mut expired = std::mem::take(&mut self.expired);
+        p.pool.expire(now, |_, token| expired.push(token));
+        p.timeouts += expired.len() as u64;
+        for token in expired.drain(..) {
+            self.on_reply(
+                now,
+                token.call,
+                token.gen,
+                Outcome::fail(Reason::AcquireTimeout),
+            );
+        }
+        self.expired = expired;
+        self.show_pool(now, site);
+    }
+
+    fn show_pool(&mut self, now: SimTime, site: usize) {
+        if let Some(p) = self.sites[site].pool.as_mut() {
+            let in_use = p.pool.in_use();
+            p.in_use_area += p.in_use_last as f64 * (now - p.in_use_since) as f64;
+            p.in_use_since = now;
+            p.in_use_last = in_use;
+            self.rec.gauge(p.s_in_use, now, in_use as f64);
+            self.rec.gauge(p.s_waiting, now, p.pool.waiting() as f64);
+        }
+    }
+
+    fn show_db(&mut self, now: SimTime, stage: StageId) {
+        if let Some(d) = self.stages[stage].db.as_mut() {
+            d.sessions_area += d.sessions_last as f64 * (now - d.sessions_since) as f64;
+            d.sessions_since = now;
+            d.sessions_last = d.db.connections();
+            d.sessions_max = d.sessions_max.max(d.db.connections());
+            self.rec.gauge(d.s_sessions, now, d.db.connections() as f64);
+            self.rec.gauge(d.s_running, now, d.db.running() as f64);
         }
     }
 

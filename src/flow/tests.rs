@@ -875,3 +875,113 @@ fn a_limiter_admits_per_client_and_refuses_the_rest_at_the_door() {
     assert_eq!(m(&out, "requests"), 8.0 + 200.0);
     assert!(out.series("limiter.allowed_rps").is_some());
 }
+
+/// An app calling a database with `policy`: three requests at once.
+fn app_and_db(policy: CallPolicy, max_connections: u32) -> Topology {
+    Topology {
+        stages: vec![
+            stage("app", service(1_000, 0, true, vec![call(1, policy)])),
+            stage(
+                "db",
+                StageKind::Database(DatabaseStage {
+                    cores: 2,
+                    max_connections,
+                    contention: 0.0,
+                    connect: 10 * MILLISECOND,
+                    query: Dist::constant(0.1),
+                }),
+            ),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![Source::Scheduled {
+            times: vec![0, 0, 0],
+            route: 0,
+            client: 0,
+        }],
+        faults: vec![],
+    }
+}
+
+#[test]
+fn without_a_pool_each_call_opens_a_session_and_one_too_many_is_refused() {
+    // Two sessions allowed: two calls connect (10 ms) and run their 100 ms
+    // queries on the two cores, done at 110 ms; the third is refused.
+    let topo = app_and_db(CallPolicy::plain(), 2);
+    let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let r = sim.route(0).clone();
+    assert_eq!((r.completed, r.failed), (2, 1));
+    assert_eq!(r.last_completed_at, 110 * MILLISECOND);
+    let db = sim.database(1).unwrap_or_else(|| panic!("a database"));
+    assert_eq!((db.opened, db.refused, db.sessions_max), (2, 1, 2));
+    assert!((db.wait_mean_ms - 10.0).abs() < 1e-9, "{}", db.wait_mean_ms);
+    // Two sessions for 110 ms of a 1 s run: 0.22 on average.
+    assert!(
+        (db.sessions_mean - 0.22).abs() < 1e-9,
+        "{}",
+        db.sessions_mean
+    );
+    assert_eq!(sim.pool(1), None);
+    let out = sim.finish(vec![]);
+    conserved(&out);
+    assert!(out.outcomes.iter().all(|o| o.reason == "db_refused"));
+}
+
+#[test]
+fn a_pool_lends_its_connections_in_turn_and_waiters_time_out() {
+    // One pooled connection, waiters give up after 150 ms. The first call
+    // opens it (10 ms) and queries until 110 ms; the second gets it then
+    // and queries until 210 ms; the third gives up at 150 ms.
+    let policy = CallPolicy {
+        pool: Some(PoolSpec {
+            size: 1,
+            acquire_timeout: Some(150 * MILLISECOND),
+        }),
+        ..CallPolicy::plain()
+    };
+    let topo = app_and_db(policy, 100);
+    let mut sim = Sim::new(&topo, 1, SECOND, &["db.pool_in_use"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let r = sim.route(0).clone();
+    assert_eq!((r.completed, r.failed), (2, 1));
+    assert_eq!(r.last_completed_at, 210 * MILLISECOND);
+    let db = sim.database(1).unwrap_or_else(|| panic!("a database"));
+    // One session opened, reused; waits of 10 ms and 110 ms.
+    assert_eq!((db.opened, db.refused), (1, 0));
+    assert!((db.wait_mean_ms - 60.0).abs() < 1e-9, "{}", db.wait_mean_ms);
+    let pool = sim.pool(1).unwrap_or_else(|| panic!("a pool"));
+    assert_eq!((pool.size, pool.timeouts), (1, 1));
+    // In use from 0 to 210 ms of a 1 s run.
+    assert!(
+        (pool.in_use_mean - 0.21).abs() < 1e-9,
+        "{}",
+        pool.in_use_mean
+    );
+    let out = sim.finish(vec![]);
+    conserved(&out);
+    assert!(out.outcomes.iter().all(|o| o.reason == "acquire_timeout"));
+}
+
+#[test]
+fn a_pool_only_goes_on_calls_into_a_database_and_a_query_cannot_be_cancelled() {
+    let pooled = CallPolicy {
+        pool: Some(PoolSpec {
+            size: 1,
+            acquire_timeout: None,
+        }),
+        ..CallPolicy::plain()
+    };
+    let topo = api_calling(
+        service(1, 0, true, vec![call(1, pooled)]),
+        provider(0.1),
+        1.0,
+        vec![],
+    );
+    assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
+    let cancelling = CallPolicy {
+        timeout: Some(MILLISECOND),
+        on_timeout: OnTimeout::Cancel,
+        ..CallPolicy::plain()
+    };
+    assert!(Sim::new(&app_and_db(cancelling, 10), 1, SECOND, &[]).is_err());
+}

@@ -73,10 +73,41 @@ pub enum StageKind {
     ThirdParty(ThirdParty),
     /// Forwards each request to one of its targets, chosen by a policy.
     Balancer(BalancerStage),
+    /// A database: sessions (connections) up to a limit, each running one
+    /// query at a time on shared CPUs ([`crate::parts::Database`]).
+    Database(DatabaseStage),
     /// Admits each request by its client's key, or refuses it at the door
     /// (`rate_limited`), with one of the algorithms of
     /// [`crate::parts::rate_limit`]; admitted ones go on to `next`.
     Limiter(LimiterStage),
+}
+
+/// A database's capacity and its queries.
+#[derive(Clone, Debug)]
+pub struct DatabaseStage {
+    /// CPUs shared by the running queries.
+    pub cores: u32,
+    /// Sessions it accepts at once; a connection beyond them is refused
+    /// (`db_refused`).
+    pub max_connections: u32,
+    /// Efficiency lost per multiple of the cores in use beyond them (0.1:
+    /// 10 %), for context switches and lock contention.
+    pub contention: f64,
+    /// Time to open a connection (the handshake).
+    pub connect: SimTime,
+    /// A query's CPU time on one core, seconds.
+    pub query: Dist,
+}
+
+/// A client-side connection pool on a call into a database: at most `size`
+/// connections, opened on first use and reused; callers wait in line for
+/// one (FIFO) and give up after `acquire_timeout` (`acquire_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// Connections at most.
+    pub size: u32,
+    /// How long a caller waits for one (None: forever).
+    pub acquire_timeout: Option<SimTime>,
 }
 
 /// A rate limiter in front of another stage.
@@ -189,6 +220,9 @@ pub struct CallPolicy {
     /// At most this many of these calls in flight from the caller; more
     /// fail at once (`bulkhead_full`), so they cannot take every slot.
     pub bulkhead: Option<u32>,
+    /// Calls into a database through a connection pool (None: each call
+    /// opens its own connection and closes it after).
+    pub pool: Option<PoolSpec>,
 }
 
 impl CallPolicy {
@@ -208,6 +242,7 @@ impl CallPolicy {
             breaker: None,
             fallback: false,
             bulkhead: None,
+            pool: None,
         }
     }
 }
@@ -435,6 +470,21 @@ impl Topology {
                                 if c.to == i {
                                     return Err(format!("'{}' calls itself", s.name));
                                 }
+                                let into_db =
+                                    matches!(self.stages[c.to].kind, StageKind::Database(_));
+                                if c.policy.pool.is_some() && !into_db {
+                                    return Err(format!(
+                                        "'{}' pools a call that is not into a database",
+                                        s.name
+                                    ));
+                                }
+                                // A running query cannot be taken back.
+                                if into_db && c.policy.on_timeout == OnTimeout::Cancel {
+                                    return Err(format!(
+                                        "'{}' cannot cancel a database query",
+                                        s.name
+                                    ));
+                                }
                             }
                         }
                     }
@@ -447,6 +497,14 @@ impl Topology {
                         {
                             return Err(format!("'{}': a quota needs a window and a key", s.name));
                         }
+                    }
+                }
+                StageKind::Database(d) => {
+                    if d.cores == 0 || !(d.contention.is_finite() && d.contention >= 0.0) {
+                        return Err(format!(
+                            "database '{}' needs a core and a usable contention",
+                            s.name
+                        ));
                     }
                 }
                 StageKind::Limiter(l) => {

@@ -32,114 +32,18 @@
 //! cores the server does `1 / (1 + pct/100 × (n − c)/c)` of its best work;
 //! it stands for context switches, lock and cache-line contention).
 
-use crate::engine::time::{millis, secs, SimTime};
-use crate::engine::{Dist, EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind};
-use crate::parts::db::Acquire;
-use crate::parts::{Arrivals, ConnectionPool, Database};
+use crate::engine::time::{millis, secs};
+use crate::engine::{Dist, RunResult};
+use crate::flow::balance::Policy;
+use crate::flow::{
+    Call, CallPolicy, DatabaseStage, Handler, PoolSpec, Route, Service, Sim, Source, Stage,
+    StageKind, Step, Topology,
+};
+use crate::parts::RateShape;
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Spread (sigma of the underlying normal) of log-normal query times.
 const LOGNORMAL_SIGMA: f64 = 0.8;
-
-#[derive(Clone, Copy)]
-struct Req {
-    arrived: SimTime,
-}
-
-enum Ev {
-    Arrival,
-    /// A new connection finished its handshake.
-    Connected(Req),
-    /// The database may have finished queries (stale if generation differs).
-    DbWake(u64),
-}
-
-struct Model {
-    pooling: bool,
-    pool: ConnectionPool<Req>,
-    db: Database<Req>,
-    connect: SimTime,
-    query: Dist,
-    query_rng: RngStream,
-    wait: Histogram,
-    opened: u64,
-    refused: u64,
-    timeouts: u64,
-    db_active_max: usize,
-    // Time-integral of connections in use, for the utilisation metric.
-    busy_area: f64,
-    busy_now: usize,
-    busy_since: SimTime,
-}
-
-impl Model {
-    fn set_busy(&mut self, now: SimTime, busy: usize) {
-        self.busy_area += self.busy_now as f64 * (now - self.busy_since) as f64;
-        self.busy_now = busy;
-        self.busy_since = now;
-    }
-
-    fn start_query(&mut self, q: &mut EventQueue<Ev>, now: SimTime, req: Req) {
-        self.wait.record(now - req.arrived);
-        let work = secs(self.query.sample(&mut self.query_rng));
-        self.db.start_query(now, work, req);
-        self.wake_db(q, now);
-    }
-
-    fn wake_db(&mut self, q: &mut EventQueue<Ev>, now: SimTime) {
-        if let Some((at, generation)) = self.db.next_finish(now) {
-            q.schedule(at, Ev::DbWake(generation));
-        }
-    }
-
-    /// Opens a database session for `req`, or fails it if refused.
-    fn open(&mut self, q: &mut EventQueue<Ev>, rec: &mut Recorder, now: SimTime, req: Req) -> bool {
-        if self.db.connect() {
-            self.opened += 1;
-            self.db_active_max = self.db_active_max.max(self.db.connections());
-            q.schedule(now + self.connect, Ev::Connected(req));
-            true
-        } else {
-            self.refused += 1;
-            rec.fail(now, "db_refused");
-            false
-        }
-    }
-
-    /// Serves what the pool hands out: a ready connection, or a slot whose
-    /// connection must be opened first. A refused open frees the slot again.
-    fn serve(
-        &mut self,
-        q: &mut EventQueue<Ev>,
-        rec: &mut Recorder,
-        now: SimTime,
-        mut grant: Option<Acquire<Req>>,
-    ) {
-        while let Some(g) = grant.take() {
-            match g {
-                Acquire::Ready(req) => self.start_query(q, now, req),
-                Acquire::MustOpen(req) => {
-                    if !self.open(q, rec, now, req) {
-                        self.pool.open_failed();
-                        self.expire(rec, now);
-                        grant = self.pool.release(now).map(|(g, _)| g);
-                    }
-                }
-                Acquire::Wait | Acquire::Full(_) => {}
-            }
-        }
-        self.set_busy(now, self.pool.in_use());
-    }
-
-    fn expire(&mut self, rec: &mut Recorder, now: SimTime) {
-        let mut timed_out = 0;
-        self.pool.expire(now, |deadline, _| {
-            rec.fail(deadline, "acquire_timeout");
-            timed_out += 1;
-        });
-        self.timeouts += timed_out;
-    }
-}
 
 /// How query times are distributed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,111 +59,130 @@ crate::choices!(QueryDist {
     QueryDist::Lognormal = "lognormal",
 });
 
-/// Runs the scenario.
-pub fn run(_spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let rps = p.number("arrival_rps")?;
-    let query_s = p.number("query_ms")? / 1_000.0;
-    let query = match p.pick::<QueryDist>("query_dist")? {
-        QueryDist::Constant => Dist::constant(query_s),
-        QueryDist::Lognormal => Dist::lognormal(query_s, LOGNORMAL_SIGMA),
-        QueryDist::Exponential => Dist::exponential(query_s),
-    };
-    let pooling = p.flag("pooling")?;
-    let pool_size = p.count("pool_size")?.max(1) as usize;
-    let timeout_ms = p.number("acquire_timeout_ms")?;
-    let db_max = p.count("db_max_connections")? as usize;
-    let cores = p.count("db_cores")?.max(1) as usize;
-    let contention = p.number("contention_pct")?.max(0.0) / 100.0;
-    let end = secs(cfg.duration_s);
+/// The parameters, read once.
+struct Knobs {
+    rps: f64,
+    query: Dist,
+    pooling: bool,
+    pool_size: u32,
+    connect_ms: f64,
+    timeout_ms: f64,
+    db_max: u32,
+    cores: u32,
+    contention: f64,
+}
 
-    let mut m = Model {
-        pooling,
-        pool: ConnectionPool::new(pool_size, (timeout_ms > 0.0).then(|| millis(timeout_ms))),
-        db: Database::new(cores, db_max, contention),
-        connect: millis(p.number("connect_ms")?),
-        query,
-        query_rng: RngStream::new(cfg.seed, "query"),
-        wait: Histogram::new(Histogram::PRECISE),
-        opened: 0,
-        refused: 0,
-        timeouts: 0,
-        db_active_max: 0,
-        busy_area: 0.0,
-        busy_now: 0,
-        busy_since: 0,
-    };
-    let mut rec = Recorder::new(end);
-    let s_in_use = rec.series("pool_in_use", SeriesKind::Gauge);
-    let s_waiting = rec.series("pool_waiting", SeriesKind::Gauge);
-    let s_sessions = rec.series("db_connections", SeriesKind::Gauge);
-    let s_running = rec.series("db_running", SeriesKind::Gauge);
-    let mut arrivals = Arrivals::poisson(rps, cfg.seed, "arrivals");
-    let mut q = EventQueue::new();
-    if let Some(t) = arrivals.next_after(0) {
-        q.schedule(t, Ev::Arrival);
+impl Knobs {
+    fn read(p: &Params) -> Result<Self, SpecError> {
+        let query_s = p.number("query_ms")? / 1_000.0;
+        Ok(Self {
+            rps: p.number("arrival_rps")?,
+            query: match p.pick::<QueryDist>("query_dist")? {
+                QueryDist::Constant => Dist::constant(query_s),
+                QueryDist::Lognormal => Dist::lognormal(query_s, LOGNORMAL_SIGMA),
+                QueryDist::Exponential => Dist::exponential(query_s),
+            },
+            pooling: p.flag("pooling")?,
+            pool_size: p.count("pool_size")?.clamp(1, u64::from(u32::MAX)) as u32,
+            connect_ms: p.number("connect_ms")?,
+            timeout_ms: p.number("acquire_timeout_ms")?,
+            db_max: p.count("db_max_connections")?.min(u64::from(u32::MAX)) as u32,
+            cores: p.count("db_cores")?.clamp(1, u64::from(u32::MAX)) as u32,
+            contention: p.number("contention_pct")?.max(0.0) / 100.0,
+        })
     }
+}
 
-    let mut done = Vec::new();
-    while let Some((now, ev)) = q.pop_until(end) {
-        m.expire(&mut rec, now);
-        match ev {
-            Ev::Arrival => {
-                if let Some(t) = arrivals.next_after(now) {
-                    q.schedule(t, Ev::Arrival);
-                }
-                rec.arrival(now);
-                let req = Req { arrived: now };
-                if m.pooling {
-                    let grant = m.pool.acquire(now, req);
-                    m.serve(&mut q, &mut rec, now, Some(grant));
-                } else if m.open(&mut q, &mut rec, now, req) {
-                    m.set_busy(now, m.db.connections());
-                }
-            }
-            Ev::Connected(req) => {
-                if m.pooling {
-                    m.pool.opened_one();
-                }
-                m.start_query(&mut q, now, req);
-            }
-            Ev::DbWake(generation) => {
-                if !m.db.finish_due(now, generation, &mut done) {
-                    continue;
-                }
-                for req in done.drain(..) {
-                    rec.complete(now, now - req.arrived);
-                    if m.pooling {
-                        let next = m.pool.release(now).map(|(g, _)| g);
-                        m.serve(&mut q, &mut rec, now, next);
-                    } else {
-                        m.db.disconnect();
-                        m.set_busy(now, m.db.connections());
-                    }
-                }
-                m.wake_db(&mut q, now);
-            }
-        }
-        rec.gauge(s_in_use, now, m.pool.in_use() as f64);
-        rec.gauge(s_waiting, now, m.pool.waiting() as f64);
-        rec.gauge(s_sessions, now, m.db.connections() as f64);
-        rec.gauge(s_running, now, m.db.running() as f64);
-    }
-    m.expire(&mut rec, end);
-    m.set_busy(end, m.busy_now);
+/// Stage indices, in the order [`topology`] builds them.
+const APP: usize = 0;
+const DB: usize = 1;
 
-    let capacity = if pooling { pool_size } else { db_max.max(1) };
-    let utilization = m.busy_area / (end.max(1) as f64 * capacity as f64);
-    let events = q.processed();
-    Ok(rec.finish(
-        events,
-        vec![
-            ("pool_wait_mean_ms", m.wait.mean() / 1e6),
-            ("pool_wait_p99_ms", m.wait.quantile(0.99) / 1e6),
-            ("pool_utilization", utilization),
-            ("connections_opened", m.opened as f64),
-            ("db_active_max", m.db_active_max as f64),
-            ("acquire_timeouts", m.timeouts as f64),
-            ("db_refused", m.refused as f64),
+fn topology(k: &Knobs) -> Topology {
+    let pool = k.pooling.then(|| PoolSpec {
+        size: k.pool_size,
+        acquire_timeout: (k.timeout_ms > 0.0).then(|| millis(k.timeout_ms)),
+    });
+    let to_db = Call {
+        to: DB,
+        policy: CallPolicy {
+            pool,
+            ..CallPolicy::plain()
+        },
+    };
+    Topology {
+        stages: vec![
+            Stage {
+                name: "app".into(),
+                // The app's own work is negligible next to the query: it
+                // takes every request at once and waits for the database.
+                kind: StageKind::Service(Service {
+                    instances: 1,
+                    slots: u32::MAX,
+                    queue_limit: 0,
+                    balance: Policy::RoundRobin,
+                    hold_slot_while_waiting: true,
+                    handlers: vec![Handler {
+                        routes: vec![],
+                        steps: vec![Step::Call(to_db)],
+                    }],
+                    cache: None,
+                }),
+            },
+            Stage {
+                name: "db".into(),
+                kind: StageKind::Database(DatabaseStage {
+                    cores: k.cores,
+                    max_connections: k.db_max,
+                    contention: k.contention,
+                    connect: millis(k.connect_ms),
+                    query: k.query.clone(),
+                }),
+            },
         ],
-    ))
+        routes: vec![Route::new("requests", APP)],
+        sources: vec![Source::Open {
+            shape: RateShape::Flat(k.rps),
+            poisson: true,
+            routes: vec![(0, 1.0)],
+            objects: None,
+            clients: 0,
+        }],
+        faults: vec![],
+    }
+}
+
+/// The topology `p` describes (for checks that its stages are the
+/// diagram's nodes).
+pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
+    Ok(topology(&Knobs::read(p)?))
+}
+
+/// Runs the scenario.
+pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
+    let k = Knobs::read(p)?;
+    let topo = topology(&k);
+    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
+    let mut sim =
+        Sim::new(&topo, cfg.seed, secs(cfg.duration_s), &keys).map_err(SpecError::Invalid)?;
+    sim.run();
+    let db = sim
+        .database(DB)
+        .ok_or_else(|| SpecError::Invalid("connection-pool: no database".into()))?;
+    let pool = sim.pool(DB);
+    // Busy share of the pool's connections, or of the database's sessions
+    // when every request opens its own.
+    let utilization = match &pool {
+        Some(p) => p.in_use_mean / p.size.max(1) as f64,
+        None => db.sessions_mean / f64::from(k.db_max.max(1)),
+    };
+    let own = vec![
+        ("pool_wait_mean_ms", db.wait_mean_ms),
+        ("pool_wait_p99_ms", db.wait_p99_ms),
+        ("pool_utilization", utilization),
+        ("connections_opened", db.opened as f64),
+        ("db_active_max", db.sessions_max as f64),
+        ("acquire_timeouts", pool.map_or(0, |p| p.timeouts) as f64),
+        ("db_refused", db.refused as f64),
+    ];
+    Ok(sim.finish(own))
 }

@@ -175,7 +175,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("bulk-export", bulk_export),
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting, flow),
-    entry!("connection-pool", connection_pool),
+    entry!("connection-pool", connection_pool, flow),
     entry!("cascading-failures", cascading_failures, flow),
     entry!("third-party-rate-limits", third_party_rate_limits, flow),
 ];

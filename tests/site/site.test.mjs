@@ -160,7 +160,7 @@ test("exports: the summary JSON matches the native CLI, the CSV holds every seri
   const lines = fs.readFileSync(await a.path(), "utf8").trim().split("\n");
   const header = lines[0].split(",");
   assert.equal(header[0], "time_s");
-  for (const key of ["throughput_rps", "latency_p99_ms", "pool_in_use"]) assert.ok(header.includes(key), lines[0]);
+  for (const key of ["throughput_rps", "latency_p99_ms", "db.pool_in_use"]) assert.ok(header.includes(key), lines[0]);
   // At most 300 points per series (the engine's bound), one row each.
   assert.ok(lines.length > 100 && lines.length <= 301, `${lines.length} lines`);
   assert.ok(lines.slice(1).every((l) => l.split(",").length === header.length));
