@@ -155,6 +155,7 @@ pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
             routes: vec![(0, 1.0)],
             objects: None,
             clients: 0,
+            classes: None,
         }],
         faults: vec![],
     };

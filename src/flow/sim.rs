@@ -40,8 +40,8 @@ pub struct Request {
     pub route: u16,
     /// Which source sent it (a batch starts its next job when one ends).
     pub source: u16,
-    /// Priority class: 0 is the most important (every source sends class 0
-    /// until priority shedding arrives).
+    /// Priority class: 0 (P0) is the most important; drawn by the
+    /// source's class shares.
     pub class: u8,
     /// The object it asks for (what a cache is keyed on).
     pub key: u32,
@@ -467,6 +467,7 @@ struct SourceState {
     route_rng: RngStream,
     object_rng: RngStream,
     client_rng: RngStream,
+    class_rng: RngStream,
     zipf: Option<Zipf>,
     /// Fresh jobs left (batch sources).
     remaining: u64,
@@ -539,6 +540,8 @@ pub struct Sim<'t> {
     /// Scratch space for finished queries and expired pool waiters.
     db_done: Vec<DbToken>,
     expired: Vec<DbToken>,
+    /// Requests that arrived, by priority class.
+    class_arrivals: [u64; 3],
 }
 
 /// The slot [`Sim::retries_peak`] counts retries in.
@@ -739,6 +742,7 @@ impl<'t> Sim<'t> {
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
                 object_rng: RngStream::new(seed, &format!("objects.{i}")),
                 client_rng: RngStream::new(seed, &format!("clients.{i}")),
+                class_rng: RngStream::new(seed, &format!("classes.{i}")),
                 zipf: src.objects().and_then(|o| match o.popularity {
                     Popularity::Zipf(x) => Some(Zipf::new(o.count, x)),
                     Popularity::Uniform => None,
@@ -771,6 +775,7 @@ impl<'t> Sim<'t> {
             client_sites,
             db_done: Vec::new(),
             expired: Vec::new(),
+            class_arrivals: [0; 3],
         })
     }
 
@@ -890,6 +895,11 @@ impl<'t> Sim<'t> {
             .cache
             .as_ref()
             .map_or((0, 0), |c| (c.hits(), c.hits() + c.misses() + c.expired()))
+    }
+
+    /// Requests that arrived, by priority class (P0, P1, P2).
+    pub fn arrivals_by_class(&self) -> [u64; 3] {
+        self.class_arrivals
     }
 
     /// Requests limiter stage `s` admitted: (all, from `client`); (0, 0)
@@ -1089,6 +1099,25 @@ impl<'t> Sim<'t> {
             Source::Batch { route, .. } | Source::Scheduled { route, .. } => *route,
         };
         let st = &mut self.sources[source];
+        let class = match &self.topo.sources[source] {
+            Source::Open {
+                classes: Some(shares),
+                ..
+            } => {
+                let total: f64 = shares.iter().sum();
+                let mut pick = st.class_rng.uniform() * total;
+                let mut class = 2;
+                for (c, &w) in shares.iter().enumerate() {
+                    if pick < w {
+                        class = c;
+                        break;
+                    }
+                    pick -= w;
+                }
+                class as u8
+            }
+            _ => 0,
+        };
         let client = match self.topo.sources[source] {
             Source::Open { clients, .. } if clients > 1 => st.client_rng.below(clients) as u32,
             Source::Scheduled { client, .. } => client,
@@ -1105,7 +1134,7 @@ impl<'t> Sim<'t> {
             born: now,
             route: route as u16,
             source: source as u16,
-            class: 0,
+            class,
             key: key as u32,
             client,
         }
@@ -1129,6 +1158,7 @@ impl<'t> Sim<'t> {
     /// made with the route's client policy (how long it waits, retries).
     fn start(&mut self, now: SimTime, req: Request) {
         self.rec.arrival(now);
+        self.class_arrivals[usize::from(req.class.min(2))] += 1;
         let r = req.route as usize;
         self.routes[r].requests += 1;
         let call = self

@@ -311,6 +311,9 @@ pub enum Source {
         /// Client keys the requests come from, equally likely (0 or 1: all
         /// from client 0); a limiter counts per key.
         clients: u64,
+        /// Shares of priority classes P0, P1, P2 (None: all P0), for
+        /// shedding the least important first.
+        classes: Option<[f64; 3]>,
     },
     /// Requests at given times, all from one client (a scripted burst).
     Scheduled {
@@ -531,10 +534,17 @@ impl Topology {
         }
         for src in &self.sources {
             match src {
-                Source::Open { routes, .. } => {
-                    if routes
-                        .iter()
-                        .any(|&(r, w)| r >= self.routes.len() || w.is_nan() || w < 0.0)
+                Source::Open {
+                    routes, classes, ..
+                } => {
+                    let bad_class = classes.is_some_and(|c| {
+                        c.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+                            || c.iter().sum::<f64>() <= 0.0
+                    });
+                    if bad_class
+                        || routes
+                            .iter()
+                            .any(|&(r, w)| r >= self.routes.len() || w.is_nan() || w < 0.0)
                     {
                         return Err("a source names an unknown route or a bad share".into());
                     }

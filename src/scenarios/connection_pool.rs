@@ -146,6 +146,7 @@ fn topology(k: &Knobs) -> Topology {
             routes: vec![(0, 1.0)],
             objects: None,
             clients: 0,
+            classes: None,
         }],
         faults: vec![],
     }
