@@ -103,22 +103,12 @@ pub const FLOW_RPS: f64 = 4_000.0;
 /// (16 slots, 2 ms of exponential work), for `seconds` of simulated time.
 pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
     use crate::flow::{
-        balance::Policy, BalancerStage, Call, CallPolicy, Handler, Route, Service, Sim, Source,
-        Stage, StageKind, Step, Topology,
+        balance::Policy, BalancerStage, Call, CallPolicy, Route, Service, Sim, Source, Stage,
+        StageKind, Step, Topology,
     };
     let service = |slots, work_s, steps: Vec<Step>| {
-        StageKind::Service(Service {
-            instances: 1,
-            slots,
-            queue_limit: 1_000,
-            balance: Policy::RoundRobin,
-            hold_slot_while_waiting: true,
-            cache: None,
-            handlers: vec![Handler {
-                routes: vec![],
-                steps: [vec![Step::Work(Dist::exponential(work_s))], steps].concat(),
-            }],
-        })
+        let work = vec![Step::Work(Dist::exponential(work_s))];
+        StageKind::Service(Service::new(slots, 1_000, true, [work, steps].concat()))
     };
     let apps = 10;
     let db = apps + 1;

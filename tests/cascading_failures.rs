@@ -191,14 +191,7 @@ fn a_breaker_without_a_timeout_never_opens_on_slowness() {
 #[test]
 fn predict_no_protection_answers_about_four_fifths_of_browse() {
     claim("cascading-failures/predict");
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let params = scenario
-        .spec
-        .lesson
-        .predict
-        .params(&scenario.spec)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let out = common::run_params(scenario, &params, 42, RUN_S);
+    let out = common::run_predict(ID, 42, RUN_S);
     // Before and after the slowdown (two thirds of the run) /browse
     // answers everything; during it, about 40 %: 2/3 + 1/3 × 0.4 = 80 %.
     let share = metric(&out, "browse_success_pct");

@@ -251,14 +251,7 @@ fn a_short_ttl_expires_entries_before_they_are_asked_for_again() {
 #[test]
 fn predict_without_the_cache_the_batch_takes_the_quota_bound() {
     claim("third-party-rate-limits/predict");
-    let scenario = prodsim::scenarios::find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let params = scenario
-        .spec
-        .lesson
-        .predict
-        .params(&scenario.spec)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let out = common::run_params(scenario, &params, 42, RUN_S);
+    let out = common::run_predict(ID, 42, RUN_S);
     let done = metric(&out, "completion_s");
     assert!((done - QUOTA_BOUND_S).abs() < 2.0, "{done}");
 }

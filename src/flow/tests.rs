@@ -9,18 +9,7 @@ use crate::engine::{Dist, RunResult, SimTime};
 use crate::parts::RateShape;
 
 fn service(slots: u32, queue_limit: u32, hold: bool, steps: Vec<Step>) -> StageKind {
-    StageKind::Service(Service {
-        instances: 1,
-        slots,
-        queue_limit,
-        balance: Policy::RoundRobin,
-        hold_slot_while_waiting: hold,
-        cache: None,
-        handlers: vec![Handler {
-            routes: vec![],
-            steps,
-        }],
-    })
+    StageKind::Service(Service::new(slots, queue_limit, hold, steps))
 }
 
 fn provider(latency_s: f64) -> StageKind {

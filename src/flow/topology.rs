@@ -150,6 +150,31 @@ pub struct Service {
     pub cache: Option<CacheSpec>,
 }
 
+impl Service {
+    /// One instance with `slots` slots and a queue of `queue_limit`, doing
+    /// `steps` for every route, holding its slot while it waits for a
+    /// reply or not (`hold_slot_while_waiting`), with no cache.
+    pub fn new(
+        slots: u32,
+        queue_limit: u32,
+        hold_slot_while_waiting: bool,
+        steps: Vec<Step>,
+    ) -> Self {
+        Self {
+            instances: 1,
+            slots,
+            queue_limit,
+            balance: Policy::RoundRobin,
+            hold_slot_while_waiting,
+            handlers: vec![Handler {
+                routes: vec![],
+                steps,
+            }],
+            cache: None,
+        }
+    }
+}
+
 /// A cache's size and freshness ([`super::cache::Cache`]: LRU with a TTL).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheSpec {

@@ -33,7 +33,7 @@ use crate::flow::balance::Policy;
 use crate::flow::breaker::BreakerConfig;
 use crate::flow::retry::{Backoff, BackoffPolicy};
 use crate::flow::{
-    Call, CallPolicy, Fault, FaultKind, Handler, OnTimeout, Route, Service, Sim, Source, Stage,
+    Call, CallPolicy, Fault, FaultKind, Handler, OnTimeout, Route, Service, Source, Stage,
     StageKind, Step, Topology,
 };
 use crate::parts::RateShape;
@@ -119,21 +119,8 @@ const CHECKOUT: usize = 0;
 const BROWSE: usize = 1;
 
 fn topology(k: &Knobs) -> Topology {
-    let service = |slots, queue, work: Dist, then: Option<Call>| {
-        StageKind::Service(Service {
-            instances: 1,
-            slots,
-            queue_limit: queue,
-            balance: Policy::RoundRobin,
-            hold_slot_while_waiting: true,
-            cache: None,
-            handlers: vec![Handler {
-                routes: vec![],
-                steps: std::iter::once(Step::Work(work))
-                    .chain(then.map(Step::Call))
-                    .collect(),
-            }],
-        })
+    let service = |slots, queue, work: Dist| {
+        StageKind::Service(Service::new(slots, queue, true, vec![Step::Work(work)]))
     };
     let to_payments = Call {
         to: PAYMENTS,
@@ -182,21 +169,15 @@ fn topology(k: &Knobs) -> Topology {
             name: "payments".into(),
             // An async service (Node-style): it waits for the provider
             // without holding a slot, so it passes on every call it gets.
-            kind: StageKind::Service(Service {
-                instances: 1,
-                slots: 64,
-                queue_limit: u32::MAX,
-                balance: Policy::RoundRobin,
-                hold_slot_while_waiting: false,
-                cache: None,
-                handlers: vec![Handler {
-                    routes: vec![],
-                    steps: vec![Step::Call(Call {
-                        to: PROVIDER,
-                        policy: CallPolicy::plain(),
-                    })],
-                }],
-            }),
+            kind: StageKind::Service(Service::new(
+                64,
+                u32::MAX,
+                false,
+                vec![Step::Call(Call {
+                    to: PROVIDER,
+                    policy: CallPolicy::plain(),
+                })],
+            )),
         },
         Stage {
             name: "provider".into(),
@@ -207,12 +188,11 @@ fn topology(k: &Knobs) -> Topology {
                 PROVIDER_CAPACITY,
                 u32::MAX,
                 Dist::lognormal(PROVIDER_MEAN_S, PROVIDER_SIGMA),
-                None,
             ),
         },
         Stage {
             name: "catalogue_db".into(),
-            kind: service(8, 1_000, Dist::exponential(0.005), None),
+            kind: service(8, 1_000, Dist::exponential(0.005)),
         },
     ];
     let patient = |name: &str, entry| {
@@ -253,9 +233,8 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
     let k = Knobs::read(p)?;
     let mut topo = topology(&k);
     super::add_scheduled_faults(p, &mut topo)?;
-    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
     let end = secs(cfg.duration_s);
-    let mut sim = Sim::new(&topo, cfg.seed, end, &keys).map_err(SpecError::Invalid)?;
+    let mut sim = super::new_sim(spec, &topo, cfg)?;
     let fault_end = k.fault_start.saturating_add(k.fault_duration);
     sim.watch_recovery_from(fault_end);
     sim.run();

@@ -32,12 +32,11 @@
 //! cores the server does `1 / (1 + pct/100 × (n − c)/c)` of its best work;
 //! it stands for context switches, lock and cache-line contention).
 
-use crate::engine::time::{millis, secs};
+use crate::engine::time::millis;
 use crate::engine::{Dist, RunResult};
-use crate::flow::balance::Policy;
 use crate::flow::{
-    Call, CallPolicy, DatabaseStage, Handler, PoolSpec, Route, Service, Sim, Source, Stage,
-    StageKind, Step, Topology,
+    Call, CallPolicy, DatabaseStage, PoolSpec, Route, Service, Source, Stage, StageKind, Step,
+    Topology,
 };
 use crate::parts::RateShape;
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
@@ -115,18 +114,7 @@ fn topology(k: &Knobs) -> Topology {
                 name: "app".into(),
                 // The app's own work is negligible next to the query: it
                 // takes every request at once and waits for the database.
-                kind: StageKind::Service(Service {
-                    instances: 1,
-                    slots: u32::MAX,
-                    queue_limit: 0,
-                    balance: Policy::RoundRobin,
-                    hold_slot_while_waiting: true,
-                    handlers: vec![Handler {
-                        routes: vec![],
-                        steps: vec![Step::Call(to_db)],
-                    }],
-                    cache: None,
-                }),
+                kind: StageKind::Service(Service::new(u32::MAX, 0, true, vec![Step::Call(to_db)])),
             },
             Stage {
                 name: "db".into(),
@@ -162,9 +150,7 @@ pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
 pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
     let k = Knobs::read(p)?;
     let topo = topology(&k);
-    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
-    let mut sim =
-        Sim::new(&topo, cfg.seed, secs(cfg.duration_s), &keys).map_err(SpecError::Invalid)?;
+    let mut sim = super::new_sim(spec, &topo, cfg)?;
     sim.run();
     let db = sim
         .database(DB)

@@ -109,6 +109,19 @@ impl BackoffOption {
     }
 }
 
+/// A run of flow scenario `spec`'s topology `topo`, keeping the series its
+/// data file lists.
+#[cfg(feature = "sim")]
+pub fn new_sim<'t>(
+    spec: &ScenarioSpec,
+    topo: &'t crate::flow::Topology,
+    cfg: &RunConfig,
+) -> Result<crate::flow::Sim<'t>, SpecError> {
+    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
+    let end = crate::engine::time::secs(cfg.duration_s);
+    crate::flow::Sim::new(topo, cfg.seed, end, &keys).map_err(SpecError::Invalid)
+}
+
 /// A flow scenario's `faults` parameter (a schedule, [`crate::spec::faults`])
 /// as faults on `topo`'s stages, added to the ones the topology already
 /// has. `users` (or any stage) carries traffic faults, which change the

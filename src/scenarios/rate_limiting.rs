@@ -25,10 +25,7 @@
 
 use crate::engine::time::{millis, secs, SimTime};
 use crate::engine::{Dist, RunResult};
-use crate::flow::balance::Policy;
-use crate::flow::{
-    Handler, LimiterStage, Route, Service, Sim, Source, Stage, StageKind, Step, Topology,
-};
+use crate::flow::{LimiterStage, Route, Service, Source, Stage, StageKind, Step, Topology};
 use crate::parts::{Algorithm, RateShape};
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
@@ -129,18 +126,12 @@ fn topology(k: &Knobs, end: SimTime) -> Topology {
                 name: "api".into(),
                 // The API answers every admitted request in its own time:
                 // it is not the bottleneck here.
-                kind: StageKind::Service(Service {
-                    instances: 1,
-                    slots: u32::MAX,
-                    queue_limit: 0,
-                    balance: Policy::RoundRobin,
-                    hold_slot_while_waiting: true,
-                    handlers: vec![Handler {
-                        routes: vec![],
-                        steps: vec![Step::Work(Dist::exponential(API_MEAN_S))],
-                    }],
-                    cache: None,
-                }),
+                kind: StageKind::Service(Service::new(
+                    u32::MAX,
+                    0,
+                    true,
+                    vec![Step::Work(Dist::exponential(API_MEAN_S))],
+                )),
             },
         ],
         routes: vec![Route::new("requests", LIMITER)],
@@ -160,8 +151,7 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
     let k = Knobs::read(p)?;
     let end = secs(cfg.duration_s);
     let topo = topology(&k, end);
-    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
-    let mut sim = Sim::new(&topo, cfg.seed, end, &keys).map_err(SpecError::Invalid)?;
+    let mut sim = super::new_sim(spec, &topo, cfg)?;
     sim.run();
     let (allowed, burst_allowed) = sim.admitted(LIMITER, k.clients as u32);
     let own = vec![

@@ -39,11 +39,10 @@
 
 use crate::engine::time::{secs, SimTime, SECOND};
 use crate::engine::{Dist, RunResult};
-use crate::flow::balance::Policy;
 use crate::flow::retry::{Backoff, BackoffPolicy};
 use crate::flow::{
-    CacheSpec, Call, CallPolicy, Handler, Objects, Popularity, Quota, QuotaRule, Route, Service,
-    Sim, Source, Stage, StageKind, Step, ThirdParty, Topology,
+    CacheSpec, Call, CallPolicy, Objects, Popularity, Quota, QuotaRule, Route, Service, Source,
+    Stage, StageKind, Step, ThirdParty, Topology,
 };
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
@@ -177,16 +176,8 @@ fn topology(k: &Knobs) -> Topology {
     // cache do not hold their slot while the provider answers.
     let service = |slots, steps, cache, hold| {
         StageKind::Service(Service {
-            instances: 1,
-            slots,
-            queue_limit: u32::MAX,
-            balance: Policy::RoundRobin,
-            hold_slot_while_waiting: hold,
-            handlers: vec![Handler {
-                routes: vec![],
-                steps,
-            }],
             cache,
+            ..Service::new(slots, u32::MAX, hold, steps)
         })
     };
     let stage = |name: &str, kind| Stage {
@@ -273,9 +264,7 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
     let k = Knobs::read(p)?;
     let mut topo = topology(&k);
     super::add_scheduled_faults(p, &mut topo)?;
-    let keys: Vec<&str> = spec.series.iter().map(|s| s.key.as_str()).collect();
-    let mut sim =
-        Sim::new(&topo, cfg.seed, secs(cfg.duration_s), &keys).map_err(SpecError::Invalid)?;
+    let mut sim = super::new_sim(spec, &topo, cfg)?;
     sim.run();
 
     let jobs = sim.route(JOBS).clone();

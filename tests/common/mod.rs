@@ -65,6 +65,19 @@ pub fn series_at(out: &RunResult, key: &str, t_s: f64) -> f64 {
         .unwrap_or_else(|| panic!("no series {key}"))
 }
 
+/// Runs scenario `id`'s predict-then-run question: its `from` preset with
+/// its `set` changes.
+pub fn run_predict(id: &str, seed: u64, duration_s: f64) -> RunResult {
+    let scenario = find(id).unwrap_or_else(|e| panic!("{e}"));
+    let params = scenario
+        .spec
+        .lesson
+        .predict
+        .params(&scenario.spec)
+        .unwrap_or_else(|e| panic!("{id}: {e}"));
+    run_params(scenario, &params, seed, duration_s)
+}
+
 /// Runs scenario `scenario` with already-resolved `params` (a preset plus
 /// changes, or `spec.lesson.predict.params`), for `seed` and `duration_s`.
 pub fn run_params(
