@@ -266,8 +266,9 @@ enum Ev {
     Retry(Ref),
     /// An answer for a call attempt (third parties, refusals at the door).
     Answer(Ref, u32, Outcome),
-    /// A request starts (batch sources).
-    Start(Request),
+    /// A request starts (batch and scheduled sources); it waits in
+    /// [`Sim::starts`] so that events stay small.
+    Start(Ref),
     /// A database connection finished its handshake (stage, token).
     Connected(u32, DbToken),
     /// Database stage `u32` may have finished queries (stale unless the
@@ -542,7 +543,12 @@ pub struct Sim<'t> {
     expired: Vec<DbToken>,
     /// Requests that arrived, by priority class.
     class_arrivals: [u64; 3],
+    /// Requests scheduled to start (batch and scheduled sources).
+    starts: Slab<Request>,
 }
+
+// Events move on every push and pop of the event heap: keep them small.
+const _: () = assert!(std::mem::size_of::<Ev>() <= 24);
 
 /// The slot [`Sim::retries_peak`] counts retries in.
 pub const RETRY_SLOT: SimTime = 100 * crate::engine::time::MILLISECOND;
@@ -776,6 +782,7 @@ impl<'t> Sim<'t> {
             db_done: Vec::new(),
             expired: Vec::new(),
             class_arrivals: [0; 3],
+            starts: Slab::new(),
         })
     }
 
@@ -802,7 +809,7 @@ impl<'t> Sim<'t> {
                 Source::Batch { workers, .. } => {
                     for _ in 0..*workers {
                         if let Some(req) = self.batch_next(i, 0) {
-                            self.q.schedule(0, Ev::Start(req));
+                            self.schedule_start(0, req);
                         }
                     }
                 }
@@ -810,7 +817,7 @@ impl<'t> Sim<'t> {
                     for &t in times {
                         if t <= self.end {
                             let req = self.new_request(i, t);
-                            self.q.schedule(t, Ev::Start(req));
+                            self.schedule_start(t, req);
                         }
                     }
                 }
@@ -834,7 +841,11 @@ impl<'t> Sim<'t> {
                     let req = self.new_request(i, now);
                     self.start(now, req);
                 }
-                Ev::Start(req) => self.start(now, req),
+                Ev::Start(r) => {
+                    if let Some(req) = self.starts.remove(r) {
+                        self.start(now, req);
+                    }
+                }
                 Ev::WorkDone(job) => self.work_done(now, job),
                 Ev::SiteTimer(site) => self.site_timer(now, site as usize),
                 Ev::Retry(call) => self.retry(now, call),
@@ -1154,6 +1165,11 @@ impl<'t> Sim<'t> {
 
     // ---- requests ----
 
+    fn schedule_start(&mut self, at: SimTime, req: Request) {
+        let r = self.starts.insert(req);
+        self.q.schedule(at, Ev::Start(r));
+    }
+
     /// A request arrives: the client's call to its route's first stage,
     /// made with the route's client policy (how long it waits, retries).
     fn start(&mut self, now: SimTime, req: Request) {
@@ -1224,7 +1240,7 @@ impl<'t> Sim<'t> {
                     self.start(now, next);
                 } else {
                     next.born = at;
-                    self.q.schedule(at, Ev::Start(next));
+                    self.schedule_start(at, next);
                 }
             }
         }
