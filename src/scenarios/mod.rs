@@ -111,7 +111,6 @@ impl BackoffOption {
 
 /// A run of flow scenario `spec`'s topology `topo`, keeping the series its
 /// data file lists.
-#[cfg(feature = "sim")]
 pub fn new_sim<'t>(
     spec: &ScenarioSpec,
     topo: &'t crate::flow::Topology,
