@@ -342,7 +342,7 @@ async fn the_catalogue_lists_every_scenario_and_filters_by_topic() {
         .pop()
         .and_then(|e| e.dyn_into().ok())
         .unwrap_or_else(|| panic!("finder"));
-    input.set_value("token bucket");
+    input.set_value("sliding window");
     let _ = input.dispatch_event(&web_sys::Event::new("input").unwrap_or_else(|_| panic!("event")));
     until("the filter", || all(&host, ".card").len() == 1).await;
     assert_eq!(all(&host, ".card[data-scenario=rate-limiting]").len(), 1);
