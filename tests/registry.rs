@@ -184,7 +184,16 @@ fn extreme_parameter_values_never_break_a_model() {
                                 .iter()
                                 .cycle(),
                         )
-                        .map(|(stage, kind)| format!("{stage}:{kind}:0:{}", p.max))
+                        .map(|(stage, kind)| {
+                            // Traffic faults name the users where there are any.
+                            let users = p.options.iter().any(|o| o == "users");
+                            let stage = if users && kind.starts_with("traffic") {
+                                "users"
+                            } else {
+                                stage
+                            };
+                            format!("{stage}:{kind}:0:{}", p.max)
+                        })
                         .collect();
                     vec![
                         ParamValue::Choice(String::new()),
@@ -239,7 +248,7 @@ fn random_parameters_and_seeds_keep_every_promise() {
                         format!(
                             "{stage}:slow{}:{start}:{}",
                             1 + rng.below(50),
-                            rng.below(60)
+                            1 + rng.below(60)
                         )
                     }
                 };

@@ -143,8 +143,23 @@ fn parse_one(
     };
     let start_s = clamp("start", number(start, "start")?, (0.0, max_s));
     let duration_s = clamp("duration", number(duration, "duration")?, (0.0, max_s));
+    if duration_s <= 0.0 {
+        return Err("it lasts 0 s, so it would do nothing".into());
+    }
+    // Traffic faults change the users' rate: say so when they name another
+    // stage, where a reader would expect them to act.
+    let mut stage = stage.to_string();
+    if matches!(kind, FaultSpecKind::Traffic(_))
+        && stage != "users"
+        && stages.iter().any(|s| s == "users")
+    {
+        notices.push(format!(
+            "'{entry}': traffic faults change the users' rate; using users"
+        ));
+        stage = "users".into();
+    }
     Ok(FaultSpec {
-        stage: stage.to_string(),
+        stage,
         kind,
         start_s,
         duration_s,
@@ -198,6 +213,21 @@ mod tests {
         assert!(err("db:slowfast:1:1").contains("slow factor 'fast' is not a number"));
         assert!(err("db:slow0.5:1:1").contains("outside 1–1000"));
         assert!(err("db:down:NaN:1").contains("start 'NaN' is not a number"));
+    }
+
+    #[test]
+    fn a_fault_of_no_length_is_refused_and_traffic_goes_to_the_users() {
+        let err = parse("db:down:5:0", &stages(), 60.0)
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("lasts 0 s"), "{err}");
+        let (faults, notices) = parse_lenient("db:traffic3:0:10", &stages(), 60.0);
+        assert_eq!(faults[0].stage, "users");
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        // Where there are no users to name, the entry stays as written.
+        let only = ["provider".to_string()];
+        let (faults, notices) = parse_lenient("provider:traffic3:0:10", &only, 60.0);
+        assert_eq!((faults[0].stage.as_str(), notices.len()), ("provider", 0));
     }
 
     #[test]
