@@ -271,6 +271,7 @@ pub fn draw_chart<DB: DrawingBackend>(
     }
     let y_area = widest_tick + px(34.0);
     let x_desc = format!("simulated time ({unit})");
+    let discrete = chart.unit == "state";
     let mut ctx = ChartBuilder::on(&plot_root)
         .margin_left(px(6.0))
         .margin_right(px(16.0))
@@ -291,7 +292,14 @@ pub fn draw_chart<DB: DrawingBackend>(
         .axis_desc_style(font(12.0))
         .x_desc(x_desc.as_str())
         .x_label_formatter(&|x| crate::present::format_number(*x))
-        .y_label_formatter(&|v| crate::present::format_number(*v))
+        .y_label_formatter(&|v| {
+            // A chart of states (a breaker's 0, 1, 2) has no state 0.5.
+            if discrete && v.fract() != 0.0 {
+                String::new()
+            } else {
+                crate::present::format_number(*v)
+            }
+        })
         .y_desc(chart.unit.as_str())
         .x_labels(8)
         .y_labels(5)
@@ -525,6 +533,45 @@ mod tests {
     use super::*;
     use crate::scenarios::find;
     use crate::spec::RunConfig;
+
+    #[test]
+    fn a_chart_of_states_labels_only_whole_states() {
+        // The breaker goes 0 → 2 → 1 → …: its axis says 0, 1, 2, never 0.500.
+        let s = find("cascading-failures").unwrap_or_else(|e| panic!("{e}"));
+        let params = s
+            .spec
+            .resolve(Some("good"), &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = RunConfig {
+            seed: 42,
+            duration_s: 90.0,
+        };
+        let out = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        let chart = s
+            .spec
+            .charts
+            .iter()
+            .find(|c| c.unit == "state")
+            .unwrap_or_else(|| panic!("the breaker chart"));
+        let runs = [ChartRun {
+            name: "A",
+            result: &out,
+        }];
+        let svg = chart_svg(&s.spec, chart, &runs, (640, 300), &Theme::LIGHT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let texts: Vec<&str> = svg
+            .split("</text>")
+            .filter_map(|t| t.rsplit('>').next())
+            .map(str::trim)
+            .collect();
+        assert!(texts.contains(&"1") && texts.contains(&"2"), "{texts:?}");
+        assert!(
+            !texts
+                .iter()
+                .any(|t| t.contains('.') && t.parse::<f64>().is_ok()),
+            "{texts:?}"
+        );
+    }
 
     #[test]
     fn charts_render_to_svg_with_legend_and_axes() {

@@ -618,7 +618,11 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 <div class="predict-outcome" data-testid="predict-outcome">
                     {(!p.metric.is_empty()).then(|| view! {
                         <p><strong>{format!("You guessed {}; the run gives {}.",
-                            if guessed.trim().is_empty() { "nothing".to_string() } else { format!("{} {metric_unit}", guessed.trim()) },
+                            match guessed.trim() {
+                                "" => "nothing".to_string(),
+                                g if g.replace(['\u{a0}', ' '], "").replace(',', ".").parse::<f64>().is_ok() => format!("{g} {metric_unit}"),
+                                g => format!("'{g}', which is not a number"),
+                            },
                             actual)}</strong></p>
                     })}
                     <p class="answer">{p.answer.clone()}</p>
