@@ -10,6 +10,21 @@ fn all() -> &'static [Scenario] {
     catalogue().unwrap_or_else(|e| panic!("registry does not parse: {e}"))
 }
 
+/// `s`'s defaults and each of its presets, by name (`None`: the defaults).
+fn defaults_and_presets(s: &Scenario) -> Vec<(Option<&str>, prodsim::spec::Params)> {
+    let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));
+    std::iter::once(None)
+        .chain(presets)
+        .map(|preset| {
+            let params = s
+                .spec
+                .resolve(preset, &[])
+                .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+            (preset, params)
+        })
+        .collect()
+}
+
 /// A short run of `s` with its defaults: long enough to exercise the model,
 /// short enough to keep the suite quick.
 fn short_run(s: &Scenario, seed: u64) -> RunResult {
@@ -447,12 +462,7 @@ fn every_flow_scenarios_diagram_nodes_are_its_stages() {
             .filter(|id| !id.starts_with("users"))
             .collect();
         nodes.sort_unstable();
-        let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));
-        for preset in std::iter::once(None).chain(presets) {
-            let params = s
-                .spec
-                .resolve(preset, &[])
-                .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+        for (preset, params) in defaults_and_presets(s) {
             let topo = topology_for(&params).unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
             let mut stages: Vec<&str> = topo.stages.iter().map(|st| st.name.as_str()).collect();
             stages.sort_unstable();
@@ -471,12 +481,7 @@ fn every_model_reads_every_parameter_and_choices_through_their_enums() {
     use prodsim::spec::with_read_log;
     for s in all() {
         let mut reads = Vec::new();
-        let presets = s.spec.presets.iter().map(|p| Some(p.name.as_str()));
-        for preset in std::iter::once(None).chain(presets) {
-            let params = s
-                .spec
-                .resolve(preset, &[])
-                .unwrap_or_else(|e| panic!("{}: {e}", s.spec.id));
+        for (preset, params) in defaults_and_presets(s) {
             let cfg = RunConfig {
                 seed: 1,
                 duration_s: s.spec.duration_s.min.max(1.0),
