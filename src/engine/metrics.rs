@@ -283,6 +283,9 @@ pub struct Recorder {
     bucket: SimTime,
     /// The highest bucket anything was recorded in, at the current width.
     high: usize,
+    /// The bucket [`Self::slot`] returned last, and where it starts.
+    last_slot: usize,
+    last_slot_from: SimTime,
     requests: u64,
     completed: u64,
     failed: u64,
@@ -344,6 +347,8 @@ impl Recorder {
             duration,
             bucket,
             high: 0,
+            last_slot: 0,
+            last_slot_from: 0,
             requests: 0,
             completed: 0,
             failed: 0,
@@ -388,12 +393,28 @@ impl Recorder {
     #[inline]
     fn slot(&mut self, t: SimTime) -> usize {
         let t = t.min(self.duration - 1);
+        // Most samples land in the bucket of the one before: skip the
+        // division (the slowest instruction here, and this runs several
+        // times per event).
+        if t.wrapping_sub(self.last_slot_from) < self.bucket {
+            return self.last_slot;
+        }
+        self.slot_slow(t)
+    }
+
+    /// [`Self::slot`] for a time outside the last bucket: kept out of line
+    /// so that the fast path stays small enough to inline everywhere.
+    #[cold]
+    #[inline(never)]
+    fn slot_slow(&mut self, t: SimTime) -> usize {
         let mut s = (t / self.bucket) as usize;
         while s >= MAX_POINTS {
             self.coarsen();
             s = (t / self.bucket) as usize;
         }
         self.high = self.high.max(s);
+        self.last_slot = s;
+        self.last_slot_from = s as SimTime * self.bucket;
         s
     }
 
@@ -453,6 +474,8 @@ impl Recorder {
         }
         self.high /= 2;
         self.bucket *= 2;
+        self.last_slot /= 2;
+        self.last_slot_from = self.last_slot as SimTime * self.bucket;
     }
 
     /// A request arrived.

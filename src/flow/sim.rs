@@ -274,8 +274,8 @@ enum Ev {
     /// Database stage `u32` may have finished queries (stale unless the
     /// generation is its current one).
     DbWake(u32, u64),
-    /// Pool waiters of call site `u32` may have reached their acquire
-    /// timeout.
+    /// The oldest waiter of call site `u32`'s pool may have reached its
+    /// acquire timeout.
     PoolTimer(u32),
 }
 
@@ -311,8 +311,9 @@ struct DbState {
 /// A call site's connection pool and its counts.
 struct PoolState {
     pool: ConnectionPool<DbToken>,
-    timeout: Option<SimTime>,
     timeouts: u64,
+    /// Whether a [`Ev::PoolTimer`] is scheduled.
+    timer_armed: bool,
     /// Time-integral of connections in use, ns × connections, up to
     /// `in_use_since`, and the connections in use since then.
     in_use_area: f64,
@@ -369,8 +370,8 @@ impl Site {
             pool: c.policy.pool.map(|p| {
                 Box::new(PoolState {
                     pool: ConnectionPool::new(p.size.max(1) as usize, p.acquire_timeout),
-                    timeout: p.acquire_timeout,
                     timeouts: 0,
+                    timer_armed: false,
                     in_use_area: 0.0,
                     in_use_since: 0,
                     in_use_last: 0,
@@ -474,6 +475,9 @@ struct SourceState {
     remaining: u64,
     /// Objects of failed jobs sent back to the end of the queue.
     redo: VecDeque<u32>,
+    /// The highest arrival rate an open source reaches, traffic faults
+    /// included: the rate its arrivals are thinned from.
+    peak_rate: f64,
 }
 
 /// What a database stage did over a run.
@@ -545,6 +549,8 @@ pub struct Sim<'t> {
     class_arrivals: [u64; 3],
     /// Requests scheduled to start (batch and scheduled sources).
     starts: Slab<Request>,
+    /// Whether any fault changes the traffic (arrivals then check them).
+    traffic_faults: bool,
 }
 
 // Events move on every push and pop of the event heap: keep them small.
@@ -739,6 +745,14 @@ impl<'t> Sim<'t> {
                 )
             })
             .collect();
+        let traffic_boost = topo
+            .faults
+            .iter()
+            .filter_map(|f| match f.kind {
+                FaultKind::Traffic(x) => Some(x),
+                _ => None,
+            })
+            .fold(1.0_f64, f64::max);
         let sources = topo
             .sources
             .iter()
@@ -754,6 +768,10 @@ impl<'t> Sim<'t> {
                     Popularity::Uniform => None,
                 }),
                 redo: VecDeque::new(),
+                peak_rate: match src {
+                    Source::Open { shape, .. } => shape.max_rate() * traffic_boost,
+                    Source::Batch { .. } | Source::Scheduled { .. } => 0.0,
+                },
                 remaining: match src {
                     Source::Batch { jobs, .. } => *jobs,
                     Source::Open { .. } | Source::Scheduled { .. } => 0,
@@ -783,6 +801,10 @@ impl<'t> Sim<'t> {
             expired: Vec::new(),
             class_arrivals: [0; 3],
             starts: Slab::new(),
+            traffic_faults: topo
+                .faults
+                .iter()
+                .any(|f| matches!(f.kind, FaultKind::Traffic(_))),
         })
     }
 
@@ -852,7 +874,7 @@ impl<'t> Sim<'t> {
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
                 Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
                 Ev::DbWake(stage, generation) => self.db_wake(now, stage as usize, generation),
-                Ev::PoolTimer(site) => self.pool_expire(now, site as usize),
+                Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -1049,19 +1071,11 @@ impl<'t> Sim<'t> {
         };
         // Traffic faults multiply the rate; thinning at the highest rate
         // keeps the draw exact (Lewis and Shedler).
-        let boost = self
-            .topo
-            .faults
-            .iter()
-            .filter_map(|f| match f.kind {
-                FaultKind::Traffic(x) => Some(x),
-                _ => None,
-            })
-            .fold(1.0_f64, f64::max);
-        let max = shape.max_rate() * boost;
+        let max = self.sources[i].peak_rate;
         if max <= 0.0 {
             return None;
         }
+        let traffic_faults = self.traffic_faults;
         let rng = &mut self.sources[i].rng;
         let mut t = as_secs(after);
         for _ in 0..1_000_000 {
@@ -1074,17 +1088,19 @@ impl<'t> Sim<'t> {
             if at > self.end {
                 return None;
             }
-            let factor = self
-                .topo
-                .faults
-                .iter()
-                .filter(|f| f.active(at))
-                .filter_map(|f| match f.kind {
-                    FaultKind::Traffic(x) => Some(x),
-                    _ => None,
-                })
-                .product::<f64>();
-            let rate = shape.rate_at(t) * factor;
+            let mut rate = shape.rate_at(t);
+            if traffic_faults {
+                rate *= self
+                    .topo
+                    .faults
+                    .iter()
+                    .filter(|f| f.active(at))
+                    .filter_map(|f| match f.kind {
+                        FaultKind::Traffic(x) => Some(x),
+                        _ => None,
+                    })
+                    .product::<f64>();
+            }
             if rate >= max || rng.uniform() * max < rate {
                 return Some(at.max(after + 1));
             }
@@ -1258,15 +1274,14 @@ impl<'t> Sim<'t> {
         }
         match &self.topo.stages[stage].kind {
             StageKind::Balancer(b) => {
-                let loads: Vec<u32> = b
-                    .targets
-                    .iter()
-                    .map(|&t| self.stages[t].in_flight)
-                    .collect();
+                let mut loads = std::mem::take(&mut self.loads);
+                loads.clear();
+                loads.extend(b.targets.iter().map(|&t| self.stages[t].in_flight));
                 let pick = self.stages[stage]
                     .balancer
                     .as_mut()
                     .map_or(0, |bal| bal.pick(&loads));
+                self.loads = loads;
                 let target = b.targets[pick.min(b.targets.len() - 1)];
                 self.enter(now, target, req, parent);
             }
@@ -1934,11 +1949,7 @@ impl<'t> Sim<'t> {
         };
         let grant = p.pool.acquire(now, token);
         if matches!(grant, Acquire::Wait) {
-            if let Some(t) = p.timeout {
-                // Waiters time out in the order they came: one timer each,
-                // at its own deadline.
-                self.q.schedule(now + t, Ev::PoolTimer(site as u32));
-            }
+            self.arm_pool_timer(site);
         }
         self.pool_serve(now, stage, site, Some(grant));
     }
@@ -2052,7 +2063,6 @@ impl<'t> Sim<'t> {
                     if let Some(d) = self.stages[stage].db.as_mut() {
                         d.db.disconnect();
                     }
-                    self.show_db(now, stage);
                 } else {
                     let site = token.site as usize;
                     self.pool_expire(now, site);
@@ -2071,11 +2081,40 @@ impl<'t> Sim<'t> {
         self.db_done = done;
     }
 
+    /// Waiters time out in the order they came (one timeout for all), so
+    /// a pool needs one timer, at its oldest waiter's deadline, rather than
+    /// one event per waiter: most are served long before theirs.
+    fn arm_pool_timer(&mut self, site: usize) {
+        let Some(p) = self.sites[site].pool.as_mut() else {
+            return;
+        };
+        if p.timer_armed {
+            return;
+        }
+        if let Some(deadline) = p.pool.next_timeout() {
+            p.timer_armed = true;
+            self.q.schedule(deadline, Ev::PoolTimer(site as u32));
+        }
+    }
+
+    /// `site`'s pool timer: fails the waiters whose deadline has come and
+    /// sets the timer for the next one.
+    fn pool_timer(&mut self, now: SimTime, site: usize) {
+        if let Some(p) = self.sites[site].pool.as_mut() {
+            p.timer_armed = false;
+        }
+        self.pool_expire(now, site);
+        self.arm_pool_timer(site);
+    }
+
     /// Fails every waiter of `site`'s pool whose acquire timeout has come.
     fn pool_expire(&mut self, now: SimTime, site: usize) {
         let Some(p) = self.sites[site].pool.as_mut() else {
             return;
         };
+        if p.pool.next_timeout().is_none_or(|due| due > now) {
+            return; // nobody's wait is over: nothing changes
+        }
         let mut expired = std::mem::take(&mut self.expired);
         p.pool.expire(now, |_, token| expired.push(token));
         p.timeouts += expired.len() as u64;

@@ -267,6 +267,12 @@ impl<T> ConnectionPool<T> {
         Some((self.grant(item), waited))
     }
 
+    /// When the oldest waiter's acquire timeout comes (none: nobody waits,
+    /// or waiters wait forever).
+    pub fn next_timeout(&self) -> Option<SimTime> {
+        self.slots.next_deadline()
+    }
+
     /// Hands every waiter whose acquire timeout passed by `now` to `on_timeout`.
     pub fn expire(&mut self, now: SimTime, on_timeout: impl FnMut(SimTime, T)) {
         self.slots.expire(now, on_timeout);

@@ -82,6 +82,16 @@ impl<T> WorkerPool<T> {
         }
     }
 
+    /// When the oldest waiter's queue timeout comes: it waited longest,
+    /// and every waiter has the same timeout (none: nobody waits, or
+    /// waiters wait forever).
+    pub fn next_deadline(&self) -> Option<SimTime> {
+        let limit = self.queue_timeout?;
+        self.queue
+            .front()
+            .map(|&(since, _)| since.saturating_add(limit))
+    }
+
     /// Removes every waiting item whose deadline is at or before `now`,
     /// calling `on_timeout(deadline, item)` for each in deadline order.
     /// With one timeout for all and FIFO order, the oldest item is always the
@@ -132,5 +142,24 @@ mod tests {
         p.expire(150, |at, item| expired.push((at, item)));
         assert_eq!(expired, vec![(110, 2), (150, 3)]);
         assert_eq!(p.release(160), Some((4, 40)));
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_oldest_waiters() {
+        // Timeout 100: waiters that came at 10 and 50 give up at 110 and
+        // 150; once the first is served, the next deadline is the second's.
+        let mut p = WorkerPool::new(1, usize::MAX, Some(100));
+        assert_eq!(p.next_deadline(), None);
+        assert_eq!(p.arrive(0, 1), Admit::Start(1));
+        assert_eq!(p.arrive(10, 2), Admit::Queued);
+        assert_eq!(p.arrive(50, 3), Admit::Queued);
+        assert_eq!(p.next_deadline(), Some(110));
+        assert_eq!(p.release(20), Some((2, 10)));
+        assert_eq!(p.next_deadline(), Some(150));
+        // Without a timeout nobody gives up.
+        let mut forever = WorkerPool::new(1, usize::MAX, None);
+        forever.arrive(0, 1);
+        forever.arrive(1, 2);
+        assert_eq!(forever.next_deadline(), None);
     }
 }
