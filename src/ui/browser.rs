@@ -134,3 +134,36 @@ pub fn install_panic_banner() {
         }
     }));
 }
+
+/// Whether `el` is in the window's viewport, or within half a screen of
+/// it (about to be scrolled into view).
+pub fn on_screen(el: &web_sys::Element) -> bool {
+    let Some(height) = web_sys::window()
+        .and_then(|w| w.inner_height().ok())
+        .and_then(|h| h.as_f64())
+    else {
+        return true;
+    };
+    let rect = el.get_bounding_client_rect();
+    let margin = height / 2.0;
+    rect.bottom() > -margin && rect.top() < height + margin
+}
+
+/// Runs `f` once the next frame has been rendered: work the visitor cannot
+/// see yet goes after the work they can.
+pub fn after_next_frame(f: impl FnOnce() + 'static) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Some(window) = web_sys::window() else {
+        f();
+        return;
+    };
+    let later = Closure::once_into_js(move || {
+        // A timeout posted from an animation frame runs after that frame.
+        let run = Closure::once_into_js(f);
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback(run.unchecked_ref());
+        }
+    });
+    let _ = window.request_animation_frame(later.unchecked_ref());
+}

@@ -187,11 +187,10 @@ pub fn Chart(
         });
     on_cleanup(move || listener.remove());
 
-    Effect::new(move |_| {
-        let t = cursor.get();
-        resized.track();
-        let whole_run = whole_run.get();
-        let Some(el) = canvas.get() else { return };
+    // Charts on screen are redrawn before the frame that shows a run's
+    // numbers; the others just after it, so a change costs what the
+    // visitor can see (a phone shows one chart of six).
+    let paint = move |el: web_sys::HtmlCanvasElement, t: f64, whole_run: bool| {
         // The bitmap matches the element's size in device pixels, so the
         // chart is drawn for the screen rather than stretched to it.
         let scale = browser::device_pixel_ratio();
@@ -214,7 +213,7 @@ pub fn Chart(
         let Some(chart) = spec.charts.get(index) else {
             return;
         };
-        results.with(|res| {
+        results.with_untracked(|res| {
             let Some(runs) = res.as_ref() else { return };
             let names = run_names(runs.len());
             let chart_runs: Vec<ChartRun> = runs
@@ -228,6 +227,33 @@ pub fn Chart(
             let root = backend.into_drawing_area();
             if let Ok(plot) = draw_chart(&root, spec, chart, &chart_runs, &options, &theme) {
                 area.set_value(Some(plot));
+            }
+        });
+    };
+    // A draw put off until after the next frame is pending.
+    let deferred = StoredValue::new(false);
+    Effect::new(move |_| {
+        let t = cursor.get();
+        resized.track();
+        results.track();
+        let whole = whole_run.get();
+        let Some(el) = canvas.get() else { return };
+        if browser::on_screen(&el) {
+            deferred.set_value(false);
+            paint(el, t, whole);
+            return;
+        }
+        if deferred.get_value() {
+            return; // the pending draw reads the newest values
+        }
+        deferred.set_value(true);
+        browser::after_next_frame(move || {
+            if !deferred.get_value() {
+                return; // drawn since, on screen
+            }
+            deferred.set_value(false);
+            if let Some(el) = canvas.get_untracked() {
+                paint(el, cursor.get_untracked(), whole_run.get_untracked());
             }
         });
     });
