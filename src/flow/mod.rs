@@ -1,5 +1,6 @@
 //! The request-flow layer: requests moving through a topology of stages
-//! (services, load balancers, third-party APIs) over calls with timeouts,
+//! (services, load balancers, third-party APIs, databases, rate limiters,
+//! message queues) over calls with timeouts,
 //! retries, breakers, fallbacks and bulkheads, with faults on a timeline.
 //!
 //! * [`topology`]: the system as plain values, built at run time.
@@ -19,7 +20,7 @@ pub mod retry;
 pub mod sim;
 pub mod topology;
 
-pub use sim::{DatabaseStats, FlowTotals, PoolStats, Request, RouteStats, Sim};
+pub use sim::{DatabaseStats, FlowTotals, PoolStats, QueueStats, Request, RouteStats, Sim};
 pub use topology::*;
 
 #[cfg(test)]

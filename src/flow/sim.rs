@@ -26,7 +26,7 @@ use crate::engine::metrics::SeriesId;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
 use crate::parts::db::Acquire;
-use crate::parts::{ConnectionPool, Database, RateLimiter, WindowPeak};
+use crate::parts::{ConnectionPool, Database, JobQueue, RateLimiter, Retry, WindowPeak};
 use std::collections::VecDeque;
 
 /// A request: small, copied from stage to stage.
@@ -216,12 +216,21 @@ enum CallPhase {
     Backoff,
 }
 
-/// A call to a stage, across its attempts: from a job, or from the client
-/// (a request's call to its route's first stage).
+/// Who waits for a call's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    /// The client: a request's call to its route's first stage.
+    Client,
+    /// A job at a service, running a step.
+    Job(Ref),
+    /// A queue, delivering a message to its consumers.
+    Message(Ref),
+}
+
+/// A call to a stage, across its attempts.
 struct CallState {
     site: u32,
-    /// The job waiting for the answer; none for the client.
-    caller: Option<Ref>,
+    caller: Caller,
     req: Request,
     /// The job serving the current attempt (none for a third party).
     callee: Option<Ref>,
@@ -237,9 +246,8 @@ struct CallState {
 }
 
 impl CallState {
-    /// A call from `caller` (none: the client) through `site`, before its
-    /// first attempt.
-    fn new(site: usize, caller: Option<Ref>, req: Request, now: SimTime) -> Self {
+    /// A call from `caller` through `site`, before its first attempt.
+    fn new(site: usize, caller: Caller, req: Request, now: SimTime) -> Self {
         Self {
             site: site as u32,
             caller,
@@ -405,6 +413,7 @@ struct StageState {
     cache: Option<Cache>,
     limiter: Option<Box<LimiterState>>,
     db: Option<Box<DbState>>,
+    mq: Option<Box<QueueState>>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -418,6 +427,41 @@ struct StageState {
     s_busy: SeriesId,
     s_errors: SeriesId,
     s_calls: SeriesId,
+}
+
+/// A queue stage's state: its messages ([`JobQueue`]: FIFO, a worker per
+/// unacknowledged delivery, redelivery, dead letters) and its counts.
+struct QueueState {
+    messages: JobQueue<Request>,
+    capacity: usize,
+    /// The call site its deliveries go through.
+    site: usize,
+    enqueued: u64,
+    consumed: u64,
+    redelivered: u64,
+    /// From a message's arrival to its consumption.
+    age: Histogram,
+}
+
+/// What a queue stage did over a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueStats {
+    /// Messages stored (refused ones are not).
+    pub enqueued: u64,
+    /// Messages processed by a consumer.
+    pub consumed: u64,
+    /// Deliveries that failed and were put back.
+    pub redelivered: u64,
+    /// Messages whose last delivery failed.
+    pub dead_lettered: u64,
+    /// The most messages waiting at once.
+    pub depth_max: u64,
+    /// Messages waiting at the end.
+    pub waiting: u64,
+    /// Mean time from a message's arrival to its consumption, ms.
+    pub age_mean_ms: f64,
+    /// Its 99th percentile, ms.
+    pub age_p99_ms: f64,
 }
 
 /// A limiter stage's state: the limiter, the densest window seen, what it
@@ -549,6 +593,11 @@ pub struct Sim<'t> {
     class_arrivals: [u64; 3],
     /// Requests scheduled to start (batch and scheduled sources).
     starts: Slab<Request>,
+    /// Messages out for delivery: their queue stage and bookkeeping.
+    deliveries: Slab<(StageId, crate::parts::Job<Request>)>,
+    /// Set while a queue hands out messages, so that a delivery answered
+    /// at once does not start a nested hand-out.
+    dispatching: bool,
     /// Whether any fault changes the traffic (arrivals then check them).
     traffic_faults: bool,
 }
@@ -607,9 +656,10 @@ impl<'t> Sim<'t> {
                     )),
                     &[][..],
                 ),
-                StageKind::ThirdParty(_) | StageKind::Limiter(_) | StageKind::Database(_) => {
-                    (0, None, &[][..])
-                }
+                StageKind::ThirdParty(_)
+                | StageKind::Limiter(_)
+                | StageKind::Database(_)
+                | StageKind::Queue(_) => (0, None, &[][..]),
             };
             let mut stage_sites = Vec::new();
             for h in handlers {
@@ -680,6 +730,21 @@ impl<'t> Sim<'t> {
                 })),
                 _ => None,
             };
+            let mq = match &s.kind {
+                StageKind::Queue(q) => {
+                    sites.push(Site::new(topo, &mut rec, seed, name, &q.deliver));
+                    Some(Box::new(QueueState {
+                        messages: JobQueue::new(q.prefetch as usize, q.max_deliveries),
+                        capacity: q.capacity as usize,
+                        site: sites.len() - 1,
+                        enqueued: 0,
+                        consumed: 0,
+                        redelivered: 0,
+                        age: Histogram::new(Histogram::PRECISE),
+                    }))
+                }
+                _ => None,
+            };
             let cache = match &s.kind {
                 StageKind::Service(svc) => {
                     svc.cache.map(|c| Cache::new(c.capacity, c.ttl, objects))
@@ -703,6 +768,7 @@ impl<'t> Sim<'t> {
                 cache,
                 limiter,
                 db,
+                mq,
                 in_flight: 0,
                 busy_max: 0,
                 queue_max: 0,
@@ -801,6 +867,8 @@ impl<'t> Sim<'t> {
             expired: Vec::new(),
             class_arrivals: [0; 3],
             starts: Slab::new(),
+            deliveries: Slab::new(),
+            dispatching: false,
             traffic_faults: topo
                 .faults
                 .iter()
@@ -883,6 +951,20 @@ impl<'t> Sim<'t> {
     /// Events processed so far.
     pub fn events(&self) -> u64 {
         self.q.processed()
+    }
+
+    /// What queue stage `s` did (None: not a queue).
+    pub fn queue(&self, s: StageId) -> Option<QueueStats> {
+        self.stages.get(s)?.mq.as_ref().map(|mq| QueueStats {
+            enqueued: mq.enqueued,
+            consumed: mq.consumed,
+            redelivered: mq.redelivered,
+            dead_lettered: mq.messages.dead_lettered(),
+            depth_max: mq.messages.depth_max() as u64,
+            waiting: mq.messages.queued() as u64,
+            age_mean_ms: mq.age.mean() / 1e6,
+            age_p99_ms: mq.age.quantile(0.99) / 1e6,
+        })
     }
 
     /// What happened to route `r`'s requests.
@@ -1193,9 +1275,12 @@ impl<'t> Sim<'t> {
         self.class_arrivals[usize::from(req.class.min(2))] += 1;
         let r = req.route as usize;
         self.routes[r].requests += 1;
-        let call = self
-            .calls
-            .insert(CallState::new(self.client_sites[r], None, req, now));
+        let call = self.calls.insert(CallState::new(
+            self.client_sites[r],
+            Caller::Client,
+            req,
+            now,
+        ));
         self.start_call(now, call);
     }
 
@@ -1292,6 +1377,19 @@ impl<'t> Sim<'t> {
                     site: NO_POOL,
                 };
                 self.db_open(now, stage, token);
+            }
+            StageKind::Queue(_) => {
+                let Some(mq) = self.stages[stage].mq.as_mut() else {
+                    return;
+                };
+                if mq.messages.push_bounded(now, req, mq.capacity).is_err() {
+                    self.refuse(now, stage, req, parent, Reason::QueueFull);
+                    return;
+                }
+                mq.enqueued += 1;
+                // Stored: the producer's answer.
+                self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
+                self.dispatch(now, stage);
             }
             StageKind::Limiter(l) => {
                 let client = req.client as usize;
@@ -1494,7 +1592,9 @@ impl<'t> Sim<'t> {
                 let mut previous: Option<Ref> = None;
                 for site in first..first + n {
                     let req = self.jobs.get(job).map_or(REQUEST_NONE, |j| j.req);
-                    let call = self.calls.insert(CallState::new(site, Some(job), req, now));
+                    let call = self
+                        .calls
+                        .insert(CallState::new(site, Caller::Job(job), req, now));
                     match previous {
                         Some(p) => {
                             if let Some(c) = self.calls.get_mut(p) {
@@ -1849,11 +1949,18 @@ impl<'t> Sim<'t> {
         let Some(c) = self.calls.remove(call) else {
             return;
         };
-        let Some(job) = c.caller else {
-            // The client's call: the request is over.
-            let at_door = matches!(outcome, Outcome::Fail { reason, .. } if reason.at_door());
-            self.end_request(now, c.req, outcome, at_door);
-            return;
+        let job = match c.caller {
+            Caller::Client => {
+                // The request is over.
+                let at_door = matches!(outcome, Outcome::Fail { reason, .. } if reason.at_door());
+                self.end_request(now, c.req, outcome, at_door);
+                return;
+            }
+            Caller::Message(msg) => {
+                self.message_done(now, msg, outcome);
+                return;
+            }
+            Caller::Job(job) => job,
         };
         let Some(j) = self.jobs.get_mut(job) else {
             return;
@@ -1929,6 +2036,72 @@ impl<'t> Sim<'t> {
                     self.cancel_job(now, callee);
                 }
             }
+        }
+    }
+
+    // ---- queues ----
+
+    /// Hands `stage`'s waiting messages to its consumers while it has
+    /// deliveries to spare.
+    fn dispatch(&mut self, now: SimTime, stage: StageId) {
+        if !self.dispatching {
+            self.dispatching = true;
+            loop {
+                let Some(mq) = self.stages[stage].mq.as_mut() else {
+                    break;
+                };
+                let Some(message) = mq.messages.take() else {
+                    break;
+                };
+                let (site, req) = (mq.site, message.payload);
+                let delivery = self.deliveries.insert((stage, message));
+                let call =
+                    self.calls
+                        .insert(CallState::new(site, Caller::Message(delivery), req, now));
+                self.start_call(now, call);
+            }
+            self.dispatching = false;
+        }
+        self.show_queue(now, stage);
+    }
+
+    /// A delivery is over: consumed, or put back (dead-lettered after its
+    /// last attempt); the consumer's slot goes to the next message.
+    fn message_done(&mut self, now: SimTime, delivery: Ref, outcome: Outcome) {
+        let Some((stage, message)) = self.deliveries.remove(delivery) else {
+            return;
+        };
+        let st = &mut self.stages[stage];
+        let Some(mq) = st.mq.as_mut() else {
+            return;
+        };
+        match outcome {
+            Outcome::Ok { .. } => {
+                mq.messages.succeed();
+                mq.consumed += 1;
+                mq.age.record(now - message.enqueued.min(now));
+            }
+            Outcome::Fail { .. } => match mq.messages.fail(message, false) {
+                Retry::Requeued => mq.redelivered += 1,
+                Retry::DeadLetter(_) => {
+                    st.errors += 1;
+                    self.rec.count(st.s_errors, now, 1.0);
+                }
+            },
+        }
+        self.dispatch(now, stage);
+    }
+
+    fn show_queue(&mut self, now: SimTime, stage: StageId) {
+        let st = &mut self.stages[stage];
+        if let Some(mq) = st.mq.as_ref() {
+            let (waiting, busy) = (mq.messages.queued(), mq.messages.busy());
+            st.queue_max = st.queue_max.max(waiting);
+            st.busy_max = st.busy_max.max(busy as u32);
+            st.in_flight = busy as u32;
+            self.rec.gauge(st.s_queue, now, waiting as f64);
+            self.rec.gauge(st.s_in_flight, now, busy as f64);
+            self.rec.gauge(st.s_busy, now, busy as f64);
         }
     }
 

@@ -1017,3 +1017,137 @@ fn a_source_sends_priority_classes_by_their_shares() {
     }
     assert!(Sim::new(&bad, 9, SECOND, &[]).is_err());
 }
+
+/// A queue (stage 0, room for `capacity`, `prefetch` deliveries at once,
+/// `max_deliveries` each, delivered with `deliver`) in front of a consumer
+/// service (stage 1) of `slots` slots doing `work_ms`, and `n` messages
+/// produced together at 100 ms.
+fn queue_and_consumer(
+    capacity: u32,
+    prefetch: u32,
+    max_deliveries: u32,
+    deliver: CallPolicy,
+    slots: u32,
+    work: f64,
+    n: u64,
+) -> Topology {
+    Topology {
+        stages: vec![
+            stage(
+                "queue",
+                StageKind::Queue(QueueStage {
+                    capacity,
+                    prefetch,
+                    max_deliveries,
+                    deliver: Call {
+                        to: 1,
+                        policy: deliver,
+                    },
+                }),
+            ),
+            stage("consumer", service(slots, 0, true, vec![work_ms(work)])),
+        ],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![Source::Scheduled {
+            times: vec![100 * MILLISECOND; n as usize],
+            route: 0,
+            client: 0,
+        }],
+        faults: vec![],
+    }
+}
+
+fn run_queue(topo: &Topology, seconds: u64) -> (Sim<'_>, QueueStats) {
+    let mut sim = Sim::new(topo, 3, seconds * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let stats = sim.queue(0).unwrap_or_else(|| panic!("stage 0 is a queue"));
+    (sim, stats)
+}
+
+#[test]
+fn a_queue_answers_the_producer_at_once_and_its_consumers_drain_the_backlog() {
+    // 20 messages at 0.1 s; 2 deliveries at a time (the consumer has 10
+    // slots, but the prefetch caps it) of 100 ms each. The producers are
+    // answered at 0.1 s (latency 0). Message i is consumed at 0.1 s +
+    // (floor(i/2) + 1) × 0.1 s: the last at 1.1 s, their mean age
+    // 0.1 × (1 + … + 10) × 2 / 20 = 0.55 s. Two are handed out as they
+    // come, so at most 18 wait.
+    let topo = queue_and_consumer(100, 2, 1, CallPolicy::plain(), 10, 100.0, 20);
+    let (sim, q) = run_queue(&topo, 5);
+    assert_eq!(sim.route(0).completed, 20);
+    assert_eq!(sim.route_latency(0).max(), 0);
+    assert_eq!((q.enqueued, q.consumed, q.waiting), (20, 20, 0));
+    assert_eq!((q.redelivered, q.dead_lettered), (0, 0));
+    assert_eq!(q.depth_max, 18);
+    assert_eq!(sim.busy_max(1), 2);
+    assert_eq!(sim.queue_max(0), 18);
+    assert!((q.age_mean_ms - 550.0).abs() < 1.0, "{}", q.age_mean_ms);
+    assert!((q.age_p99_ms - 1_000.0).abs() < 5.0, "{}", q.age_p99_ms);
+    conserved(&sim.finish(vec![]));
+}
+
+#[test]
+fn a_full_queue_refuses_the_producer_at_the_door() {
+    // Room for 5, one delivery at a time of 1 s: of 10 produced together
+    // one goes out, 5 wait and 4 are refused (queue_full).
+    let topo = queue_and_consumer(5, 1, 1, CallPolicy::plain(), 1, 1_000.0, 10);
+    let (sim, q) = run_queue(&topo, 3);
+    let route = sim.route(0).clone();
+    assert_eq!((route.completed, route.rejected), (6, 4));
+    assert_eq!((q.enqueued, q.depth_max), (6, 5));
+    // By 3 s: the first at 1.1 s, the second at 2.1 s.
+    assert_eq!(q.consumed, 2);
+    let out = sim.finish(vec![]);
+    conserved(&out);
+    assert!(out
+        .outcomes
+        .iter()
+        .any(|o| o.kind == "rejected" && o.reason == "queue_full" && o.count == 4));
+}
+
+#[test]
+fn failed_deliveries_come_back_until_the_dead_letter_queue() {
+    // Every consumer run fails; 3 deliveries each: 4 messages make 12
+    // consumer visits, 8 redeliveries and 4 dead letters. The producers
+    // were answered when their messages were stored: 4 completed.
+    let mut topo = queue_and_consumer(100, 2, 3, CallPolicy::plain(), 2, 10.0, 4);
+    topo.faults.push(Fault {
+        start: 0,
+        duration: 10 * SECOND,
+        target: 1,
+        kind: FaultKind::Errors(1.0),
+    });
+    let (sim, q) = run_queue(&topo, 10);
+    assert_eq!(sim.stage_arrivals(1), 12);
+    assert_eq!((q.consumed, q.redelivered, q.dead_lettered), (0, 8, 4));
+    assert_eq!(sim.route(0).completed, 4);
+    assert_eq!(sim.stage_errors(0), 4);
+    conserved(&sim.finish(vec![]));
+}
+
+#[test]
+fn a_visibility_timeout_shorter_than_the_work_processes_a_message_twice() {
+    // Work takes 80 ms, the visibility timeout is 50 ms: the first
+    // delivery times out at 50 ms and the message goes out again while the
+    // first run goes on (at-least-once delivery: a duplicate); the second
+    // times out too, so the message is dead-lettered although the consumer
+    // ran it to the end twice (2 orphaned runs).
+    let mut deliver = CallPolicy::plain();
+    deliver.timeout = Some(50 * MILLISECOND);
+    let topo = queue_and_consumer(10, 1, 2, deliver, 2, 80.0, 1);
+    let (sim, q) = run_queue(&topo, 2);
+    assert_eq!(sim.stage_arrivals(1), 2);
+    assert_eq!((q.consumed, q.redelivered, q.dead_lettered), (0, 1, 1));
+    assert_eq!(sim.totals().orphaned_work, 2);
+}
+
+#[test]
+fn a_queue_that_would_retry_its_deliveries_itself_is_refused() {
+    let mut deliver = CallPolicy::plain();
+    deliver.retries = 1;
+    let topo = queue_and_consumer(10, 1, 2, deliver, 2, 80.0, 1);
+    let err = Sim::new(&topo, 1, SECOND, &[]).err().unwrap_or_default();
+    assert!(err.contains("max_deliveries"), "{err}");
+    let topo = queue_and_consumer(10, 0, 2, CallPolicy::plain(), 2, 80.0, 1);
+    assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
+}

@@ -80,6 +80,29 @@ pub enum StageKind {
     /// (`rate_limited`), with one of the algorithms of
     /// [`crate::parts::rate_limit`]; admitted ones go on to `next`.
     Limiter(LimiterStage),
+    /// A message queue with consumers: the producer is answered as soon
+    /// as its message is stored, and the work happens later.
+    Queue(QueueStage),
+}
+
+/// A message queue in front of its consumers (SQS, RabbitMQ, a Kafka
+/// consumer group). A call into it is answered as soon as the message is
+/// stored; up to `capacity` messages wait, more are refused (`queue_full`).
+/// Messages go out in arrival order, at most `prefetch` unacknowledged at
+/// once (RabbitMQ's prefetch count; one per worker), through `deliver`,
+/// whose timeout is the visibility timeout. A failed delivery puts the
+/// message back at the end of the line, up to `max_deliveries` in all;
+/// after the last one it goes to the dead-letter queue.
+#[derive(Clone, Debug)]
+pub struct QueueStage {
+    /// Messages that may wait.
+    pub capacity: u32,
+    /// Deliveries in flight at most.
+    pub prefetch: u32,
+    /// Deliveries a message gets at most (at least 1).
+    pub max_deliveries: u32,
+    /// The consumers, and how messages are delivered to them.
+    pub deliver: Call,
 }
 
 /// A database's capacity and its queries.
@@ -531,6 +554,21 @@ impl Topology {
                     if d.cores == 0 || !(d.contention.is_finite() && d.contention >= 0.0) {
                         return Err(format!(
                             "database '{}' needs a core and a usable contention",
+                            s.name
+                        ));
+                    }
+                }
+                StageKind::Queue(q) => {
+                    stage(q.deliver.to, &format!("queue '{}'", s.name))?;
+                    if q.deliver.to == i || q.prefetch == 0 {
+                        return Err(format!(
+                            "queue '{}' needs consumers other than itself and a prefetch of at least 1",
+                            s.name
+                        ));
+                    }
+                    if q.deliver.policy.pool.is_some() || q.deliver.policy.retries > 0 {
+                        return Err(format!(
+                            "queue '{}' neither pools nor retries its deliveries (it redelivers: max_deliveries)",
                             s.name
                         ));
                     }

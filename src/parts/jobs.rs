@@ -73,6 +73,16 @@ impl<J> JobQueue<J> {
         self.depth_max = self.depth_max.max(self.waiting.len());
     }
 
+    /// Adds a new job at `now` unless `capacity` jobs already wait; a
+    /// refused job is handed back.
+    pub fn push_bounded(&mut self, now: SimTime, payload: J, capacity: usize) -> Result<(), J> {
+        if self.waiting.len() >= capacity {
+            return Err(payload);
+        }
+        self.push(now, payload);
+        Ok(())
+    }
+
     /// An idle worker takes the oldest waiting job and starts an attempt, or
     /// `None` if every worker is busy or down, or nothing waits. Call it in a
     /// loop after any change to start everything that can start.
@@ -149,6 +159,22 @@ impl<J> JobQueue<J> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_push_refuses_once_capacity_jobs_wait() {
+        // One worker busy with the first job; two may wait; the fourth is
+        // handed back, and a slot in the line frees when a job is taken.
+        let mut q = JobQueue::new(1, 1);
+        assert_eq!(q.push_bounded(0, 'a', 2), Ok(()));
+        assert_eq!(q.take().map(|j| j.payload), Some('a'));
+        assert_eq!(q.push_bounded(1, 'b', 2), Ok(()));
+        assert_eq!(q.push_bounded(2, 'c', 2), Ok(()));
+        assert_eq!(q.push_bounded(3, 'd', 2), Err('d'));
+        q.succeed();
+        assert_eq!(q.take().map(|j| (j.payload, j.enqueued)), Some(('b', 1)));
+        assert_eq!(q.push_bounded(4, 'e', 2), Ok(()));
+        assert_eq!(q.queued(), 2);
+    }
 
     #[test]
     fn workers_take_jobs_in_fifo_order_until_all_are_busy() {
