@@ -2046,10 +2046,7 @@ impl<'t> Sim<'t> {
     fn dispatch(&mut self, now: SimTime, stage: StageId) {
         if !self.dispatching {
             self.dispatching = true;
-            loop {
-                let Some(mq) = self.stages[stage].mq.as_mut() else {
-                    break;
-                };
+            while let Some(mq) = self.stages[stage].mq.as_mut() {
                 let Some(message) = mq.messages.take() else {
                     break;
                 };
