@@ -20,7 +20,9 @@ const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 console.log(`scenario (what changes)         p50 ms   p95 ms   max ms   run p50 ms   events/run   (${repeats} changes each)`);
 // ONLY=<id> measures one scenario.
 for (const { id } of scenarios.filter((s) => !process.env.ONLY || s.id === process.env.ONLY)) {
-  const page = await browser.newPage();
+  // VIEW_HEIGHT=4000 puts every chart on screen, so that every redraw
+  // counts (charts off screen are redrawn once the page is idle).
+  const page = await browser.newPage({ viewport: { width: Number(process.env.VIEW_WIDTH || 1280), height: Number(process.env.VIEW_HEIGHT || 720) } });
   await page.goto(`${base}?s=${id}`);
   await page.waitForFunction(() => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? ""), null, { timeout: 60000 });
   // The whole series runs inside the page, so no DevTools traffic from

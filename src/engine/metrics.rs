@@ -652,7 +652,7 @@ impl Recorder {
     }
 
     /// Sets a [`SeriesKind::Gauge`] series to `value` at time `now`.
-    #[inline]
+    #[inline(always)]
     pub fn gauge(&mut self, id: SeriesId, now: SimTime, value: f64) {
         if id.0 >= self.extra.len() {
             return;

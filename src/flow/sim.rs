@@ -1545,9 +1545,14 @@ impl<'t> Sim<'t> {
 
     fn show_stage(&mut self, now: SimTime, stage: StageId) {
         let st = &mut self.stages[stage];
-        let busy: u32 = st.instances.iter().map(|i| i.busy).sum();
+        let (busy, queued) = match st.instances.as_slice() {
+            [one] => (one.busy, one.queue.len()),
+            many => (
+                many.iter().map(|i| i.busy).sum(),
+                many.iter().map(|i| i.queue.len()).sum(),
+            ),
+        };
         st.busy_max = st.busy_max.max(busy);
-        let queued: usize = st.instances.iter().map(|i| i.queue.len()).sum();
         st.queue_max = st.queue_max.max(queued);
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));

@@ -135,22 +135,53 @@ pub fn install_panic_banner() {
     }));
 }
 
-/// Whether `el` is in the window's viewport, or within half a screen of
-/// it (about to be scrolled into view).
-pub fn on_screen(el: &web_sys::Element) -> bool {
-    let Some(height) = web_sys::window()
-        .and_then(|w| w.inner_height().ok())
-        .and_then(|h| h.as_f64())
-    else {
-        return true;
-    };
-    let rect = el.get_bounding_client_rect();
-    let margin = height / 2.0;
-    rect.bottom() > -margin && rect.top() < height + margin
+/// Reports whether an element is on screen, or within half a screen of
+/// it, each time that changes; stops when dropped.
+pub struct Visibility {
+    observer: web_sys::IntersectionObserver,
+    _callback: wasm_bindgen::closure::Closure<dyn FnMut(js_sys::Array)>,
 }
 
-/// Runs `f` once the next frame has been rendered: work the visitor cannot
-/// see yet goes after the work they can.
+impl Visibility {
+    /// Calls `seen(true)` when `el` comes near the viewport and
+    /// `seen(false)` when it leaves (None: no IntersectionObserver).
+    pub fn watch(el: &web_sys::Element, seen: impl Fn(bool) + 'static) -> Option<Self> {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let callback = Closure::<dyn FnMut(js_sys::Array)>::new(move |entries: js_sys::Array| {
+            // The newest entry says where the element is now.
+            if let Some(entry) = entries
+                .iter()
+                .last()
+                .and_then(|e| e.dyn_into::<web_sys::IntersectionObserverEntry>().ok())
+            {
+                seen(entry.is_intersecting());
+            }
+        });
+        let options = web_sys::IntersectionObserverInit::new();
+        options.set_root_margin("50% 0px");
+        let observer = web_sys::IntersectionObserver::new_with_options(
+            callback.as_ref().unchecked_ref(),
+            &options,
+        )
+        .ok()?;
+        observer.observe(el);
+        Some(Self {
+            observer,
+            _callback: callback,
+        })
+    }
+}
+
+impl Drop for Visibility {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Runs `f` once the next frame has been rendered and the page is idle
+/// (within 200 ms even if it never is): work the visitor cannot see yet
+/// goes after the work they can.
 pub fn after_next_frame(f: impl FnOnce() + 'static) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
@@ -159,10 +190,18 @@ pub fn after_next_frame(f: impl FnOnce() + 'static) {
         return;
     };
     let later = Closure::once_into_js(move || {
-        // A timeout posted from an animation frame runs after that frame.
-        let run = Closure::once_into_js(f);
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback(run.unchecked_ref());
+        let run: js_sys::Function = Closure::once_into_js(f).unchecked_into();
+        let Some(w) = web_sys::window() else {
+            return;
+        };
+        let options = web_sys::IdleRequestOptions::new();
+        options.set_timeout(200);
+        // Browsers without requestIdleCallback (Safari) throw: a timeout
+        // posted from the animation frame still runs after that frame.
+        if w.request_idle_callback_with_options(&run, &options)
+            .is_err()
+        {
+            let _ = w.set_timeout_with_callback(&run);
         }
     });
     let _ = window.request_animation_frame(later.unchecked_ref());

@@ -179,13 +179,32 @@ pub fn Chart(
         .unwrap_or_default();
     let theme = if dark { Theme::DARK } else { Theme::LIGHT };
 
-    // Redraw when the window (and so the column) changes size.
+    // The canvas's size in CSS pixels, read once and again after the
+    // window (and so the column) changes size: reading it after a run's
+    // changes to the page would force a layout before the frame's own.
+    let size = StoredValue::new(None::<(f64, f64)>);
     let resized = RwSignal::new(0u32);
     let listener =
         leptos::leptos_dom::helpers::window_event_listener(leptos::ev::resize, move |_| {
+            size.set_value(None);
             resized.update(|n| *n += 1)
         });
     on_cleanup(move || listener.remove());
+
+    // Whether the canvas is on screen or near it, as an observer reports
+    // it (asking the page would force a layout too).
+    let on_screen = StoredValue::new(true);
+    let observer = StoredValue::new_local(None::<browser::Visibility>);
+    Effect::new(move |_| {
+        if let Some(el) = canvas.get() {
+            if observer.with_value(|o| o.is_none()) {
+                observer.set_value(browser::Visibility::watch(&el, move |seen| {
+                    on_screen.set_value(seen)
+                }));
+            }
+        }
+    });
+    on_cleanup(move || observer.update_value(|o| drop(o.take())));
 
     // Charts on screen are redrawn before the frame that shows a run's
     // numbers; the others just after it, so a change costs what the
@@ -195,8 +214,14 @@ pub fn Chart(
         // chart is drawn for the screen rather than stretched to it.
         let scale = browser::device_pixel_ratio();
         // Inside the border: what the bitmap is stretched over.
-        let css_width = f64::from(el.client_width()).max(240.0);
-        let css_height = f64::from(el.client_height()).max(120.0);
+        let (css_width, css_height) = size.get_value().unwrap_or_else(|| {
+            let measured = (
+                f64::from(el.client_width()).max(240.0),
+                f64::from(el.client_height()).max(120.0),
+            );
+            size.set_value(Some(measured));
+            measured
+        });
         let (w, h) = (
             (css_width * scale).round() as u32,
             (css_height * scale).round() as u32,
@@ -238,7 +263,7 @@ pub fn Chart(
         results.track();
         let whole = whole_run.get();
         let Some(el) = canvas.get() else { return };
-        if browser::on_screen(&el) {
+        if on_screen.get_value() {
             deferred.set_value(false);
             paint(el, t, whole);
             return;
