@@ -279,9 +279,9 @@ enum Ev {
     Start(Ref),
     /// A database connection finished its handshake (stage, token).
     Connected(u32, DbToken),
-    /// Database stage `u32` may have finished queries (stale unless the
-    /// generation is its current one).
-    DbWake(u32, u64),
+    /// Database stage `u32` may have finished queries: its wake-up for
+    /// that time (stale unless it is the one the stage keeps).
+    DbWake(u32, SimTime),
     /// The oldest waiter of call site `u32`'s pool may have reached its
     /// acquire timeout.
     PoolTimer(u32),
@@ -302,6 +302,8 @@ const NO_POOL: u32 = u32::MAX;
 struct DbState {
     db: Database<DbToken>,
     query_rng: RngStream,
+    /// The wake-up it keeps (see [`Sim::wake_db`]).
+    wake_at: Option<SimTime>,
     /// From the attempt's start to its query's start (connect included).
     wait: Histogram,
     opened: u64,
@@ -718,6 +720,7 @@ impl<'t> Sim<'t> {
                 StageKind::Database(d) => Some(Box::new(DbState {
                     db: Database::new(d.cores as usize, d.max_connections as usize, d.contention),
                     query_rng: RngStream::new(seed, &format!("{name}.query")),
+                    wake_at: None,
                     wait: Histogram::new(Histogram::PRECISE),
                     opened: 0,
                     refused: 0,
@@ -941,7 +944,7 @@ impl<'t> Sim<'t> {
                 Ev::Retry(call) => self.retry(now, call),
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
                 Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
-                Ev::DbWake(stage, generation) => self.db_wake(now, stage as usize, generation),
+                Ev::DbWake(stage, at) => self.db_wake(now, stage as usize, at),
                 Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
             }
         }
@@ -2216,22 +2219,33 @@ impl<'t> Sim<'t> {
         self.show_db(now, stage);
     }
 
+    /// Keeps one wake-up per database, at the earliest finish it has been
+    /// told: a query that would finish sooner gets a new one, and one that
+    /// comes early (queries started since, each running slower) sets the
+    /// next. Heap entries it replaces are skipped when their time comes.
     fn wake_db(&mut self, now: SimTime, stage: StageId) {
         if let Some(d) = self.stages[stage].db.as_mut() {
-            if let Some((at, generation)) = d.db.next_finish(now) {
-                self.q.schedule(at, Ev::DbWake(stage as u32, generation));
+            if let Some(at) = d.db.next_finish(now) {
+                if d.wake_at.is_none_or(|w| w > at) {
+                    d.wake_at = Some(at);
+                    self.q.schedule(at, Ev::DbWake(stage as u32, at));
+                }
             }
         }
     }
 
     /// Queries due at `now` are done: each gives its connection back (to
     /// the next waiter, or closes it) and answers its call.
-    fn db_wake(&mut self, now: SimTime, stage: StageId, generation: u64) {
+    fn db_wake(&mut self, now: SimTime, stage: StageId, at: SimTime) {
         let mut done = std::mem::take(&mut self.db_done);
-        let due = self.stages[stage]
-            .db
-            .as_mut()
-            .is_some_and(|d| d.db.finish_due(now, generation, &mut done));
+        let due = self.stages[stage].db.as_mut().is_some_and(|d| {
+            if d.wake_at != Some(at) {
+                return false; // replaced by an earlier one
+            }
+            d.wake_at = None;
+            d.db.finish_due(now, &mut done);
+            true
+        });
         if due {
             for token in done.drain(..) {
                 if token.site == NO_POOL {

@@ -44,8 +44,10 @@ impl<T> Ord for Running<T> {
 /// query receives the same service rate, so instead of updating each query we
 /// advance one counter (`work_done`, nanoseconds of single-core work each
 /// query has received) and finish queries when it passes their target. The
-/// model schedules one wake-up at [`next_finish`](Self::next_finish) and
-/// ignores wake-ups whose generation is stale.
+/// model keeps one wake-up, at the earliest [`next_finish`](Self::next_finish)
+/// it has been told; one that comes early (more queries started since, so
+/// each runs slower) finds nothing due in [`finish_due`](Self::finish_due)
+/// and asks again.
 pub struct Database<T> {
     cores: f64,
     max_connections: usize,
@@ -56,7 +58,6 @@ pub struct Database<T> {
     work_done: u64,
     last_update: SimTime,
     seq: u64,
-    generation: u64,
 }
 
 /// Fixed-point scale for the virtual work clock: sub-nanosecond precision
@@ -77,7 +78,6 @@ impl<T> Database<T> {
             work_done: 0,
             last_update: 0,
             seq: 0,
-            generation: 0,
         }
     }
 
@@ -138,30 +138,21 @@ impl<T> Database<T> {
             item,
         }));
         self.seq += 1;
-        // The sharing rate changed, so any pending wake-up is now wrong.
-        self.generation += 1;
     }
 
-    /// When the next query will finish at the current sharing rate, and the
-    /// generation to pass back to [`finish_due`](Self::finish_due). Calling
-    /// this invalidates every wake-up handed out before.
-    pub fn next_finish(&mut self, now: SimTime) -> Option<(SimTime, u64)> {
+    /// When the next query will finish at the current sharing rate (None:
+    /// nothing runs). Starting another query may move it later.
+    pub fn next_finish(&mut self, now: SimTime) -> Option<SimTime> {
         self.advance(now);
-        self.generation += 1;
         let Reverse(first) = self.running.peek()?;
         let remaining = first.finish_at_work.saturating_sub(self.work_done) as f64;
         let dt = (remaining / self.rate_scaled(self.running.len())).ceil() as SimTime;
-        Some((now.saturating_add(dt), self.generation))
+        Some(now.saturating_add(dt))
     }
 
-    /// Handles a wake-up: if `generation` is current, pops every query that
-    /// has finished by `now` into `done` (in finishing order) and returns
-    /// true. A stale wake-up returns false and must not be rescheduled:
-    /// a newer one is already pending.
-    pub fn finish_due(&mut self, now: SimTime, generation: u64, done: &mut Vec<T>) -> bool {
-        if generation != self.generation {
-            return false;
-        }
+    /// Pops every query that has finished by `now` into `done`, in
+    /// finishing order (none when a wake-up comes early).
+    pub fn finish_due(&mut self, now: SimTime, done: &mut Vec<T>) {
         self.advance(now);
         // Ceil above may overshoot by under one nanosecond of work; allow it.
         let tolerance = WORK_SCALE;
@@ -173,7 +164,6 @@ impl<T> Database<T> {
                 done.push(r.item);
             }
         }
-        true
     }
 }
 
@@ -287,9 +277,9 @@ mod tests {
     fn finish_all(db: &mut Database<u32>) -> Vec<(SimTime, u32)> {
         let mut out = Vec::new();
         let mut now = 0;
-        while let Some((t, g)) = db.next_finish(now) {
+        while let Some(t) = db.next_finish(now) {
             let mut done = Vec::new();
-            db.finish_due(t, g, &mut done);
+            db.finish_due(t, &mut done);
             out.extend(done.into_iter().map(|i| (t, i)));
             now = t;
         }
@@ -338,18 +328,25 @@ mod tests {
     }
 
     #[test]
-    fn stale_wake_ups_are_ignored_and_connections_are_capped() {
+    fn an_early_wake_up_finds_nothing_and_connections_are_capped() {
         let mut db = Database::new(1, 2, 0.0);
         assert!(db.connect() && db.connect());
         assert!(!db.connect());
         db.disconnect();
         assert!(db.connect());
+        // One core: the first query alone would end at 10 ms. A second one
+        // at 5 ms halves both rates: the first has 5 ms of work left at
+        // half speed, so it ends at 15 ms, and a wake-up at 10 ms is early.
         db.start_query(0, 10 * MS, 1);
-        let (_, old) = db.next_finish(0).unwrap_or((0, 0));
+        assert_eq!(db.next_finish(0), Some(10 * MS));
         db.start_query(5 * MS, 10 * MS, 2);
         let mut done = Vec::new();
-        assert!(!db.finish_due(10 * MS, old, &mut done));
+        db.finish_due(10 * MS, &mut done);
         assert!(done.is_empty());
+        let next = db.next_finish(10 * MS).unwrap_or(0);
+        assert!((next as i64 - 15 * MS as i64).abs() <= 1, "{next}");
+        db.finish_due(next, &mut done);
+        assert_eq!(done, vec![1]);
     }
 
     #[test]
