@@ -403,6 +403,31 @@ impl CompareRow {
         let d = self.delta()?;
         (self.a != 0.0).then(|| d / self.a.abs() * 100.0)
     }
+
+    /// B − A as the compare table shows it: the difference, and apart the
+    /// relative change. A difference of percentages is in percentage
+    /// points, so that "+20 points (+25 %)" cannot be misread; a yes/no
+    /// outcome either changed or did not.
+    pub fn delta_text(&self) -> Option<(String, String)> {
+        let d = self.delta()?;
+        if self.unit == "0/1" {
+            let word = if d == 0.0 { "same" } else { "changed" };
+            return Some((word.to_string(), String::new()));
+        }
+        let relative = self
+            .delta_pct()
+            .map(|p| format!("({p:+.0} %)"))
+            .unwrap_or_default();
+        let difference = if self.unit == "%" {
+            let points = format_number(d.abs());
+            let sign = if d < 0.0 { "−" } else { "+" };
+            let word = if d.abs() == 1.0 { "point" } else { "points" };
+            format!("{sign}{points} {word}")
+        } else {
+            format_with_unit(d, &self.unit)
+        };
+        Some((difference, relative))
+    }
 }
 
 /// The summary table: every metric of `a` that applies to the scenario,
@@ -544,16 +569,27 @@ pub fn series_csv(result: &RunResult) -> String {
         .max()
         .unwrap_or(0);
     for i in 0..rows {
-        out.push_str(&format!("{}", i as f64 * result.bucket_s));
+        out.push_str(&csv_number(i as f64 * result.bucket_s));
         for s in &result.series {
             out.push(',');
-            if let Some(v) = s.values.get(i) {
-                out.push_str(&v.to_string());
+            if let Some(&v) = s.values.get(i) {
+                out.push_str(&csv_number(v));
             }
         }
         out.push('\n');
     }
     out
+}
+
+/// A number for the CSV: at most 12 decimals, trailing zeros dropped, so
+/// that float noise (3 × 0.1 = 0.30000000000000004) does not show.
+fn csv_number(v: f64) -> String {
+    let fixed = format!("{v:.12}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    match trimmed {
+        "" | "-0" => "0".to_string(),
+        t => t.to_string(),
+    }
 }
 
 /// The part of the notes a scenario comes from, by name.
@@ -731,6 +767,43 @@ mod tests {
             values: vec![],
         };
         assert_eq!(value_at(&empty, 0.5, 1.0), None);
+    }
+
+    #[test]
+    fn csv_numbers_carry_no_float_noise() {
+        assert_eq!(csv_number(3.0 * 0.1), "0.3");
+        assert_eq!(csv_number(12.0), "12");
+        assert_eq!(csv_number(0.0), "0");
+        assert_eq!(csv_number(-1e-15), "0");
+        assert_eq!(csv_number(-2.5), "-2.5");
+        assert_eq!(csv_number(1234567.125), "1234567.125");
+    }
+
+    #[test]
+    fn a_difference_of_percentages_is_in_points() {
+        let row = |unit: &str, a: f64, b: f64| CompareRow {
+            key: "k".into(),
+            label: "k".into(),
+            unit: unit.into(),
+            a,
+            b: Some(b),
+            a_text: String::new(),
+            b_text: None,
+            description: String::new(),
+        };
+        // 80 % → 100 %: 20 points, a quarter more.
+        assert_eq!(
+            row("%", 80.0, 100.0).delta_text(),
+            Some(("+20 points".to_string(), "(+25 %)".to_string()))
+        );
+        assert_eq!(
+            row("%", 50.0, 49.0).delta_text().map(|d| d.0),
+            Some("−1 point".to_string())
+        );
+        assert_eq!(
+            row("0/1", 0.0, 1.0).delta_text(),
+            Some(("changed".to_string(), String::new()))
+        );
     }
 
     #[test]

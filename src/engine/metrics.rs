@@ -28,6 +28,7 @@ pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
     sum: f64,
+    min: u64,
     max: u64,
 }
 
@@ -44,6 +45,7 @@ impl Histogram {
             counts: Vec::new(),
             total: 0,
             sum: 0.0,
+            min: u64::MAX,
             max: 0,
         }
     }
@@ -92,6 +94,7 @@ impl Histogram {
         self.counts[i] += n;
         self.total += n;
         self.sum += v as f64 * n as f64;
+        self.min = self.min.min(v);
         self.max = self.max.max(v);
     }
 
@@ -105,6 +108,7 @@ impl Histogram {
         }
         self.total += other.total;
         self.sum += other.sum;
+        self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
 
@@ -138,8 +142,10 @@ impl Histogram {
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                // Never report more than the true maximum.
-                return self.value_at(i).min(self.max as f64);
+                // Never outside the true range: a run whose samples are all
+                // equal reports that value, not its bucket's midpoint
+                // (which could fall below the exact mean).
+                return self.value_at(i).clamp(self.min as f64, self.max as f64);
             }
         }
         self.max as f64
@@ -1049,6 +1055,12 @@ mod tests {
         assert_eq!(h.quantile(1.0), 100.0);
         assert_eq!(h.mean(), 50.5);
         assert_eq!(Histogram::new(7).quantile(0.5), 0.0);
+        // Equal samples report their value, not their bucket's midpoint:
+        // 50 ms sits in a bucket 0.26 ms wide whose midpoint is not 50 ms.
+        let mut equal = Histogram::new(Histogram::PRECISE);
+        equal.record_n(50_000_000, 10);
+        assert_eq!(equal.quantile(0.99), 50_000_000.0);
+        assert_eq!(equal.quantile(0.01), equal.mean());
     }
 
     #[test]

@@ -183,9 +183,38 @@ pub fn format(faults: &[FaultSpec]) -> String {
         .join(",")
 }
 
+/// A notice for each fault that starts at or after `run_s`, the run's
+/// length: it would do nothing.
+pub fn after_the_end(faults: &[FaultSpec], run_s: f64) -> Vec<String> {
+    faults
+        .iter()
+        .filter(|f| f.start_s >= run_s)
+        .map(|f| {
+            format!(
+                "{} starts at {} s, after the run ends at {} s: it does nothing",
+                format(std::slice::from_ref(f)),
+                f.start_s,
+                run_s
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fault_after_the_end_of_the_run_is_pointed_out() {
+        let (faults, _) = parse_lenient("provider:down:30:10,db:slow5:95:5", &stages(), 3600.0);
+        assert!(after_the_end(&faults, 120.0).is_empty());
+        assert_eq!(
+            after_the_end(&faults, 90.0),
+            vec!["db:slow5:95:5 starts at 95 s, after the run ends at 90 s: it does nothing"]
+        );
+        // A fault that starts exactly at the end has no time left either.
+        assert_eq!(after_the_end(&faults, 95.0).len(), 1);
+    }
 
     fn stages() -> Vec<String> {
         ["provider", "db", "users"].map(String::from).to_vec()

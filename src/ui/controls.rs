@@ -15,15 +15,15 @@ pub enum Variant {
     B,
 }
 
-/// Applies `raw` to parameter `key` of `variant`, recording any notice.
+/// Applies `raw` to parameter `key` of `variant`; returns the notice, if
+/// the value had to be clamped or corrected.
 pub fn set_param(
     spec: &'static ScenarioSpec,
     state: RwSignal<ViewState>,
-    notices: RwSignal<Vec<String>>,
     variant: Variant,
     key: &str,
     raw: &str,
-) {
+) -> Option<String> {
     let mut notice = None;
     state.update(|v| {
         let target = match variant {
@@ -34,9 +34,19 @@ pub fn set_param(
             notice = spec.set_clamped(params, key, raw);
         }
     });
-    if let Some(n) = notice {
-        notices.update(|list| list.push(n));
-    }
+    notice
+}
+
+/// The value in force, as the control shows it (not tracked).
+fn text_now(state: RwSignal<ViewState>, variant: Variant, key: &str) -> String {
+    state.with_untracked(|v| {
+        match variant {
+            Variant::A => v.params.get(key),
+            Variant::B => v.compare.as_ref().and_then(|c| c.get(key)),
+        }
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+    })
 }
 
 fn current(state: RwSignal<ViewState>, variant: Variant, key: &'static str) -> Option<ParamValue> {
@@ -52,7 +62,6 @@ fn ParamControl(
     spec: &'static ScenarioSpec,
     param: &'static ParamSpec,
     state: RwSignal<ViewState>,
-    notices: RwSignal<Vec<String>>,
     variant: Variant,
 ) -> impl IntoView {
     let key = param.key.as_str();
@@ -62,7 +71,27 @@ fn ParamControl(
             .map(|v| v.to_string())
             .unwrap_or_default()
     };
-    let set = move |raw: String| set_param(spec, state, notices, variant, key, &raw);
+    // What the last edit had to correct, said under the control itself.
+    let own_notice = RwSignal::new(None::<String>);
+    let set = move |raw: String| own_notice.set(set_param(spec, state, variant, key, &raw));
+    // After an edit the box shows the value in force: a clamped number or a
+    // corrected fault list that equals the old value changes no signal,
+    // so the box is told directly.
+    let settle = move |ev: leptos::ev::Event| {
+        set(event_target_value(&ev));
+        let shown = text_now(state, variant, key);
+        event_target::<web_sys::HtmlInputElement>(&ev).set_value(&shown);
+    };
+    // Faults that start after the run ends do nothing: say so.
+    let late_faults = move || {
+        if param.kind != ParamKind::Faults {
+            return Vec::new();
+        }
+        let run_s = state.with(|v| v.duration_s);
+        let raw = text();
+        let (faults, _) = crate::spec::faults::parse_lenient(&raw, &param.options, param.max);
+        crate::spec::faults::after_the_end(&faults, run_s)
+    };
     // A control that does not apply to the other choices is disabled, and
     // says why.
     let disabled = move || {
@@ -85,7 +114,7 @@ fn ParamControl(
                 <input type="number" class="num" aria-label=format!("{} value", param.label)
                     style=format!("width:calc({digits}ch + 2.2rem)")
                     min=param.min max=param.max step=param.step prop:disabled=disabled
-                    prop:value=text on:change=move |ev| set(event_target_value(&ev)) />
+                    prop:value=text on:change=settle />
                 <span class="unit">{param.unit.clone()}</span>
             </div>
         }
@@ -108,7 +137,7 @@ fn ParamControl(
             <input type="text" id=id.clone() class="faults" spellcheck="false"
                 placeholder="none, e.g. provider:slow20:30:30"
                 prop:disabled=disabled prop:value=text
-                on:change=move |ev| set(event_target_value(&ev)) />
+                on:change=settle />
         }
         .into_any(),
         ParamKind::Toggle => view! {
@@ -121,6 +150,8 @@ fn ParamControl(
         <div class="control" data-param=key class:disabled=disabled>
             <label for=id title=param.help.clone()>{param.label.clone()}</label>
             {input}
+            {move || own_notice.get().map(|n| view! { <p class="notice control-notice" role="status">{n}</p> })}
+            {move || late_faults().into_iter().map(|n| view! { <p class="notice control-notice" role="status">{n}</p> }).collect_view()}
             <p class="help">{param.help.clone()}</p>
             <Show when=disabled>
                 <p class="help disabled-reason">{param.disabled_reason.clone()}</p>
@@ -134,11 +165,10 @@ fn ParamControl(
 pub fn ParamControls(
     spec: &'static ScenarioSpec,
     state: RwSignal<ViewState>,
-    notices: RwSignal<Vec<String>>,
     variant: Variant,
 ) -> impl IntoView {
     spec.params
         .iter()
-        .map(|param| view! { <ParamControl spec=spec param=param state=state notices=notices variant=variant /> })
+        .map(|param| view! { <ParamControl spec=spec param=param state=state variant=variant /> })
         .collect_view()
 }

@@ -8,9 +8,7 @@ use super::controls::{ParamControls, Variant};
 use super::runner::submit;
 use crate::draw::{time_unit, DiagramLayout};
 use crate::engine::RunResult;
-use crate::present::{
-    compare_rows, focus_time, format_number, format_with_unit, series_csv, variant_name,
-};
+use crate::present::{compare_rows, focus_time, format_number, series_csv, variant_name};
 use crate::protocol::{Job, Reply, RunSpec};
 use crate::scenarios::Scenario;
 use crate::spec::url::{decode, encode, ViewState};
@@ -392,14 +390,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                                 let desc_ref = def_id.clone();
                                 // The difference, and its percentage apart: the
                                 // cell may wrap between them, never inside one.
-                                let delta = row.delta().map(|d| {
-                                    // A yes/no outcome either changed or did not.
-                                    if row.unit == "0/1" {
-                                        return (if d == 0.0 { "same" } else { "changed" }.to_string(), String::new());
-                                    }
-                                    let pct = row.delta_pct().map(|p| format!("({p:+.0} %)")).unwrap_or_default();
-                                    (format_with_unit(d, &row.unit), pct)
-                                });
+                                let delta = row.delta_text();
                                 view! {
                                     <tr data-metric=row.key.clone()>
                                         <th scope="row" title=row.description.clone() aria-describedby=desc_ref>
@@ -482,7 +473,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             <section class="controls" aria-label="Parameters">
                 <div class="presets" role="group" aria-label="Presets">{presets}</div>
                 {preset_description}
-                <ParamControls spec=spec state=state notices=notices variant=Variant::A />
+                <ParamControls spec=spec state=state variant=Variant::A />
                 <div class="control">
                     <label for="seed">"Seed"</label>
                     <div class="slider">
@@ -537,7 +528,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 <Show when=move || state.with(|v| v.compare.is_some())>
                     <details class="variant-b">
                         <summary>"Variant B parameters"</summary>
-                        <ParamControls spec=spec state=state notices=notices variant=Variant::B />
+                        <ParamControls spec=spec state=state variant=Variant::B />
                     </details>
                 </Show>
                 <div class="actions">
