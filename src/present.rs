@@ -231,8 +231,8 @@ pub fn format_with_unit(v: f64, unit: &str) -> String {
         "fraction" => format!("{} %", format_number(v * 100.0)),
         "0/1" => if v >= 0.5 { "yes" } else { "no" }.into(),
         // "1 request", not "1 requests" (units like "req/s" and "ms" stay).
-        u if v == 1.0 && singular(u).is_some() => {
-            format!("1 {}", singular(u).unwrap_or_default())
+        u if v.abs() == 1.0 && singular(u).is_some() => {
+            format!("{} {}", format_number(v), singular(u).unwrap_or_default())
         }
         u => format!("{} {u}", format_number(v)),
     }
@@ -406,7 +406,7 @@ impl CompareRow {
 
     /// B − A as the compare table shows it: the difference, and apart the
     /// relative change. A difference of percentages is in percentage
-    /// points, so that "+20 points (+25 %)" cannot be misread; a yes/no
+    /// points, so that "20 points (+25 %)" cannot be misread; a yes/no
     /// outcome either changed or did not.
     pub fn delta_text(&self) -> Option<(String, String)> {
         let d = self.delta()?;
@@ -419,10 +419,8 @@ impl CompareRow {
             .map(|p| format!("({p:+.0} %)"))
             .unwrap_or_default();
         let difference = if self.unit == "%" {
-            let points = format_number(d.abs());
-            let sign = if d < 0.0 { "−" } else { "+" };
             let word = if d.abs() == 1.0 { "point" } else { "points" };
-            format!("{sign}{points} {word}")
+            format!("{} {word}", format_number(d))
         } else {
             format_with_unit(d, &self.unit)
         };
@@ -794,11 +792,11 @@ mod tests {
         // 80 % → 100 %: 20 points, a quarter more.
         assert_eq!(
             row("%", 80.0, 100.0).delta_text(),
-            Some(("+20 points".to_string(), "(+25 %)".to_string()))
+            Some(("20 points".to_string(), "(+25 %)".to_string()))
         );
         assert_eq!(
             row("%", 50.0, 49.0).delta_text().map(|d| d.0),
-            Some("−1 point".to_string())
+            Some("-1 point".to_string())
         );
         assert_eq!(
             row("0/1", 0.0, 1.0).delta_text(),
