@@ -380,3 +380,19 @@ fn under_the_limit_nobody_is_rejected() {
     assert_eq!(metric(&out, "rejected"), 0.0);
     assert!((metric(&out, "requests") - 200.0).abs() <= 1.0);
 }
+
+#[test]
+fn the_diagram_opens_inside_the_burst_not_on_its_boundary() {
+    // The burst runs from 9.9 s to 10.1 s (see the file comment); 30 req/s
+    // of other traffic never fill a 67 ms chart bucket the way 40 requests
+    // in 0.2 s do, so the busiest bucket of admissions is in the burst,
+    // and its middle is never the 10 s boundary (bucket edges are
+    // multiples of 20 s / 300).
+    let spec = find("rate-limiting")
+        .map(|s| s.spec.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = burst_run("fixed_window", 42);
+    let t = prodsim::present::focus_time(&spec, &out);
+    assert!((9.9..=10.1).contains(&t), "{t}");
+    assert!((t - 10.0).abs() > 1e-6, "{t}");
+}
