@@ -299,3 +299,36 @@ fn bench_reports_rates() {
     assert_eq!(out["events"], 40000);
     assert!(out["events_per_s"].as_f64().is_some_and(|r| r > 0.0));
 }
+
+#[test]
+fn check_runs_cases_and_reports_them() {
+    let out = json(&prodsim(&[
+        "check",
+        "--cases",
+        "40",
+        "--scenario",
+        "rate-limiting",
+        "--seed",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(out["cases"], 40);
+    assert_eq!(out["per_scenario"]["rate-limiting"], 40);
+    assert_eq!(out["failures"].as_array().map(Vec::len), Some(0));
+    assert!(out["cases_per_s"].as_f64().is_some_and(|r| r > 0.0));
+    let text = prodsim(&["check", "--cases", "10", "--scenario", "bulk-export"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("no failures"));
+    for bad in [
+        &["check", "--cases", "zero"][..],
+        &["check", "--cases", "0"],
+        &["check", "--scenario", "no-such-thing"],
+        &["check", "--seed", "-1"],
+        &["check", "rate-limiting"],
+        &["check", "--frobnicate", "1"],
+    ] {
+        let o = prodsim(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{bad:?}");
+    }
+}

@@ -1,13 +1,78 @@
 //! `prodsim`: run any scenario headless and print its numbers.
 //!
 //! Exit status: 0 on success, 2 for bad input (with a message naming the
-//! valid choices), 1 if the scenario registry itself is broken.
+//! valid choices), 1 if the scenario registry itself is broken or `check`
+//! found a failure.
 
 use prodsim::scenarios::{self, Scenario};
 use prodsim::spec::{ParamKind, RunConfig, SpecError, DEFAULT_SEED};
 use serde_json::{json, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
+
+/// The system allocator, counting the bytes in use and their peak, so that
+/// `prodsim check` can tell whether a run's memory grows with its length.
+struct CountingAlloc;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = IN_USE.fetch_add(bytes, Relaxed) + bytes;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call is passed straight to the system allocator; the
+// counters are plain atomics and never allocate.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc`, forwarded.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc_zeroed`, forwarded.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc`, forwarded.
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc`, forwarded.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            IN_USE.fetch_sub(layout.size(), Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAlloc = CountingAlloc;
+
+/// The counting allocator as the checker's heap meter.
+struct Heap;
+
+impl prodsim::check::HeapMeter for Heap {
+    fn reset_peak(&self) {
+        PEAK.store(IN_USE.load(Relaxed), Relaxed);
+    }
+    fn peak(&self) -> usize {
+        PEAK.load(Relaxed)
+    }
+}
 
 const USAGE: &str = "\
 usage:
@@ -15,6 +80,7 @@ usage:
   prodsim show <scenario> [--json]
   prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json] [--svg DIR]
   prodsim bench [--requests N] [--json]
+  prodsim check [--cases N] [--seed S] [--scenario ID] [--json]
   prodsim first-runs DIR
   prodsim stamp";
 
@@ -24,6 +90,8 @@ enum Failure {
     Usage(String),
     /// The registry is broken: exit 1.
     Internal(String),
+    /// `check` found failures: its report on stdout, exit 1.
+    Found(String),
 }
 
 impl From<SpecError> for Failure {
@@ -53,6 +121,11 @@ fn main() -> ExitCode {
             eprintln!("prodsim: internal error: {msg}");
             ExitCode::from(1)
         }
+        Err(Failure::Found(report)) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout().lock(), "{report}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -65,12 +138,13 @@ fn dispatch(args: &[String]) -> Result<String, Failure> {
         "show" => show(rest),
         "run" => run(rest),
         "bench" => bench(rest),
+        "check" => check(rest),
         "first-runs" => first_runs(rest),
         // The build stamp the site names its data directory after.
         "stamp" => Ok(prodsim::STAMP.to_string()),
         "help" | "--help" | "-h" => Ok(USAGE.to_string()),
         other => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: list, show, run, bench, first-runs, stamp, help)"
+            "unknown command '{other}' (valid: list, show, run, bench, check, first-runs, stamp, help)"
         ))),
     }
 }
@@ -374,6 +448,102 @@ fn first_runs(args: &[String]) -> Result<String, Failure> {
         written.push(path.display().to_string());
     }
     Ok(written.join("\n"))
+}
+
+/// Draws random cases and checks what every scenario promises; each
+/// failure is shrunk and printed as the line that replays it.
+fn check(args: &[String]) -> Result<String, Failure> {
+    let opts = parse_options(args, &["cases", "seed", "scenario"])?;
+    if let Some(extra) = opts.positional.first() {
+        return Err(Failure::Usage(format!(
+            "check takes no scenario argument ('{extra}'): use --scenario ID"
+        )));
+    }
+    let mut plan = prodsim::check::Plan {
+        cases: 1_000,
+        seed: DEFAULT_SEED,
+        scenario: None,
+        memory_every: 50,
+    };
+    for (name, value) in &opts.pairs {
+        match name.as_str() {
+            "cases" => {
+                plan.cases = value
+                    .parse()
+                    .ok()
+                    .filter(|&n: &u64| (1..=100_000_000).contains(&n))
+                    .ok_or_else(|| {
+                        Failure::Usage(format!(
+                            "--cases '{value}' must be a whole number from 1 to 100000000"
+                        ))
+                    })?
+            }
+            "seed" => {
+                plan.seed = value.parse().map_err(|_| {
+                    Failure::Usage(format!(
+                        "--seed '{value}' is not a whole number from 0 to {}",
+                        u64::MAX
+                    ))
+                })?
+            }
+            _ => plan.scenario = Some(value.clone()),
+        }
+    }
+    let all = scenarios::catalogue()?;
+    let chosen: Vec<&Scenario> = match &plan.scenario {
+        Some(id) => vec![scenarios::find(id)?],
+        None => all.iter().collect(),
+    };
+    // A panic is a finding, reported with its case: keep the default hook
+    // from printing each one as it is caught.
+    std::panic::set_hook(Box::new(|_| {}));
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = prodsim::check::run(&plan, &chosen, Some(&Heap), threads);
+    let _ = std::panic::take_hook();
+    let wall = started.elapsed().as_secs_f64();
+    let per_s = report.cases as f64 / wall.max(1e-9);
+    let text = if opts.json {
+        pretty(&json!({
+            "cases": report.cases,
+            "seed": plan.seed,
+            "threads": threads,
+            "wall_s": wall,
+            "cases_per_s": per_s,
+            "memory_checked": report.memory_checked,
+            "per_scenario": report.per_scenario.iter().map(|(id, n)| (id.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "failures": report.failures.iter().map(|f| json!({
+                "problem": f.problem,
+                "replay": f.shrunk.replay(),
+                "drawn": f.drawn.replay(),
+            })).collect::<Vec<_>>(),
+        }))
+    } else {
+        let mut lines = vec![format!(
+            "checked {} cases (seed {}) in {wall:.1} s on {threads} threads: {per_s:.0} cases/s; memory judged on {}",
+            report.cases, plan.seed, report.memory_checked
+        )];
+        for (id, n) in &report.per_scenario {
+            lines.push(format!("  {id:28} {n} cases"));
+        }
+        if report.failures.is_empty() {
+            lines.push("no failures".into());
+        }
+        for f in &report.failures {
+            lines.push(format!(
+                "FAILED: {}
+  replay: {}",
+                f.problem,
+                f.shrunk.replay()
+            ));
+        }
+        lines.join("\n")
+    };
+    if report.failures.is_empty() {
+        Ok(text)
+    } else {
+        Err(Failure::Found(text))
+    }
 }
 
 fn bench(args: &[String]) -> Result<String, Failure> {
