@@ -332,3 +332,34 @@ fn check_runs_cases_and_reports_them() {
         assert!(!stderr(&o).contains("panicked"), "{bad:?}");
     }
 }
+
+#[test]
+fn replications_print_mean_sd_and_interval_per_metric() {
+    let out = json(&prodsim(&[
+        "run",
+        "connection-pool",
+        "--preset",
+        "erlang",
+        "--duration",
+        "600",
+        "--replications",
+        "5",
+        "--json",
+    ]));
+    assert_eq!(out["replications"], 5);
+    assert_eq!(out["replication_seeds"].as_array().map(Vec::len), Some(5));
+    let wait = &out["metrics"]["pool_wait_mean_ms"];
+    let (mean, lo, hi) = (
+        wait["mean"].as_f64().unwrap_or(f64::NAN),
+        wait["ci95"][0].as_f64().unwrap_or(f64::NAN),
+        wait["ci95"][1].as_f64().unwrap_or(f64::NAN),
+    );
+    assert!(lo <= mean && mean <= hi, "{wait}");
+    assert_eq!(wait["n"], 5);
+    assert!(wait["sd"].as_f64().is_some_and(|sd| sd > 0.0));
+    for bad in ["1", "0", "x", "10001"] {
+        let o = prodsim(&["run", "rate-limiting", "--replications", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--replications"), "{}", stderr(&o));
+    }
+}

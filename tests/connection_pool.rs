@@ -468,3 +468,32 @@ fn acquire_timeout_fails_requests_that_wait_too_long() {
     // Nobody waits longer than the timeout plus the 50 ms connect of the one connection.
     assert!(metric(&out, "pool_wait_p99_ms") <= 550.0 * 1.01);
 }
+
+#[test]
+fn replications_bracket_erlang_c_and_do_not_depend_on_the_threads() {
+    // 20 independent hours of the 'erlang' preset: the 95 % interval of
+    // the mean wait holds Erlang C's 668.7 ms (the README shows the run).
+    let s = find("connection-pool").unwrap_or_else(|e| panic!("{e}"));
+    let params = s
+        .spec
+        .resolve(Some("erlang"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let on = |threads| {
+        prodsim::replicate::run(s, &params, 42, 3_600.0, 20, threads)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (one, two) = (on(1), on(2));
+    assert_eq!(one, two, "the same replications whatever the threads");
+    let wait = prodsim::replicate::summarize(&one)
+        .into_iter()
+        .find(|m| m.key == "pool_wait_mean_ms")
+        .unwrap_or_else(|| panic!("no pool_wait_mean_ms"));
+    let expected = erlang_wait_ms();
+    assert!((expected - 668.7).abs() < 0.1, "{expected}");
+    assert!(
+        wait.ci95.0 <= expected && expected <= wait.ci95.1,
+        "{:?} does not hold {expected}",
+        wait.ci95
+    );
+    assert_eq!(wait.n, 20);
+}

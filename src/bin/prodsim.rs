@@ -78,7 +78,7 @@ const USAGE: &str = "\
 usage:
   prodsim list [--json]
   prodsim show <scenario> [--json]
-  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--json] [--svg DIR]
+  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--replications N] [--json] [--svg DIR]
   prodsim bench [--requests N] [--json]
   prodsim check [--cases N] [--seed S] [--scenario ID] [--json]
   prodsim first-runs DIR
@@ -319,7 +319,10 @@ fn with_unit(label: &str, unit: &str, definition: &str) -> String {
 }
 
 fn run(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &["preset", "set", "seed", "duration", "svg"])?;
+    let opts = parse_options(
+        args,
+        &["preset", "set", "seed", "duration", "svg", "replications"],
+    )?;
     let scenario = one_scenario(&opts)?;
     let spec = &scenario.spec;
     let mut preset = None;
@@ -327,9 +330,23 @@ fn run(args: &[String]) -> Result<String, Failure> {
     let mut seed = DEFAULT_SEED;
     let mut duration_s = spec.duration_s.default;
     let mut svg_dir = None;
+    let mut replications = None;
     for (name, value) in &opts.pairs {
         match name.as_str() {
             "preset" => preset = Some(value.as_str()),
+            "replications" => {
+                replications = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|&n: &u64| (2..=10_000).contains(&n))
+                        .ok_or_else(|| {
+                            Failure::Usage(format!(
+                                "--replications '{value}' must be a whole number from 2 to 10000"
+                            ))
+                        })?,
+                )
+            }
             "svg" => svg_dir = Some(std::path::PathBuf::from(value)),
             "set" => {
                 let (k, v) = value.split_once('=').ok_or_else(|| {
@@ -354,6 +371,14 @@ fn run(args: &[String]) -> Result<String, Failure> {
         }
     }
     let params = spec.resolve(preset, &sets)?;
+    if let Some(n) = replications {
+        if svg_dir.is_some() {
+            return Err(Failure::Usage(
+                "--svg draws one run: leave out --replications".into(),
+            ));
+        }
+        return replicated(scenario, &params, seed, duration_s, n, opts.json);
+    }
     let config = RunConfig { seed, duration_s };
     let started = Instant::now();
     let result = scenario.run(&params, &config)?;
@@ -396,6 +421,82 @@ fn run(args: &[String]) -> Result<String, Failure> {
         out.push(format!("  {} ({}): {}", o.kind, o.reason, o.count));
     }
     Ok(out.join("\n"))
+}
+
+/// `run --replications N`: per metric the mean, the standard deviation and
+/// a 95 % confidence interval over N independent replications.
+fn replicated(
+    scenario: &Scenario,
+    params: &prodsim::spec::Params,
+    seed: u64,
+    duration_s: f64,
+    n: u64,
+    json_out: bool,
+) -> Result<String, Failure> {
+    use prodsim::replicate;
+    let spec = &scenario.spec;
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let started = Instant::now();
+    let results = replicate::run(scenario, params, seed, duration_s, n, threads)?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let summaries = replicate::summarize(&results);
+    if json_out {
+        let first = results
+            .first()
+            .ok_or_else(|| Failure::Internal("no replication ran".into()))?;
+        let run = prodsim::present::SummaryRun {
+            params,
+            result: first,
+        };
+        let mut out: Value = serde_json::from_str(&prodsim::present::summary_json(
+            &spec.id,
+            seed,
+            &run,
+            None,
+            Some(wall_ms),
+        ))
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+        let metrics: serde_json::Map<String, Value> = summaries
+            .iter()
+            .map(|s| {
+                (
+                    s.key.clone(),
+                    json!({"mean": s.mean, "sd": s.sd, "ci95": [s.ci95.0, s.ci95.1], "n": s.n}),
+                )
+            })
+            .collect();
+        let events: Vec<u64> = results.iter().map(|r| r.events).collect();
+        let seeds: Vec<String> = (0..n)
+            .map(|i| replicate::replication_seed(seed, i).to_string())
+            .collect();
+        if let Some(o) = out.as_object_mut() {
+            o.insert("metrics".into(), Value::Object(metrics));
+            o.insert("replications".into(), json!(n));
+            // As strings: seeds use all 64 bits, beyond what JSON readers
+            // keep exactly.
+            o.insert("replication_seeds".into(), json!(seeds));
+            o.insert("events".into(), json!(events.iter().sum::<u64>()));
+        }
+        return Ok(pretty(&out));
+    }
+    let mut lines = vec![format!(
+        "{} — {n} replications (seeds from {seed}), {duration_s} s each, in {wall_ms:.1} ms\n  {:45} {:>14} {:>12}   95 % confidence interval",
+        spec.id, "metric", "mean", "sd"
+    )];
+    for s in &summaries {
+        let (label, unit) = spec
+            .metrics
+            .iter()
+            .find(|m| m.key == s.key)
+            .map_or((s.key.as_str(), ""), |m| {
+                (m.label.as_str(), m.unit.as_str())
+            });
+        lines.push(format!(
+            "  {label:45} {:>14.4} {:>12.4}   [{:.4}, {:.4}] {unit}",
+            s.mean, s.sd, s.ci95.0, s.ci95.1
+        ));
+    }
+    Ok(lines.join("\n"))
 }
 
 /// Writes every chart and the diagram (at the end of the run) as SVG files.
