@@ -187,8 +187,8 @@ fn same_command_gives_the_same_metrics() {
 #[test]
 fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
     let cases: &[(&[&str], &str)] = &[
-        (&[], "no command"),
-        (&["frobnicate"], "valid: list, show, run, bench"),
+        (&[], "Usage: prodsim <COMMAND>"),
+        (&["frobnicate"], "valid: list, show, run, bench, check"),
         (&["run", "nope"], "unknown scenario 'nope' (valid: large-datasets, bulk-upload, bulk-export, memory-leaks, rate-limiting, connection-pool, cascading-failures, third-party-rate-limits)"),
         (&["run"], "which scenario?"),
         (
@@ -231,10 +231,10 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
             &["run", "rate-limiting", "--duration", "abc"],
             "not a number of seconds",
         ),
-        (&["run", "rate-limiting", "--seed"], "--seed needs a value"),
+        (&["run", "rate-limiting", "--seed"], "a value is required for '--seed <N>'"),
         (
             &["run", "rate-limiting", "--colour"],
-            "unknown option '--colour'",
+            "unexpected argument '--colour'",
         ),
         (
             &["show", "rate-limiting", "extra"],
@@ -362,4 +362,31 @@ fn replications_print_mean_sd_and_interval_per_metric() {
         assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
         assert!(stderr(&o).contains("--replications"), "{}", stderr(&o));
     }
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        "list",
+        "show",
+        "run",
+        "bench",
+        "check",
+        "first-runs",
+        "stamp",
+    ] {
+        let out = prodsim(&[command, "--help"]);
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!("Usage: prodsim {command}")),
+            "{command}: {text}"
+        );
+    }
+    let top = prodsim(&["--help"]);
+    let text = String::from_utf8_lossy(&top.stdout);
+    assert!(
+        text.contains("check") && text.contains("Commands:"),
+        "{text}"
+    );
 }

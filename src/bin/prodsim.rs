@@ -4,6 +4,7 @@
 //! valid choices), 1 if the scenario registry itself is broken or `check`
 //! found a failure.
 
+use clap::{CommandFactory, Parser, Subcommand};
 use prodsim::scenarios::{self, Scenario};
 use prodsim::spec::{ParamKind, RunConfig, SpecError, DEFAULT_SEED};
 use serde_json::{json, Value};
@@ -74,16 +75,6 @@ impl prodsim::check::HeapMeter for Heap {
     }
 }
 
-const USAGE: &str = "\
-usage:
-  prodsim list [--json]
-  prodsim show <scenario> [--json]
-  prodsim run <scenario> [--preset NAME] [--set key=value]... [--seed N] [--duration SECONDS] [--replications N] [--json] [--svg DIR]
-  prodsim bench [--requests N] [--json]
-  prodsim check [--cases N] [--seed S] [--scenario ID] [--json]
-  prodsim first-runs DIR
-  prodsim stamp";
-
 /// A failure and the exit status it maps to.
 enum Failure {
     /// Bad input: exit 2.
@@ -103,9 +94,119 @@ impl From<SpecError> for Failure {
     }
 }
 
+/// Prodsim's scenarios, headless: list them, show one, run it (once or as
+/// replications), benchmark the engine, check every scenario's promises.
+#[derive(Parser)]
+#[command(name = "prodsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every scenario: id, part and title.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a scenario's parameters (with ranges), presets, metrics and series.
+    Show {
+        /// The scenario's id (see `prodsim list`).
+        scenario: Option<String>,
+        /// Print the whole data file as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a scenario and print its numbers.
+    Run(RunArgs),
+    /// Measure the engine: the M/M/c workload and the request-flow workload.
+    Bench {
+        /// Requests to simulate (1 to 1000000000; default 2000000).
+        #[arg(long, value_name = "N")]
+        requests: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check random cases against what every scenario promises; a failure
+    /// is shrunk and printed as the line that replays it (exit status 1).
+    Check {
+        /// Cases to draw (default 1000).
+        #[arg(long, value_name = "N")]
+        cases: Option<String>,
+        /// The seed the cases are drawn from (default 42).
+        #[arg(long, value_name = "S", allow_hyphen_values = true)]
+        seed: Option<String>,
+        /// Check only this scenario.
+        #[arg(long, value_name = "ID")]
+        scenario: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every scenario's default run into DIR (the site's build does).
+    FirstRuns {
+        /// Where to write `<id>.first.json`.
+        dir: String,
+    },
+    /// Print the build stamp the site names its data directory after.
+    Stamp,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The scenario's id (see `prodsim list`).
+    scenario: Option<String>,
+    /// Apply this preset first (see `prodsim show <scenario>`).
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+    /// Set a parameter; repeat for more. Out-of-range values are refused.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// The seed of every random stream (default 42).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    seed: Option<String>,
+    /// Simulated seconds (default: the scenario's).
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    duration: Option<String>,
+    /// Run N independent replications and print mean, sd and 95 % interval.
+    #[arg(long, value_name = "N")]
+    replications: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write every chart and the diagram as SVG into DIR.
+    #[arg(long, value_name = "DIR")]
+    svg: Option<String>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match dispatch(&args) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand {
+                // Name every command, as every other bad value names its
+                // valid choices.
+                let names: Vec<String> = Cli::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                let given = std::env::args().nth(1).unwrap_or_default();
+                eprintln!(
+                    "prodsim: unknown command '{given}' (valid: {}, help)\n(see prodsim --help)",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+            // Help and version go to stdout with status 0; mistakes to
+            // stderr with status 2, like every other bad input.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match dispatch(cli.command) {
         Ok(out) => {
             // A reader that stops early (`prodsim show x | head`) closes the
             // pipe: that is not an error worth a panic.
@@ -114,7 +215,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(msg)) => {
-            eprintln!("prodsim: {msg}\n\n{USAGE}");
+            eprintln!("prodsim: {msg}\n(see prodsim --help)");
             ExitCode::from(2)
         }
         Err(Failure::Internal(msg)) => {
@@ -129,69 +230,54 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(args: &[String]) -> Result<String, Failure> {
-    let Some((command, rest)) = args.split_first() else {
-        return Err(Failure::Usage("no command given".into()));
-    };
-    match command.as_str() {
-        "list" => list(rest),
-        "show" => show(rest),
-        "run" => run(rest),
-        "bench" => bench(rest),
-        "check" => check(rest),
-        "first-runs" => first_runs(rest),
-        // The build stamp the site names its data directory after.
-        "stamp" => Ok(prodsim::STAMP.to_string()),
-        "help" | "--help" | "-h" => Ok(USAGE.to_string()),
-        other => Err(Failure::Usage(format!(
-            "unknown command '{other}' (valid: list, show, run, bench, check, first-runs, stamp, help)"
-        ))),
+/// Runs a command. Each takes its arguments as [`Options`] (clap checked
+/// their shape; the values are checked here, against the data files).
+fn dispatch(command: Command) -> Result<String, Failure> {
+    let opts =
+        |positional: Option<String>, json: bool, pairs: Vec<(&str, Option<String>)>| Options {
+            positional: positional.into_iter().collect(),
+            json,
+            pairs: pairs
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+                .collect(),
+        };
+    match command {
+        Command::List { json } => list(opts(None, json, vec![])),
+        Command::Show { scenario, json } => show(opts(scenario, json, vec![])),
+        Command::Run(a) => {
+            let mut pairs = vec![("preset", a.preset)];
+            pairs.extend(a.set.into_iter().map(|s| ("set", Some(s))));
+            pairs.extend([
+                ("seed", a.seed),
+                ("duration", a.duration),
+                ("replications", a.replications),
+                ("svg", a.svg),
+            ]);
+            run(opts(a.scenario, a.json, pairs))
+        }
+        Command::Bench { requests, json } => bench(opts(None, json, vec![("requests", requests)])),
+        Command::Check {
+            cases,
+            seed,
+            scenario,
+            json,
+        } => check(opts(
+            None,
+            json,
+            vec![("cases", cases), ("seed", seed), ("scenario", scenario)],
+        )),
+        Command::FirstRuns { dir } => first_runs(&dir),
+        Command::Stamp => Ok(prodsim::STAMP.to_string()),
     }
 }
 
-/// Parsed options: flags without values, and `--name value` pairs in order.
+/// A command's arguments: its scenario, `--json`, and `--name value`
+/// pairs in order.
 struct Options {
     positional: Vec<String>,
     json: bool,
     pairs: Vec<(String, String)>,
-}
-
-fn parse_options(args: &[String], with_value: &[&str]) -> Result<Options, Failure> {
-    let mut opts = Options {
-        positional: Vec::new(),
-        json: false,
-        pairs: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--json" {
-            opts.json = true;
-        } else if let Some(name) = arg.strip_prefix("--") {
-            let (name, inline) = match name.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (name, None),
-            };
-            if !with_value.contains(&name) {
-                let mut valid: Vec<String> = with_value.iter().map(|n| format!("--{n}")).collect();
-                valid.push("--json".into());
-                return Err(Failure::Usage(format!(
-                    "unknown option '--{name}' (valid: {})",
-                    valid.join(", ")
-                )));
-            }
-            let value = match inline {
-                Some(v) => v,
-                None => it
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| Failure::Usage(format!("--{name} needs a value")))?,
-            };
-            opts.pairs.push((name.to_string(), value));
-        } else {
-            opts.positional.push(arg.clone());
-        }
-    }
-    Ok(opts)
 }
 
 fn one_scenario(opts: &Options) -> Result<&'static Scenario, Failure> {
@@ -215,11 +301,7 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-fn list(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &[])?;
-    if let Some(extra) = opts.positional.first() {
-        return Err(Failure::Usage(format!("unexpected argument '{extra}'")));
-    }
+fn list(opts: Options) -> Result<String, Failure> {
     let all = scenarios::catalogue()?;
     if opts.json {
         let items: Vec<Value> = all
@@ -236,8 +318,7 @@ fn list(args: &[String]) -> Result<String, Failure> {
         .join("\n"))
 }
 
-fn show(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &[])?;
+fn show(opts: Options) -> Result<String, Failure> {
     let spec = &one_scenario(&opts)?.spec;
     if opts.json {
         let v = serde_json::to_value(spec).map_err(|e| Failure::Internal(e.to_string()))?;
@@ -318,11 +399,7 @@ fn with_unit(label: &str, unit: &str, definition: &str) -> String {
     format!("{label}{unit}\n  {:22} {definition}", "")
 }
 
-fn run(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(
-        args,
-        &["preset", "set", "seed", "duration", "svg", "replications"],
-    )?;
+fn run(opts: Options) -> Result<String, Failure> {
     let scenario = one_scenario(&opts)?;
     let spec = &scenario.spec;
     let mut preset = None;
@@ -532,10 +609,7 @@ fn write_svgs(
 
 /// Writes `DIR/<id>.first.json` for every scenario: the default run the
 /// site shows before its simulator has loaded (see `scenarios::first_run`).
-fn first_runs(args: &[String]) -> Result<String, Failure> {
-    let [dir] = args else {
-        return Err(Failure::Usage("first-runs needs one directory".into()));
-    };
+fn first_runs(dir: &str) -> Result<String, Failure> {
     let dir = std::path::Path::new(dir);
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", dir.display())))?;
@@ -553,13 +627,7 @@ fn first_runs(args: &[String]) -> Result<String, Failure> {
 
 /// Draws random cases and checks what every scenario promises; each
 /// failure is shrunk and printed as the line that replays it.
-fn check(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &["cases", "seed", "scenario"])?;
-    if let Some(extra) = opts.positional.first() {
-        return Err(Failure::Usage(format!(
-            "check takes no scenario argument ('{extra}'): use --scenario ID"
-        )));
-    }
+fn check(opts: Options) -> Result<String, Failure> {
     let mut plan = prodsim::check::Plan {
         cases: 1_000,
         seed: DEFAULT_SEED,
@@ -647,8 +715,7 @@ fn check(args: &[String]) -> Result<String, Failure> {
     }
 }
 
-fn bench(args: &[String]) -> Result<String, Failure> {
-    let opts = parse_options(args, &["requests"])?;
+fn bench(opts: Options) -> Result<String, Failure> {
     let mut requests = 2_000_000u64;
     for (_, value) in &opts.pairs {
         requests = value
