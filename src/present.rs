@@ -414,13 +414,26 @@ impl CompareRow {
             let word = if d == 0.0 { "same" } else { "changed" };
             return Some((word.to_string(), String::new()));
         }
-        let relative = self
-            .delta_pct()
-            .map(|p| format!("({p:+.0} %)"))
-            .unwrap_or_default();
-        let difference = if self.unit == "%" {
-            let word = if d.abs() == 1.0 { "point" } else { "points" };
-            format!("{} {word}", format_number(d))
+        // Beyond tenfold, a factor reads better than "+110488 %".
+        let relative = match (self.delta_pct(), self.b) {
+            (Some(p), Some(b)) if p.abs() >= 1_000.0 && self.a != 0.0 => {
+                format!("(×{})", format_number(b / self.a))
+            }
+            (Some(p), _) => format!("({p:+.0} %)"),
+            _ => String::new(),
+        };
+        let points = match self.unit.as_str() {
+            "%" => Some(d),
+            "fraction" => Some(d * 100.0),
+            _ => None,
+        };
+        let difference = if let Some(points) = points {
+            let word = if points.abs() == 1.0 {
+                "point"
+            } else {
+                "points"
+            };
+            format!("{} {word}", format_number(points))
         } else {
             format_with_unit(d, &self.unit)
         };
@@ -797,6 +810,17 @@ mod tests {
         assert_eq!(
             row("%", 50.0, 49.0).delta_text().map(|d| d.0),
             Some("-1 point".to_string())
+        );
+        // A fraction shows as a percentage, so its difference is in
+        // points too: 0.463 → 0.940 is 47.7 points.
+        assert_eq!(
+            row("fraction", 0.463, 0.940).delta_text().map(|d| d.0),
+            Some("47.7 points".to_string())
+        );
+        // 16 → 17 694 connections: a factor, not "+110488 %".
+        assert_eq!(
+            row("connections", 16.0, 17_694.0).delta_text().map(|d| d.1),
+            Some("(×1,106)".to_string())
         );
         assert_eq!(
             row("0/1", 0.0, 1.0).delta_text(),

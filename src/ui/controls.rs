@@ -15,6 +15,56 @@ pub enum Variant {
     B,
 }
 
+/// What the last edit of one control had to correct, shown under it until
+/// the settings change again (another edit, a preset, the compare
+/// choice): then it no longer describes what is on screen.
+#[derive(Clone, Copy)]
+pub struct LocalNotice {
+    text: RwSignal<Option<String>>,
+    /// Set by the edit that wrote `text`, so that its own state change
+    /// does not clear it.
+    fresh: StoredValue<bool>,
+}
+
+impl LocalNotice {
+    /// A notice that clears on the next change of `state`.
+    pub fn new(state: RwSignal<ViewState>) -> Self {
+        let notice = Self {
+            text: RwSignal::new(None),
+            fresh: StoredValue::new(false),
+        };
+        Effect::new(move |_| {
+            state.track();
+            if notice.fresh.get_value() {
+                notice.fresh.set_value(false);
+            } else {
+                notice.text.set(None);
+            }
+        });
+        notice
+    }
+
+    /// Records the outcome of an edit that changed the settings.
+    pub fn after_edit(&self, text: Option<String>) {
+        self.fresh.set_value(true);
+        self.text.set(text);
+    }
+
+    /// Shows `text` for an edit that changed nothing (refused input).
+    pub fn refused(&self, text: String) {
+        self.text.set(Some(text));
+    }
+
+    /// The notice, under its control.
+    pub fn view(self) -> impl IntoView {
+        move || {
+            self.text
+                .get()
+                .map(|n| view! { <p class="notice control-notice" role="status">{n}</p> })
+        }
+    }
+}
+
 /// Applies `raw` to parameter `key` of `variant`; returns the notice, if
 /// the value had to be clamped or corrected.
 pub fn set_param(
@@ -72,8 +122,8 @@ fn ParamControl(
             .unwrap_or_default()
     };
     // What the last edit had to correct, said under the control itself.
-    let own_notice = RwSignal::new(None::<String>);
-    let set = move |raw: String| own_notice.set(set_param(spec, state, variant, key, &raw));
+    let own_notice = LocalNotice::new(state);
+    let set = move |raw: String| own_notice.after_edit(set_param(spec, state, variant, key, &raw));
     // After an edit the box shows the value in force: a clamped number or a
     // corrected fault list that equals the old value changes no signal,
     // so the box is told directly.
@@ -150,7 +200,7 @@ fn ParamControl(
         <div class="control" data-param=key class:disabled=disabled>
             <label for=id title=param.help.clone()>{param.label.clone()}</label>
             {input}
-            {move || own_notice.get().map(|n| view! { <p class="notice control-notice" role="status">{n}</p> })}
+            {own_notice.view()}
             {move || late_faults().into_iter().map(|n| view! { <p class="notice control-notice" role="status">{n}</p> }).collect_view()}
             <p class="help">{param.help.clone()}</p>
             <Show when=disabled>

@@ -51,6 +51,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         ..initial
     });
     let notices = RwSignal::new(initial_notices);
+    // Corrections of the seed and duration boxes, said under each box.
+    let seed_notice = super::controls::LocalNotice::new(state);
+    let duration_notice = super::controls::LocalNotice::new(state);
     let results = RwSignal::new(None::<Arc<Vec<RunResult>>>);
     // The parameters each of `results` was run with (the state may already
     // hold newer ones while a run is under way).
@@ -481,8 +484,15 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             on:change=move |ev| {
                                 let raw = event_target_value(&ev);
                                 match raw.trim().parse::<u64>() {
-                                    Ok(seed) => state.update(|v| v.seed = seed),
-                                    Err(_) => notices.update(|n| n.push(format!("seed '{raw}' is not a whole number; kept the old seed"))),
+                                    Ok(seed) => {
+                                        seed_notice.after_edit(None);
+                                        state.update(|v| v.seed = seed);
+                                    }
+                                    Err(_) => {
+                                        let kept = state.with_untracked(|v| v.seed);
+                                        seed_notice.refused(format!("seed '{raw}' is not a whole number from 0 to {}; kept {kept}", u64::MAX));
+                                        event_target::<web_sys::HtmlInputElement>(&ev).set_value(&kept.to_string());
+                                    }
                                 }
                             } />
                         <button class="small" on:click=move |_| {
@@ -490,6 +500,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             state.update(|v| v.seed = seed);
                         }>"New seed"</button>
                     </div>
+                    {seed_notice.view()}
                 </div>
                 <div class="control">
                     <label for="duration">"Duration"</label>
@@ -499,19 +510,24 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                             on:change=move |ev| {
                                 let raw = event_target_value(&ev);
                                 let (lo, hi) = (spec.duration_s.min / per_unit, spec.duration_s.max / per_unit);
+                                let input = event_target::<web_sys::HtmlInputElement>(&ev);
                                 match raw.trim().parse::<f64>() {
                                     Ok(d) if d.is_finite() => {
                                         let clamped = d.clamp(lo, hi);
-                                        if clamped != d {
-                                            notices.update(|n| n.push(format!("duration {d} {duration_unit} is outside {lo}–{hi} {duration_unit}; using {clamped}")));
-                                        }
+                                        duration_notice.after_edit((clamped != d).then(|| format!("duration {d} {duration_unit} is outside {lo}–{hi} {duration_unit}; using {clamped}")));
                                         state.update(|v| v.duration_s = clamped * per_unit);
+                                        input.set_value(&clamped.to_string());
                                     }
-                                    _ => notices.update(|n| n.push(format!("duration '{raw}' is not a number; kept the old one"))),
+                                    _ => {
+                                        let kept = state.with_untracked(|v| v.duration_s / per_unit);
+                                        duration_notice.refused(format!("duration '{raw}' is not a number; kept {kept} {duration_unit}"));
+                                        input.set_value(&kept.to_string());
+                                    }
                                 }
                             } />
                         <span class="unit">{format!("{duration_unit} simulated")}</span>
                     </div>
+                    {duration_notice.view()}
                 </div>
                 <div class="control">
                     <label for="compare">"Compare with"</label>
