@@ -390,3 +390,89 @@ fn every_command_has_help() {
         "{text}"
     );
 }
+
+/// Values a hostile or careless user might pass anywhere.
+fn hostile_values() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "",
+        " ",
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e309",
+        "-1e309",
+        "1e-400",
+        "-0",
+        "0x10",
+        "1_000",
+        "１２",
+        "1,5",
+        "+-3",
+        "--",
+        "=",
+        "<script>alert(1)</script>",
+        "%00",
+        "%ZZ",
+        "\u{202e}",
+        "'; DROP TABLE x; --",
+        "\n",
+        "💥",
+        "a:b:c:d:e",
+        "provider:down:-5:10",
+        "provider:down:10:1e9",
+        "users:traffic1e9:0:1",
+        ",,,",
+        "provider:slow0:1:1",
+        "provider:errors101:1:1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("9".repeat(400));
+    v.push("x".repeat(10_000));
+    v
+}
+
+#[test]
+fn hostile_cli_values_get_exit_2_and_a_message_never_a_panic() {
+    let scenarios = prodsim::scenarios::catalogue().unwrap_or_else(|e| panic!("{e}"));
+    let mut tried = 0;
+    for s in scenarios {
+        for p in &s.spec.params {
+            for value in hostile_values() {
+                let set = format!("{}={value}", p.key);
+                let shortest = s.spec.duration_s.min.to_string();
+                let out = prodsim(&["run", &s.spec.id, "--duration", &shortest, "--set", &set]);
+                tried += 1;
+                match out.status.code() {
+                    // Some hostile-looking text is a valid value ("-0", an
+                    // empty fault list).
+                    Some(0) => {}
+                    Some(2) => assert!(
+                        stderr(&out).contains(&p.key),
+                        "{} {set}: the message should name the parameter: {}",
+                        s.spec.id,
+                        stderr(&out)
+                    ),
+                    other => panic!("{} {set}: exit {other:?}: {}", s.spec.id, stderr(&out)),
+                }
+            }
+        }
+    }
+    for value in hostile_values() {
+        for flag in ["--seed", "--duration", "--replications", "--preset"] {
+            let out = prodsim(&["run", "rate-limiting", flag, &value]);
+            tried += 1;
+            let code = out.status.code();
+            assert!(
+                code == Some(0) || code == Some(2),
+                "{flag} {value:?}: exit {code:?}: {}",
+                stderr(&out)
+            );
+            assert!(!stderr(&out).contains("panicked"), "{flag} {value:?}");
+        }
+    }
+    assert!(tried > 1_000, "{tried}");
+}
