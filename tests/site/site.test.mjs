@@ -44,6 +44,13 @@ test("every scenario page runs in a worker and draws its charts", async () => {
   for (const id of scenarios) {
     const { page, errors } = await visit(`?s=${id}`);
     await ran(page);
+    // Charts off screen are drawn once the page is idle: wait until every
+    // canvas has ink (the check below says which one stayed blank).
+    await page.waitForFunction(() => [...document.querySelectorAll("canvas")].every((c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      for (let i = 4; i < d.length; i += 4 * 97) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) return true;
+      return false;
+    }), null, { timeout: 5000 }).catch(() => {});
     // Charts are drawn: each canvas has many pixels unlike its corner.
     const inked = await page.$$eval("canvas", (canvases) => canvases.map((c) => {
       const ctx = c.getContext("2d");
