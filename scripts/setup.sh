@@ -9,6 +9,7 @@ TRUNK_VERSION=0.21.14
 WASM_PACK_VERSION=0.15.1
 BINARYEN_VERSION=132
 PLAYWRIGHT_VERSION=1.65.1
+AXE_VERSION=4.14.1
 # wasm-bindgen-cli must match the wasm-bindgen the crate links, exactly.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
@@ -55,5 +56,11 @@ if ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" .tools/node_modules/playwrig
   say "installing playwright-core@$PLAYWRIGHT_VERSION from npm into .tools/ (it drives Debian's chromium; no browser download)"
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+fi
+# axe-core checks the built site's accessibility inside those pages.
+if ! grep -q "\"version\": \"$AXE_VERSION\"" .tools/node_modules/axe-core/package.json 2>/dev/null; then
+  say "installing axe-core@$AXE_VERSION from npm into .tools/ (accessibility checks in the built-site test)"
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund "axe-core@$AXE_VERSION" >/dev/null
 fi
 say "toolchain ready"

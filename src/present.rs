@@ -3,7 +3,7 @@
 //! series at a moment, the compare table, CSV export and the topic finder.
 
 use crate::engine::metrics::{RunResult, Series};
-use crate::spec::ScenarioSpec;
+use crate::spec::{ChartSpec, ScenarioSpec};
 
 /// Label, unit and definition of the series every scenario reports.
 const COMMON_SERIES_LABELS: &[(&str, &str, &str, &str)] = &[
@@ -565,6 +565,60 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// A chart in words, for people who cannot see it: for each series of
+/// each run, its range, when it peaked and where it ended ("API threads in
+/// use: 4 to 50 threads, highest at 32 s, 6 at the end."). The CSV has
+/// every point.
+pub fn chart_summary(
+    spec: &ScenarioSpec,
+    chart: &ChartSpec,
+    runs: &[(&str, &RunResult)],
+) -> String {
+    let mut sentences = Vec::new();
+    for (name, run) in runs {
+        for key in &chart.series {
+            let Some(series) = run.series(key) else {
+                continue;
+            };
+            let (label, unit) = series_label(spec, key);
+            let prefix = if name.is_empty() {
+                String::new()
+            } else {
+                format!("{name} · ")
+            };
+            let (Some(&last), Some(lo), Some((peak_at, hi))) = (
+                series.values.last(),
+                series.values.iter().copied().reduce(f64::min),
+                series.values.iter().copied().enumerate().reduce(|best, x| {
+                    if x.1 > best.1 {
+                        x
+                    } else {
+                        best
+                    }
+                }),
+            ) else {
+                sentences.push(format!("{prefix}{label}: no data."));
+                continue;
+            };
+            let at = format_duration((peak_at as f64 + 0.5) * run.bucket_s);
+            sentences.push(if lo == hi {
+                format!(
+                    "{prefix}{label}: {} throughout.",
+                    format_with_unit(hi, unit)
+                )
+            } else {
+                format!(
+                    "{prefix}{label}: {} to {}, highest at {at}, {} at the end.",
+                    format_number(lo),
+                    format_with_unit(hi, unit),
+                    format_number(last)
+                )
+            });
+        }
+    }
+    format!("{}. {}", chart.title, sentences.join(" "))
+}
+
 /// Every series of a run as CSV: a `time_s` column, then one per series.
 pub fn series_csv(result: &RunResult) -> String {
     let mut out = String::from("time_s");
@@ -778,6 +832,46 @@ mod tests {
             values: vec![],
         };
         assert_eq!(value_at(&empty, 0.5, 1.0), None);
+    }
+
+    #[test]
+    fn a_chart_reads_as_words() {
+        let spec = crate::scenarios::find("cascading-failures")
+            .map(|s| s.spec.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let chart = spec.charts[1].clone(); // API threads: api.busy, api.queue
+        let mut run = RunResult {
+            events: 0,
+            duration_s: 3.0,
+            bucket_s: 1.0,
+            metrics: vec![],
+            series: vec![
+                Series {
+                    key: "api.busy".into(),
+                    values: vec![4.0, 50.0, 6.0],
+                },
+                Series {
+                    key: "api.queue".into(),
+                    values: vec![0.0, 0.0, 0.0],
+                },
+            ],
+            outcomes: vec![],
+            marks: vec![],
+            faults: vec![],
+        };
+        let text = chart_summary(&spec, &chart, &[("", &run)]);
+        let (busy, _) = series_label(&spec, "api.busy");
+        let (queue, _) = series_label(&spec, "api.queue");
+        assert!(text.starts_with(&format!("{}. ", chart.title)), "{text}");
+        // The peak in the middle bucket, [1 s, 2 s): its middle is 1.50 s.
+        assert!(text.contains(&format!("{busy}: 4 to 50")), "{text}");
+        assert!(text.contains("highest at 1.50 s, 6 at the end."), "{text}");
+        assert!(text.contains(&format!("{queue}: 0")), "{text}");
+        run.series.clear();
+        assert_eq!(
+            chart_summary(&spec, &chart, &[("A", &run)]),
+            format!("{}. ", chart.title)
+        );
     }
 
     #[test]

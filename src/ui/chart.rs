@@ -307,10 +307,28 @@ pub fn Chart(
         }
     };
 
+    // The chart in words, for a screen reader: each series' range, peak
+    // and last value (the CSV button has every point).
+    let described = format!("chart-{}-{index}-text", spec.id);
+    let words = move || {
+        results.with(|res| {
+            let (Some(runs), Some(chart)) = (res.as_ref(), spec.charts.get(index)) else {
+                return String::new();
+            };
+            let named: Vec<(&str, &RunResult)> = run_names(runs.len())
+                .iter()
+                .copied()
+                .zip(runs.iter())
+                .collect();
+            crate::present::chart_summary(spec, chart, &named)
+        })
+    };
     view! {
         <figure class="chart" data-chart=index>
             <canvas node_ref=canvas style=format!("height:{CSS_HEIGHT}px") role="img" aria-label=title.clone()
+                aria-describedby=described.clone()
                 on:mousemove=on_move on:mouseleave=move |_| hover.set(Vec::new())></canvas>
+            <p class="visually-hidden" id=described>{words}</p>
             <figcaption>
                 <span class="readout" aria-live="polite">{move || hover.get().join(" · ")}</span>
                 <button class="small" on:click=export_png>"PNG"</button>

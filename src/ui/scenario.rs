@@ -694,6 +694,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     <span class="crumb">{crate::present::part_name(&spec.part)}</span>
                 </header>
             })}
+            // Everything but the header is the page's main landmark, so a
+            // screen reader's "skip to main" lands on the scenario.
+            <main>
             <div class="notices" role="status" aria-live="polite">
                 {move || notices.get().into_iter().map(|n| view! { <p class="notice">{n}</p> }).collect_view()}
                 {move || (!notices.with(Vec::is_empty)).then(|| view! {
@@ -776,6 +779,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     <section class="lesson" aria-label="Lesson" node_ref=lesson_slot>{lesson_status}</section>
                 })}
             </div>
+            </main>
         </div>
     }
 }
