@@ -344,38 +344,60 @@ const LEAK_BYTES_PER_REQUEST: f64 = 32.0;
 
 /// Checks that `case` run four times as long (within the scenario's
 /// range) needs no more memory than the recorder's bounded buffers and
-/// what it then holds in flight explain: per-request storage would grow
-/// with the duration. `Ok(false)`: the case has too few requests to tell.
+/// what it then holds in flight explain. Growth beyond that is confirmed
+/// on a run four times longer again: storage kept per request grows in
+/// step with the requests (about as many bytes per extra request both
+/// times), while a backlog or buffer that fills up and stops (a bounded
+/// queue of orphaned work, say) does not. `Ok(false)`: the case cannot
+/// tell (too few requests, or no room for the longer runs).
 pub fn check_memory(
     scenario: &Scenario,
     case: &Case,
     meter: &dyn HeapMeter,
 ) -> Result<bool, String> {
-    let longer = (case.duration_s * 4.0).min(scenario.spec.duration_s.max);
-    if longer <= case.duration_s * 1.5 {
-        return Ok(false); // too close to the longest run to tell
-    }
-    let measure = |c: &Case| -> Result<(f64, f64, f64), String> {
+    let max = scenario.spec.duration_s.max;
+    let measure = |duration_s: f64| -> Result<(f64, f64, f64), String> {
         meter.reset_peak();
-        let result = run_once(scenario, c)?;
+        let c = Case {
+            duration_s,
+            ..case.clone()
+        };
+        let result = run_once(scenario, &c)?;
         let requests = result.metric("requests").unwrap_or(0.0);
         Ok((meter.peak() as f64, in_flight_peak(&result), requests))
     };
-    let (short_bytes, short_flight, short_requests) = measure(case)?;
-    let long_case = Case {
-        duration_s: longer,
-        ..case.clone()
+    let d = case.duration_s;
+    let longer = (d * 4.0).min(max);
+    if longer <= d * 1.5 {
+        return Ok(false); // too close to the longest run to tell
+    }
+    let (short_bytes, short_flight, short_requests) = measure(d)?;
+    let (long_bytes, long_flight, long_requests) = measure(longer)?;
+    let bounded = |flight: f64, from: f64| {
+        recorder_bound(longer) + BYTES_PER_IN_FLIGHT * (flight - from).max(0.0)
     };
-    let (long_bytes, long_flight, long_requests) = measure(&long_case)?;
-    let bounded =
-        recorder_bound(longer) + BYTES_PER_IN_FLIGHT * (long_flight - short_flight).max(0.0);
-    if (long_requests - short_requests) * LEAK_BYTES_PER_REQUEST < bounded {
+    let allowed = bounded(long_flight, short_flight);
+    let more = long_requests - short_requests;
+    if more * LEAK_BYTES_PER_REQUEST < allowed {
         return Ok(false);
     }
-    if long_bytes - short_bytes > bounded {
+    let growth = long_bytes - short_bytes;
+    if growth <= allowed {
+        return Ok(true);
+    }
+    // Suspect: confirm on a run four times longer again.
+    let longest = (longer * 4.0).min(max);
+    if longest <= longer * 1.5 {
+        return Ok(false);
+    }
+    let (longest_bytes, longest_flight, longest_requests) = measure(longest)?;
+    let per_request = growth / more.max(1.0);
+    let growth_again = longest_bytes - long_bytes;
+    let more_again = (longest_requests - long_requests).max(1.0);
+    let steady = growth_again / more_again >= 0.5 * per_request;
+    if steady && growth_again > bounded(longest_flight, long_flight) {
         return Err(format!(
-            "memory grows with the duration: {short_bytes} bytes at {} s, {long_bytes} at {longer} s ({short_requests} and {long_requests} requests, {short_flight} and {long_flight} in flight at most)",
-            case.duration_s
+            "memory grows with the duration: {short_bytes} bytes at {d} s, {long_bytes} at {longer} s, {longest_bytes} at {longest} s ({short_requests}, {long_requests} and {longest_requests} requests; {short_flight}, {long_flight} and {longest_flight} in flight at most)"
         ));
     }
     Ok(true)

@@ -49,6 +49,11 @@ pub const PROVIDER_SIGMA: f64 = 0.5;
 pub const PROVIDER_CAPACITY: u32 = 25;
 /// Requests the API lets wait for a thread.
 pub const API_QUEUE: u32 = 25;
+/// Calls the payments service and the provider let wait, beyond which they
+/// answer 503 at once (`queue_full`): no real service queues without end,
+/// and a backlog that only grows would make memory grow with the run
+/// (the simulation checker found that case).
+pub const BACKLOG_LIMIT: u32 = 10_000;
 /// How long users wait before giving up, seconds.
 pub const USER_PATIENCE_S: f64 = 10.0;
 /// First backoff wait and its cap, seconds.
@@ -171,7 +176,7 @@ fn topology(k: &Knobs) -> Topology {
             // without holding a slot, so it passes on every call it gets.
             kind: StageKind::Service(Service::new(
                 64,
-                u32::MAX,
+                BACKLOG_LIMIT,
                 false,
                 vec![Step::Call(Call {
                     to: PROVIDER,
@@ -186,7 +191,7 @@ fn topology(k: &Knobs) -> Topology {
             // retries, builds a backlog that takes time to clear.
             kind: service(
                 PROVIDER_CAPACITY,
-                u32::MAX,
+                BACKLOG_LIMIT,
                 Dist::lognormal(PROVIDER_MEAN_S, PROVIDER_SIGMA),
             ),
         },
