@@ -293,6 +293,22 @@ fn one_scenario(opts: &Options) -> Result<&'static Scenario, Failure> {
     }
 }
 
+/// `--<flag> value` as a whole number within `range`, or a message that
+/// says which numbers are allowed.
+fn count(flag: &str, value: &str, range: std::ops::RangeInclusive<u64>) -> Result<u64, Failure> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--{flag} '{value}' must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -407,19 +423,7 @@ fn run(opts: Options) -> Result<String, Failure> {
     for (name, value) in &opts.pairs {
         match name.as_str() {
             "preset" => preset = Some(value.as_str()),
-            "replications" => {
-                replications = Some(
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|&n: &u64| (2..=10_000).contains(&n))
-                        .ok_or_else(|| {
-                            Failure::Usage(format!(
-                                "--replications '{value}' must be a whole number from 2 to 10000"
-                            ))
-                        })?,
-                )
-            }
+            "replications" => replications = Some(count("replications", value, 2..=10_000)?),
             "svg" => svg_dir = Some(std::path::PathBuf::from(value)),
             "set" => {
                 let (k, v) = value.split_once('=').ok_or_else(|| {
@@ -632,17 +636,7 @@ fn check(opts: Options) -> Result<String, Failure> {
     };
     for (name, value) in &opts.pairs {
         match name.as_str() {
-            "cases" => {
-                plan.cases = value
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| (1..=100_000_000).contains(&n))
-                    .ok_or_else(|| {
-                        Failure::Usage(format!(
-                            "--cases '{value}' must be a whole number from 1 to 100000000"
-                        ))
-                    })?
-            }
+            "cases" => plan.cases = count("cases", value, 1..=100_000_000)?,
             "seed" => {
                 plan.seed = value.parse().map_err(|_| {
                     Failure::Usage(format!(
@@ -714,15 +708,7 @@ fn check(opts: Options) -> Result<String, Failure> {
 fn bench(opts: Options) -> Result<String, Failure> {
     let mut requests = 2_000_000u64;
     for (_, value) in &opts.pairs {
-        requests = value
-            .parse()
-            .ok()
-            .filter(|&n: &u64| (1..=1_000_000_000).contains(&n))
-            .ok_or_else(|| {
-                Failure::Usage(format!(
-                    "--requests '{value}' must be a whole number from 1 to 1000000000"
-                ))
-            })?;
+        requests = count("requests", value, 1..=1_000_000_000)?;
     }
     let started = Instant::now();
     let out = prodsim::bench::mmc(requests, DEFAULT_SEED);
