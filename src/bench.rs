@@ -139,14 +139,7 @@ pub fn flow(seconds: u64, seed: u64) -> FlowOutcome {
     let topo = Topology {
         stages,
         routes: vec![Route::new("r", 0)],
-        sources: vec![Source::Open {
-            shape: crate::parts::RateShape::Flat(FLOW_RPS),
-            poisson: true,
-            routes: vec![(0, 1.0)],
-            objects: None,
-            clients: 0,
-            classes: None,
-        }],
+        sources: vec![Source::poisson(FLOW_RPS)],
         faults: vec![],
     };
     let Ok(mut sim) = Sim::new(&topo, seed, seconds * crate::engine::time::SECOND, &[]) else {

@@ -396,6 +396,19 @@ pub enum Source {
 pub const REQUEUE_PAUSE: SimTime = crate::engine::time::SECOND;
 
 impl Source {
+    /// Poisson arrivals at a steady `rate` per second, all to route 0, from
+    /// anonymous clients with no objects or classes: the plainest traffic.
+    pub fn poisson(rate: f64) -> Self {
+        Source::Open {
+            shape: RateShape::Flat(rate),
+            poisson: true,
+            routes: vec![(0, 1.0)],
+            objects: None,
+            clients: 0,
+            classes: None,
+        }
+    }
+
     /// The objects its requests ask for.
     pub fn objects(&self) -> Option<Objects> {
         match self {

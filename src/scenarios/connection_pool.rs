@@ -38,7 +38,6 @@ use crate::flow::{
     Call, CallPolicy, DatabaseStage, PoolSpec, Route, Service, Source, Stage, StageKind, Step,
     Topology,
 };
-use crate::parts::RateShape;
 use crate::spec::{Params, RunConfig, ScenarioSpec, SpecError};
 
 /// Spread (sigma of the underlying normal) of log-normal query times.
@@ -128,14 +127,7 @@ fn topology(k: &Knobs) -> Topology {
             },
         ],
         routes: vec![Route::new("requests", APP)],
-        sources: vec![Source::Open {
-            shape: RateShape::Flat(k.rps),
-            poisson: true,
-            routes: vec![(0, 1.0)],
-            objects: None,
-            clients: 0,
-            classes: None,
-        }],
+        sources: vec![Source::poisson(k.rps)],
         faults: vec![],
     }
 }
