@@ -21,11 +21,16 @@ pub const MAX_POINTS: usize = 300;
 /// Values below `2^bits` are exact; above that each power of two is split
 /// into `2^bits` equal sub-buckets, so a bucket is at most `2^-bits` of its
 /// value wide and the midpoint we report is within `2^-(bits+1)` of any
-/// value in it (0.4 % at 7 bits). Memory grows only with the largest value.
+/// value in it (0.4 % at 7 bits). Only the buckets from the smallest value's
+/// to the largest's are stored: latencies of milliseconds in nanoseconds
+/// would otherwise carry hundreds of empty buckets below them, zeroed on
+/// every growth and walked by every quantile.
 #[derive(Clone, Debug)]
 pub struct Histogram {
     bits: u32,
+    /// Counts of buckets `first..first + counts.len()`.
     counts: Vec<u64>,
+    first: usize,
     total: u64,
     sum: f64,
     min: u64,
@@ -43,6 +48,7 @@ impl Histogram {
         Self {
             bits: bits.clamp(1, 16),
             counts: Vec::new(),
+            first: 0,
             total: 0,
             sum: 0.0,
             min: u64::MAX,
@@ -88,22 +94,48 @@ impl Histogram {
             return;
         }
         let i = self.index(v);
-        if i >= self.counts.len() {
-            self.counts.resize(i + 1, 0);
+        if i.wrapping_sub(self.first) >= self.counts.len() {
+            self.cover(i, i);
         }
-        self.counts[i] += n;
+        self.counts[i - self.first] += n;
         self.total += n;
         self.sum += v as f64 * n as f64;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
     }
 
+    /// Makes the stored range include buckets `lo..=hi`: rare once the
+    /// first few samples are in, so kept out of the recording path.
+    #[cold]
+    #[inline(never)]
+    fn cover(&mut self, lo: usize, hi: usize) {
+        // Grown by at least half an octave at a time, so that samples
+        // spreading out one bucket at a time do not reallocate each time.
+        let slack = 1usize << self.bits.saturating_sub(1);
+        if self.counts.is_empty() {
+            self.first = lo.saturating_sub(slack);
+            self.counts.resize(hi + slack - self.first + 1, 0);
+            return;
+        }
+        if lo < self.first {
+            let new_first = lo.saturating_sub(slack);
+            let grow = self.first - new_first;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.first = new_first;
+        }
+        if hi >= self.first + self.counts.len() {
+            self.counts.resize(hi + slack - self.first + 1, 0);
+        }
+    }
+
     /// Adds every sample of `other` (same `bits`) to this histogram.
     pub fn merge(&mut self, other: &Histogram) {
-        if other.counts.len() > self.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
+        if other.counts.is_empty() {
+            return;
         }
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+        self.cover(other.first, other.first + other.counts.len() - 1);
+        let from = other.first - self.first;
+        for (mine, theirs) in self.counts[from..].iter_mut().zip(&other.counts) {
             *mine += theirs;
         }
         self.total += other.total;
@@ -139,7 +171,7 @@ impl Histogram {
         }
         let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
+        for (i, &c) in (self.first..).zip(&self.counts) {
             seen += c;
             if seen >= rank {
                 // Never outside the true range: a run whose samples are all
@@ -1081,6 +1113,55 @@ mod tests {
             let err = (h.quantile(q) - exact).abs() / exact;
             assert!(err < 0.01, "q {q}: {} vs {exact}", h.quantile(q));
         }
+    }
+
+    #[test]
+    fn order_of_recording_and_merging_never_changes_a_histogram() {
+        // Only the range between the smallest and largest bucket is
+        // stored; it grows at either end. Whatever the order the samples
+        // come in, or how they are split and merged, every quantile is
+        // the one of the sorted samples (within the bucket width).
+        let values: Vec<u64> = (0..2_000u64)
+            .map(|i| (i * 7_919) % 50_000_000 + 3)
+            .collect();
+        let mut up = Histogram::new(Histogram::COARSE);
+        let mut down = Histogram::new(Histogram::COARSE);
+        let (mut low, mut high) = (
+            Histogram::new(Histogram::COARSE),
+            Histogram::new(Histogram::COARSE),
+        );
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        for &v in &sorted {
+            up.record(v);
+        }
+        for &v in sorted.iter().rev() {
+            down.record(v);
+        }
+        for &v in &values {
+            if v < 1_000_000 {
+                low.record(v)
+            } else {
+                high.record(v)
+            }
+        }
+        // Merged both ways round: a merge may extend either end.
+        let mut high_then_low = high.clone();
+        high_then_low.merge(&low);
+        low.merge(&high);
+        for q in [0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 1.0] {
+            let exact = sorted[((q * sorted.len() as f64).ceil() as usize).max(1) - 1] as f64;
+            for h in [&up, &down, &low, &high_then_low] {
+                assert_eq!(h.quantile(q), up.quantile(q), "q {q}");
+                assert!(
+                    (h.quantile(q) - exact).abs() <= exact / 16.0 + 1.0,
+                    "q {q}: {} vs {exact}",
+                    h.quantile(q)
+                );
+            }
+        }
+        assert_eq!(low.count(), 2_000);
+        assert_eq!(high_then_low.mean(), up.mean());
     }
 
     #[test]
