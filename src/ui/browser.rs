@@ -143,7 +143,7 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    /// Calls `seen(true)` when `el` comes near the viewport and
+    /// Calls `seen(true)` when `el` comes into the viewport and
     /// `seen(false)` when it leaves (None: no IntersectionObserver).
     pub fn watch(el: &web_sys::Element, seen: impl Fn(bool) + 'static) -> Option<Self> {
         use wasm_bindgen::closure::Closure;
@@ -158,8 +158,11 @@ impl Visibility {
                 seen(entry.is_intersecting());
             }
         });
+        // No margin: a chart just below the fold is drawn right after the
+        // frame anyway (see `after_next_frame`), long before anyone can
+        // scroll to it, so only what is on screen delays that frame.
         let options = web_sys::IntersectionObserverInit::new();
-        options.set_root_margin("50% 0px");
+        options.set_root_margin("0px");
         let observer = web_sys::IntersectionObserver::new_with_options(
             callback.as_ref().unchecked_ref(),
             &options,

@@ -17,9 +17,48 @@ use std::sync::Arc;
 /// own `measureText`. plotters otherwise measures each label by adding a
 /// `<span>` to the page and reading its size, which forces a layout of the
 /// whole page for every label: most of a redraw's time, by profile.
+///
+/// It also sets the canvas's font, alignment and baseline only when they
+/// change (plotters sets all three for every label, and parsing a font
+/// string is the costliest of a label's calls), and remembers each label's
+/// measured width across redraws: the axes' labels rarely change.
 struct MeasuredCanvas {
     inner: plotters_canvas::CanvasBackend,
     context: web_sys::CanvasRenderingContext2d,
+    /// The text state last given to the context in this draw.
+    text_state: std::cell::RefCell<TextState>,
+}
+
+/// A context's font, textAlign and textBaseline, where known (`None`: not
+/// set in this draw, so unknown).
+#[derive(Default)]
+struct TextState {
+    font: Option<String>,
+    align: Option<&'static str>,
+    baseline: Option<&'static str>,
+}
+
+/// Text widths measured before, by font and text. Bounded: cleared when
+/// full, which only costs re-measuring.
+struct WidthCache(std::collections::HashMap<(String, String), u32>);
+
+impl WidthCache {
+    const MAX_ENTRIES: usize = 4096;
+}
+
+thread_local! {
+    static TEXT_WIDTHS: std::cell::RefCell<WidthCache> =
+        std::cell::RefCell::new(WidthCache(std::collections::HashMap::new()));
+}
+
+/// The CSS font string plotters draws `style` with.
+fn css_font<T: BackendTextStyle>(style: &T) -> String {
+    format!(
+        "{} {}px {}",
+        style.style().as_str(),
+        style.size(),
+        style.family().as_str()
+    )
 }
 
 impl MeasuredCanvas {
@@ -27,7 +66,34 @@ impl MeasuredCanvas {
         use wasm_bindgen::JsCast;
         let context = canvas.get_context("2d").ok()??.dyn_into().ok()?;
         let inner = plotters_canvas::CanvasBackend::with_canvas_object(canvas)?;
-        Some(Self { inner, context })
+        Some(Self {
+            inner,
+            context,
+            text_state: std::cell::RefCell::new(TextState::default()),
+        })
+    }
+
+    /// Gives the context this font, skipping it if it has it already.
+    fn set_font(&self, font: String) {
+        let mut state = self.text_state.borrow_mut();
+        if state.font.as_ref() != Some(&font) {
+            self.context.set_font(&font);
+            state.font = Some(font);
+        }
+    }
+
+    /// Gives the context this alignment and baseline, skipping what it
+    /// has already.
+    fn set_anchor(&self, align: &'static str, baseline: &'static str) {
+        let mut state = self.text_state.borrow_mut();
+        if state.align != Some(align) {
+            self.context.set_text_align(align);
+            state.align = Some(align);
+        }
+        if state.baseline != Some(baseline) {
+            self.context.set_text_baseline(baseline);
+            state.baseline = Some(baseline);
+        }
     }
 }
 
@@ -95,7 +161,42 @@ impl DrawingBackend for MeasuredCanvas {
         style: &T,
         pos: BackendCoord,
     ) -> Drawn {
-        self.inner.draw_text(text, style, pos)
+        use plotters_backend::text_anchor::{HPos, VPos};
+        use plotters_backend::FontTransform;
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        if !matches!(style.transform(), FontTransform::None) {
+            // Rotated: plotters' own routine, inside a save and restore
+            // that leave the context's text state as it was before.
+            return self.inner.draw_text(text, style, pos);
+        }
+        let baseline = match style.anchor().v_pos {
+            VPos::Top => "top",
+            VPos::Center => "middle",
+            VPos::Bottom => "bottom",
+        };
+        let align = match style.anchor().h_pos {
+            HPos::Left => "start",
+            HPos::Right => "end",
+            HPos::Center => "center",
+        };
+        self.set_font(css_font(style));
+        self.set_anchor(align, baseline);
+        let (r, g, b) = color.rgb;
+        self.context
+            .set_fill_style_str(&format!("rgba({r},{g},{b},{})", color.alpha));
+        if self
+            .context
+            .fill_text(text, f64::from(pos.0), f64::from(pos.1))
+            .is_err()
+        {
+            // plotters' routine reports the failure in its own error type.
+            *self.text_state.borrow_mut() = TextState::default();
+            return self.inner.draw_text(text, style, pos);
+        }
+        Ok(())
     }
     fn estimate_text_size<T: BackendTextStyle>(
         &self,
@@ -103,14 +204,24 @@ impl DrawingBackend for MeasuredCanvas {
         style: &T,
     ) -> Result<(u32, u32), DrawingErrorKind<CanvasError>> {
         // The same font string the canvas backend draws with.
-        self.context.set_font(&format!(
-            "{} {}px {}",
-            style.style().as_str(),
-            style.size(),
-            style.family().as_str()
-        ));
-        let width = self.context.measure_text(text).map_or(0.0, |m| m.width());
-        Ok((width.ceil() as u32, style.size().ceil() as u32))
+        let font = css_font(style);
+        let height = style.size().ceil() as u32;
+        let key = (font, text.to_string());
+        if let Some(width) = TEXT_WIDTHS.with(|c| c.borrow().0.get(&key).copied()) {
+            return Ok((width, height));
+        }
+        let (font, text) = key;
+        self.set_font(font.clone());
+        let width = self.context.measure_text(&text).map_or(0.0, |m| m.width());
+        let width = width.ceil() as u32;
+        TEXT_WIDTHS.with(|c| {
+            let mut cache = c.borrow_mut();
+            if cache.0.len() >= WidthCache::MAX_ENTRIES {
+                cache.0.clear();
+            }
+            cache.0.insert((font, text), width);
+        });
+        Ok((width, height))
     }
 }
 
@@ -191,7 +302,7 @@ pub fn Chart(
         });
     on_cleanup(move || listener.remove());
 
-    // Whether the canvas is on screen or near it, as an observer reports
+    // Whether the canvas is on screen, as an observer reports
     // it (asking the page would force a layout too).
     let on_screen = StoredValue::new(true);
     let observer = StoredValue::new_local(None::<browser::Visibility>);
