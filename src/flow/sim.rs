@@ -117,6 +117,33 @@ struct Ref {
     gen: u32,
 }
 
+/// The parent of a visit that answers a direct client call (see
+/// [`Sim::direct_client`]): no slab holds this handle.
+const CLIENT: Ref = Ref {
+    idx: u32::MAX,
+    gen: u32::MAX,
+};
+
+/// True when a visit entering `stage` is answered with its request at hand
+/// (by a job, a queue, or a refusal at the door), as a direct client call
+/// needs: not a database or third party, which answer by call handle.
+fn answers_with_request(topo: &Topology, stage: StageId, depth: usize) -> bool {
+    // Stages form no cycles of balancers and limiters; the depth bound
+    // only guards against a malformed topology.
+    if depth > topo.stages.len() {
+        return false;
+    }
+    match topo.stages.get(stage).map(|s| &s.kind) {
+        Some(StageKind::Service(_) | StageKind::Queue(_)) => true,
+        Some(StageKind::Balancer(b)) => b
+            .targets
+            .iter()
+            .all(|&t| answers_with_request(topo, t, depth + 1)),
+        Some(StageKind::Limiter(l)) => answers_with_request(topo, l.next, depth + 1),
+        _ => false,
+    }
+}
+
 /// Reusable storage: what is in flight, never more.
 struct Slab<T> {
     items: Vec<(u32, Option<T>)>,
@@ -277,6 +304,9 @@ enum Ev {
     /// A request starts (batch and scheduled sources); it waits in
     /// [`Sim::starts`] so that events stay small.
     Start(Ref),
+    /// An answer for a request whose client call is direct (see
+    /// [`Sim::direct_client`]); the request waits in [`Sim::starts`].
+    ClientAnswer(Ref, Outcome),
     /// A database connection finished its handshake (stage, token).
     Connected(u32, DbToken),
     /// Database stage `u32` may have finished queries: its wake-up for
@@ -588,6 +618,12 @@ pub struct Sim<'t> {
     loads: Vec<u32>,
     /// Per route, the call site of the client's call to its first stage.
     client_sites: Vec<usize>,
+    /// Per route, whether its client call is direct: a plain policy into
+    /// stages that answer with the request at hand (services, queues, and
+    /// balancers and limiters in front of them). Such a call needs no
+    /// [`CallState`]: its visit answers [`CLIENT`], and the answer goes
+    /// straight to the request's end, as the full path would take it.
+    direct_client: Vec<bool>,
     /// Scratch space for finished queries and expired pool waiters.
     db_done: Vec<DbToken>,
     expired: Vec<DbToken>,
@@ -865,6 +901,11 @@ impl<'t> Sim<'t> {
             totals: FlowTotals::default(),
             watch_from: SimTime::MAX,
             loads: Vec::new(),
+            direct_client: topo
+                .routes
+                .iter()
+                .map(|r| r.client.is_plain() && answers_with_request(topo, r.entry, 0))
+                .collect(),
             client_sites,
             db_done: Vec::new(),
             expired: Vec::new(),
@@ -937,6 +978,11 @@ impl<'t> Sim<'t> {
                 Ev::Start(r) => {
                     if let Some(req) = self.starts.remove(r) {
                         self.start(now, req);
+                    }
+                }
+                Ev::ClientAnswer(r, outcome) => {
+                    if let Some(req) = self.starts.remove(r) {
+                        self.client_answer(now, req, outcome);
                     }
                 }
                 Ev::WorkDone(job) => self.work_done(now, job),
@@ -1278,6 +1324,15 @@ impl<'t> Sim<'t> {
         self.class_arrivals[usize::from(req.class.min(2))] += 1;
         let r = req.route as usize;
         self.routes[r].requests += 1;
+        if self.direct_client[r] {
+            // What the full path does for a plain call, without the call.
+            let site = &mut self.sites[self.client_sites[r]];
+            site.in_flight += 1;
+            site.attempts += 1;
+            let to = site.call.to;
+            self.enter(now, to, req, (CLIENT, 0));
+            return;
+        }
         let call = self.calls.insert(CallState::new(
             self.client_sites[r],
             Caller::Client,
@@ -1541,9 +1596,23 @@ impl<'t> Sim<'t> {
     /// Answers a visit that ended before it began (refused, or nothing to
     /// do), through the queue so that callers never re-enter themselves.
     fn answer_now(&mut self, now: SimTime, req: Request, parent: (Ref, u32), outcome: Outcome) {
-        let _ = req;
         let (call, gen) = parent;
+        if call == CLIENT {
+            let r = self.starts.insert(req);
+            self.q.schedule(now, Ev::ClientAnswer(r, outcome));
+            return;
+        }
         self.q.schedule(now, Ev::Answer(call, gen, outcome));
+    }
+
+    /// The answer to a direct client call (see [`Sim::direct_client`]):
+    /// what [`Sim::on_reply`] and [`Sim::call_done`] do with a plain call's
+    /// answer, which is always current and never retried.
+    fn client_answer(&mut self, now: SimTime, req: Request, outcome: Outcome) {
+        let site = &mut self.sites[self.client_sites[req.route as usize]];
+        site.in_flight = site.in_flight.saturating_sub(1);
+        let at_door = matches!(outcome, Outcome::Fail { reason, .. } if reason.at_door());
+        self.end_request(now, req, outcome, at_door);
     }
 
     fn show_stage(&mut self, now: SimTime, stage: StageId) {
@@ -1660,6 +1729,10 @@ impl<'t> Sim<'t> {
             self.rec.count(st.s_errors, now, 1.0);
         }
         let (call, gen) = j.parent;
+        if call == CLIENT {
+            self.client_answer(now, j.req, outcome);
+            return;
+        }
         self.on_reply(now, call, gen, outcome);
     }
 

@@ -1151,3 +1151,91 @@ fn a_queue_that_would_retry_its_deliveries_itself_is_refused() {
     let topo = queue_and_consumer(10, 0, 2, CallPolicy::plain(), 2, 80.0, 1);
     assert!(Sim::new(&topo, 1, SECOND, &[]).is_err());
 }
+
+#[test]
+fn a_plain_client_call_skips_its_bookkeeping_but_not_its_outcome() {
+    // A route whose client call has a plain policy goes straight to its
+    // entry stage (no call state). A bulkhead that can never fill makes the
+    // same call non-plain, so it takes the full path; both must give the
+    // same run to the last bit: every refusal, queue, cache hit and answer
+    // in the same order. The topology has each kind of first stage that
+    // allows the direct path: a limiter in front of a balancer over two
+    // services (one with a small cache and queue, so some requests are
+    // refused and some answered from cache), one of which calls a database.
+    let topo = |client: CallPolicy| {
+        let db = DatabaseStage {
+            cores: 2,
+            max_connections: 3,
+            contention: 0.0,
+            connect: 2 * MILLISECOND,
+            query: Dist::exponential(0.004),
+        };
+        let mut route = Route::new("r", 0);
+        route.client = client;
+        let mut source = Source::poisson(400.0);
+        if let Source::Open {
+            objects, clients, ..
+        } = &mut source
+        {
+            *objects = Some(Objects {
+                count: 50,
+                popularity: Popularity::Uniform,
+            });
+            *clients = 4;
+        }
+        Topology {
+            stages: vec![
+                stage(
+                    "limit",
+                    StageKind::Limiter(LimiterStage {
+                        algorithm: crate::parts::Algorithm::TokenBucket,
+                        limit: 60,
+                        window: SECOND,
+                        refill_per_s: 60.0,
+                        next: 1,
+                    }),
+                ),
+                stage(
+                    "lb",
+                    StageKind::Balancer(BalancerStage {
+                        policy: Policy::RoundRobin,
+                        targets: vec![2, 3],
+                    }),
+                ),
+                stage(
+                    "a",
+                    with_cache(service(2, 3, true, vec![work_ms(3.0)]), 10, None),
+                ),
+                stage(
+                    "b",
+                    service(4, 100, true, vec![call(4, CallPolicy::plain())]),
+                ),
+                stage("db", StageKind::Database(db)),
+            ],
+            routes: vec![route],
+            sources: vec![source],
+            faults: vec![Fault {
+                target: 2,
+                kind: FaultKind::Down,
+                start: 3 * SECOND,
+                duration: SECOND,
+            }],
+        }
+    };
+    let direct = run(&topo(CallPolicy::plain()), 8);
+    let full = run(
+        &topo(CallPolicy {
+            bulkhead: Some(u32::MAX),
+            ..CallPolicy::plain()
+        }),
+        8,
+    );
+    // The outcome mix this checks is there: some refused, some failed,
+    // most completed.
+    assert!(m(&direct.0, "rejected") > 0.0 && m(&direct.0, "completed") > 1_000.0);
+    conserved(&direct.0);
+    assert_eq!(format!("{:?}", direct.0), format!("{:?}", full.0));
+    assert_eq!(format!("{:?}", direct.1), format!("{:?}", full.1));
+    assert_eq!(format!("{:?}", direct.2), format!("{:?}", full.2));
+    assert_eq!(direct.3, full.3);
+}

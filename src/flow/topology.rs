@@ -274,6 +274,19 @@ pub struct CallPolicy {
 }
 
 impl CallPolicy {
+    /// True when nothing happens between the call and its answer: no
+    /// deadline, retry, breaker, fallback, bulkhead or pool (the backoff
+    /// and Retry-After settings only matter with retries).
+    pub fn is_plain(&self) -> bool {
+        self.timeout.is_none()
+            && self.retries == 0
+            && self.retry_budget_pct.is_none()
+            && self.breaker.is_none()
+            && !self.fallback
+            && self.bulkhead.is_none()
+            && self.pool.is_none()
+    }
+
     /// Wait forever, never retry: a plain call.
     pub fn plain() -> Self {
         Self {
