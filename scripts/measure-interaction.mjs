@@ -12,7 +12,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { chromium } = await import(path.join(root, ".tools/node_modules/playwright-core/index.mjs"));
 const scenarios = JSON.parse(execFileSync("cargo", ["run", "-q", "--bin", "prodsim", "--", "list", "--json"], { cwd: root, encoding: "utf8" }));
 const repeats = Number(process.env.REPEATS || 100);
-const server = await serve(path.join(root, "dist"), "/");
+// DIST=<dir> measures another build (to compare two builds back to back).
+const server = await serve(path.resolve(root, process.env.DIST || "dist"), "/");
 const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]; };
