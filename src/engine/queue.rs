@@ -36,11 +36,27 @@ impl<E> Ord for Entry<E> {
 }
 
 /// A deterministic future-event list.
+///
+/// Besides the heap it keeps *lanes*: numbered slots holding at most one
+/// pending occurrence each (a source's next arrival), scheduled and popped
+/// in the same (time, sequence) order as heap events, so a run is the same
+/// whether an event goes in a lane or the heap. A lane saves the heap's
+/// push and pop for the most frequent event of a run.
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
+    lanes: Vec<Option<(SimTime, u64)>>,
     now: SimTime,
     next_seq: u64,
     processed: u64,
+}
+
+/// What [`EventQueue::pop_until_with_lanes`] found next.
+#[derive(Debug, PartialEq)]
+pub enum Next<E> {
+    /// An event from the heap.
+    Event(E),
+    /// Lane `usize`'s occurrence (the lane is empty again).
+    Lane(usize),
 }
 
 impl<E> Default for EventQueue<E> {
@@ -54,6 +70,7 @@ impl<E> EventQueue<E> {
     pub fn new() -> Self {
         Self {
             heap: BinaryHeap::with_capacity(64),
+            lanes: Vec::new(),
             now: 0,
             next_seq: 0,
             processed: 0,
@@ -70,14 +87,50 @@ impl<E> EventQueue<E> {
         self.processed
     }
 
-    /// Number of events still scheduled.
+    /// Number of events still scheduled (lanes included).
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lanes.iter().flatten().count()
     }
 
     /// True when nothing is scheduled.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
+    }
+
+    /// Schedules lane `lane`'s occurrence at absolute time `at` (in the
+    /// past: now), replacing any it had.
+    pub fn schedule_lane(&mut self, lane: usize, at: SimTime) {
+        if self.lanes.len() <= lane {
+            self.lanes.resize(lane + 1, None);
+        }
+        self.lanes[lane] = Some((at.max(self.now), self.next_seq));
+        self.next_seq += 1;
+    }
+
+    /// Like [`Self::pop_until`], with the lanes' occurrences in their place
+    /// in the order.
+    pub fn pop_until_with_lanes(&mut self, until: SimTime) -> Option<(SimTime, Next<E>)> {
+        let lane = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.map(|key| (key, i)))
+            .min();
+        let heap_first = self.heap.peek().map(|e| (e.time, e.seq));
+        match (lane, heap_first) {
+            (Some((key, i)), first) if first.is_none_or(|f| key < f) => {
+                if key.0 > until {
+                    return None;
+                }
+                self.lanes[i] = None;
+                self.now = key.0;
+                self.processed += 1;
+                Some((key.0, Next::Lane(i)))
+            }
+            _ => self
+                .pop_until(until)
+                .map(|(t, event)| (t, Next::Event(event))),
+        }
     }
 
     /// Schedules `event` at absolute time `at`. Scheduling in the past is
@@ -126,6 +179,53 @@ mod tests {
         assert_eq!(order, ["a1", "a2", "a3", "b", "c"]);
         assert_eq!(q.processed(), 5);
         assert_eq!(q.now(), 30);
+    }
+
+    #[test]
+    fn lanes_take_their_place_in_the_order_as_if_they_were_in_the_heap() {
+        // The same schedule twice: once all in the heap, once with the
+        // "a" events in lane 0 (each scheduled when the previous one pops,
+        // as a source's arrivals are). Ties at the same time must still go
+        // by scheduling order.
+        let mut heap = EventQueue::new();
+        let mut laned = EventQueue::new();
+        heap.schedule(10, "a");
+        laned.schedule_lane(0, 10);
+        for q in [&mut heap, &mut laned] {
+            q.schedule(10, "b");
+            q.schedule(5, "c");
+            q.schedule(20, "d");
+        }
+        let mut from_heap = Vec::new();
+        while let Some((t, e)) = heap.pop_until(100) {
+            from_heap.push((t, e));
+            if e == "a" && t < 20 {
+                heap.schedule(t + 10, "a");
+            }
+        }
+        let mut from_lanes = Vec::new();
+        while let Some((t, next)) = laned.pop_until_with_lanes(100) {
+            let e = match next {
+                Next::Event(e) => e,
+                Next::Lane(0) => "a",
+                Next::Lane(_) => unreachable!(),
+            };
+            from_lanes.push((t, e));
+            if e == "a" && t < 20 {
+                laned.schedule_lane(0, t + 10);
+            }
+        }
+        // At 20, "d" (scheduled first) goes before the "a" scheduled at 10.
+        assert_eq!(
+            from_heap,
+            [(5, "c"), (10, "a"), (10, "b"), (20, "d"), (20, "a")]
+        );
+        assert_eq!(from_lanes, from_heap);
+        assert_eq!(laned.processed(), heap.processed());
+        // The horizon holds for lanes too.
+        laned.schedule_lane(3, 500);
+        assert_eq!(laned.pop_until_with_lanes(100), None);
+        assert_eq!(laned.len(), 1);
     }
 
     #[test]

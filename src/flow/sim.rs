@@ -23,6 +23,7 @@ use super::topology::{
 };
 use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
+use crate::engine::queue::Next;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
 use crate::parts::db::Acquire;
@@ -291,8 +292,6 @@ impl CallState {
 }
 
 enum Ev {
-    /// The next arrival of open source `usize`.
-    Arrival(usize),
     /// A job's work step is done.
     WorkDone(Ref),
     /// The earliest deadline of a call site's attempts has come.
@@ -937,7 +936,7 @@ impl<'t> Sim<'t> {
             match &self.topo.sources[i] {
                 Source::Open { .. } => {
                     if let Some(t) = self.next_arrival(i, 0) {
-                        self.q.schedule(t, Ev::Arrival(i));
+                        self.q.schedule_lane(i, t);
                     }
                 }
                 Source::Batch { workers, .. } => {
@@ -966,15 +965,21 @@ impl<'t> Sim<'t> {
             };
             self.rec.fault(f.start, f.duration, stage, f.kind.label());
         }
-        while let Some((now, ev)) = self.q.pop_until(self.end) {
-            match ev {
-                Ev::Arrival(i) => {
+        // Each open source's next arrival waits in its own lane of the
+        // queue (lane = source index), out of the heap.
+        while let Some((now, next)) = self.q.pop_until_with_lanes(self.end) {
+            let ev = match next {
+                Next::Lane(i) => {
                     if let Some(t) = self.next_arrival(i, now) {
-                        self.q.schedule(t, Ev::Arrival(i));
+                        self.q.schedule_lane(i, t);
                     }
                     let req = self.new_request(i, now);
                     self.start(now, req);
+                    continue;
                 }
+                Next::Event(ev) => ev,
+            };
+            match ev {
                 Ev::Start(r) => {
                     if let Some(req) = self.starts.remove(r) {
                         self.start(now, req);
