@@ -209,3 +209,23 @@ pub fn after_next_frame(f: impl FnOnce() + 'static) {
     });
     let _ = window.request_animation_frame(later.unchecked_ref());
 }
+
+/// Makes `el`'s content the markup `html`, changing only what differs: the
+/// text and attributes of nodes in the same place, and whole subtrees only
+/// where the structure changed. A diagram redrawn for a new run or another
+/// moment keeps its boxes and lines, so the browser restyles and lays out
+/// a few changed labels rather than every node of a fresh copy. The walk is
+/// `prodsimMorph` in `www/index.html`: in JavaScript, one call does the
+/// whole tree instead of a call from wasm per node and attribute.
+pub fn morph_inner_html(el: &web_sys::Element, html: &str) {
+    let morph = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("prodsimMorph")).ok())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let morphed = morph.is_some_and(|f| {
+        f.call2(&JsValue::NULL, el, &JsValue::from_str(html))
+            .is_ok()
+    });
+    if !morphed {
+        el.set_inner_html(html);
+    }
+}

@@ -291,8 +291,21 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             })
         })
     };
-    let diagram = move || diagram_of(0).unwrap_or_default();
-    let diagram_b = move || diagram_of(1);
+    // Each diagram is drawn into its box by changing what differs from the
+    // drawing before (see `browser::morph_inner_html`).
+    let diagram_b_box = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        let svg = diagram_of(0).unwrap_or_default();
+        if let Some(el) = diagram_box.get() {
+            browser::morph_inner_html(&el, &svg);
+        }
+    });
+    Effect::new(move |_| {
+        let svg = diagram_of(1).unwrap_or_default();
+        if let Some(el) = diagram_b_box.get() {
+            browser::morph_inner_html(&el, &svg);
+        }
+    });
     // "A: Build it in memory", "B: your settings".
     let variant_names = move || {
         state.with(|v| {
@@ -717,17 +730,17 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     {embed.then(|| view! { <div class="presets" role="group" aria-label="Presets">{presets}</div> })}
                     <div class="diagrams">
                         <figure class="diagram-wrap">
-                            <div node_ref=diagram_box inner_html=diagram></div>
+                            <div node_ref=diagram_box></div>
                             <Show when=move || state.with(|v| v.compare.is_some())>
                                 <figcaption>{move || format!("A: {}", variant_names().0)}</figcaption>
                             </Show>
                         </figure>
-                        {move || diagram_b().map(|svg| view! {
+                        <Show when=move || layouts.with(|l| l.len() > 1)>
                             <figure class="diagram-wrap b">
-                                <div inner_html=svg></div>
+                                <div node_ref=diagram_b_box></div>
                                 <figcaption>{move || format!("B: {} (dashed on the charts)", variant_names().1.unwrap_or_default())}</figcaption>
                             </figure>
-                        })}
+                        </Show>
                     </div>
                     <div class="playback" role="group" aria-label="Playback">
                         <button on:click=play aria-label="Play or pause">{move || if playing.get() { "Pause" } else { "Play" }}</button>

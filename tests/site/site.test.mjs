@@ -90,6 +90,41 @@ test("a shared URL restores its parameters, seed and compare variant", async () 
   await page.close();
 });
 
+test("a diagram redrawn in place is the same as a fresh drawing, and keeps the nodes that did not change", async () => {
+  // The page redraws a diagram by changing only what differs from the
+  // drawing before (window.prodsimMorph). Whatever it starts from (the
+  // other variant's diagram, the same one at another moment, nothing), the
+  // result must equal a fresh parse of the new markup.
+  const { page, errors } = await visit("?s=cascading-failures&cmp.timeout_ms=500&cmp.breaker=true");
+  await ran(page);
+  const a0 = await page.locator(".diagram-wrap >> nth=0 >> div").innerHTML();
+  const b0 = await page.locator(".diagram-wrap >> nth=1 >> div").innerHTML();
+  await page.click("text=Step");
+  await page.waitForFunction((a) => document.querySelector(".diagram-wrap div").innerHTML !== a, a0);
+  const a1 = await page.locator(".diagram-wrap >> nth=0 >> div").innerHTML();
+  const result = await page.evaluate(([drawings]) => {
+    const fresh = (html) => { const t = document.createElement("template"); t.innerHTML = html; const d = document.createElement("div"); d.append(t.content); return d.innerHTML; };
+    const wrong = [];
+    for (const from of [...drawings, ""]) for (const to of drawings) {
+      const el = document.createElement("div");
+      el.innerHTML = from;
+      window.prodsimMorph(el, to);
+      if (el.innerHTML !== fresh(to)) wrong.push([from.slice(0, 40), to.slice(0, 40)]);
+    }
+    // Same structure, other numbers: the svg element itself stays.
+    const el = document.createElement("div");
+    el.innerHTML = drawings[0];
+    const svg = el.querySelector("svg");
+    window.prodsimMorph(el, drawings[2]);
+    return { wrong, kept: el.querySelector("svg") === svg };
+  }, [[a0, b0, a1]]);
+  assert.deepEqual(result.wrong, []);
+  assert.ok(a0 !== a1, "the step changed the diagram");
+  assert.ok(result.kept, "the svg element was replaced although only numbers changed");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("a bad URL value is clamped and the page says so", async () => {
   const { page } = await visit("?s=rate-limiting&limit=5000&window_ms=-3");
   await ran(page);
