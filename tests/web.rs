@@ -388,3 +388,41 @@ async fn comparing_with_a_preset_runs_that_preset_and_names_both_variants() {
         "{url}"
     );
 }
+
+/// A message to or from the simulator crosses to JavaScript and back
+/// unchanged, whatever its words hold; lengths that cut a character, or
+/// do not add up to the text, make it no message.
+#[wasm_bindgen_test]
+fn a_message_crosses_to_javascript_and_back_unchanged() {
+    use prodsim::protocol::Wire;
+    use prodsim::ui::{wire_from_js, wire_to_js};
+    use wasm_bindgen::JsValue;
+    let wire = Wire {
+        numbers: vec![1.0, -0.5, f64::MAX, 1e-300, 0.0],
+        words: vec![
+            String::new(),
+            "slow ×20, 30–60 s".into(),
+            "é".into(),
+            "plain".into(),
+            String::new(),
+        ],
+    };
+    assert_eq!(wire_from_js(&wire_to_js(&wire)), Some(wire));
+    let posted = |text: &str, lengths: &[u32]| -> JsValue {
+        js_sys::Array::of3(
+            &js_sys::Float64Array::new_from_slice(&[]),
+            &JsValue::from_str(text),
+            &js_sys::Uint32Array::new_from_slice(lengths),
+        )
+        .into()
+    };
+    // "×" is two bytes in UTF-8: one byte cuts it.
+    assert_eq!(wire_from_js(&posted("×", &[1, 1])), None);
+    assert_eq!(wire_from_js(&posted("abc", &[1])), None);
+    assert_eq!(wire_from_js(&posted("abc", &[2, 2])), None);
+    assert_eq!(
+        wire_from_js(&posted("abc", &[1, 2])).map(|w| w.words),
+        Some(vec!["a".to_string(), "bc".to_string()])
+    );
+    assert_eq!(wire_from_js(&JsValue::from_str("not a message")), None);
+}

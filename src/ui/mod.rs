@@ -12,6 +12,8 @@ mod scenario;
 
 pub use app::mount_app;
 pub use runner::worker_main;
+/// A message's form between threads (tested in the browser tests).
+pub use runner::{from_js as wire_from_js, to_js as wire_to_js};
 
 /// True inside a Web Worker (no window to mount into).
 pub fn in_worker() -> bool {

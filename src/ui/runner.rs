@@ -84,22 +84,39 @@ thread_local! {
     static RUNNER: RefCell<Runner> = RefCell::new(Runner::default());
 }
 
-/// A [`Wire`] message as the value posted between threads:
-/// `[Float64Array, string[]]`, which the browser copies as it is.
-fn to_js(wire: &Wire) -> JsValue {
-    let words: js_sys::Array = wire.words.iter().map(|w| JsValue::from_str(w)).collect();
+/// A [`Wire`] message as the value posted between threads (and passed to
+/// the page's simulator): `[Float64Array numbers, string text,
+/// Uint32Array lengths]`, every word in one string with its length in
+/// UTF-8 bytes, so a message crosses between wasm and JavaScript in three
+/// pieces rather than one per word.
+pub fn to_js(wire: &Wire) -> JsValue {
     let numbers = js_sys::Float64Array::new_from_slice(&wire.numbers);
-    js_sys::Array::of2(&numbers, &words).into()
+    let text = JsValue::from_str(&wire.words.concat());
+    let lengths: Vec<u32> = wire.words.iter().map(|w| w.len() as u32).collect();
+    let lengths = js_sys::Uint32Array::new_from_slice(&lengths);
+    js_sys::Array::of3(&numbers, &text, &lengths).into()
 }
 
-/// The [`Wire`] message in a posted value, if it is one.
-fn from_js(value: &JsValue) -> Option<Wire> {
+/// The [`Wire`] message in a posted value, if it is one (lengths that do
+/// not cut the text into whole characters make it none).
+pub fn from_js(value: &JsValue) -> Option<Wire> {
     let parts: &js_sys::Array = value.dyn_ref()?;
     let numbers: js_sys::Float64Array = parts.get(0).dyn_into().ok()?;
-    let words: js_sys::Array = parts.get(1).dyn_into().ok()?;
+    let text = parts.get(1).as_string()?;
+    let lengths: js_sys::Uint32Array = parts.get(2).dyn_into().ok()?;
+    let mut words = Vec::with_capacity(lengths.length() as usize);
+    let mut at = 0usize;
+    for len in lengths.to_vec() {
+        let end = at.checked_add(len as usize)?;
+        words.push(text.get(at..end)?.to_string());
+        at = end;
+    }
+    if at != text.len() {
+        return None;
+    }
     Some(Wire {
         numbers: numbers.to_vec(),
-        words: words.iter().map(|w| w.as_string()).collect::<Option<_>>()?,
+        words,
     })
 }
 
