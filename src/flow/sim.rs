@@ -338,13 +338,43 @@ struct DbState {
     opened: u64,
     refused: u64,
     sessions_max: usize,
-    /// Time-integral of open sessions, ns × sessions, up to
-    /// `sessions_since`, and the sessions open since then.
-    sessions_area: f64,
-    sessions_since: SimTime,
-    sessions_last: usize,
+    /// Open sessions over time, for their mean.
+    sessions: LevelArea,
+    /// The (sessions, running queries) last recorded: unchanged levels are
+    /// not recorded again.
+    shown: (usize, usize),
     s_sessions: SeriesId,
     s_running: SeriesId,
+}
+
+/// A level over time (sessions open, connections in use) and its
+/// time-integral in ns × level, kept in integers: exact, so the mean does
+/// not depend on how often the level was looked at. (An hour at 5 000 is
+/// 1.8 × 10^16, far inside a u64; beyond that it saturates.)
+#[derive(Clone, Copy, Debug, Default)]
+struct LevelArea {
+    area: u64,
+    since: SimTime,
+    level: u64,
+}
+
+impl LevelArea {
+    /// The level is `level` from `now` on.
+    fn set(&mut self, now: SimTime, level: u64) {
+        self.area = self.area_at(now);
+        self.since = now;
+        self.level = level;
+    }
+
+    fn area_at(&self, t: SimTime) -> u64 {
+        self.area
+            .saturating_add(self.level.saturating_mul(t.saturating_sub(self.since)))
+    }
+
+    /// The mean level over `[0, end)`.
+    fn mean(&self, end: SimTime) -> f64 {
+        self.area_at(end) as f64 / end.max(1) as f64
+    }
 }
 
 /// A call site's connection pool and its counts.
@@ -353,11 +383,11 @@ struct PoolState {
     timeouts: u64,
     /// Whether a [`Ev::PoolTimer`] is scheduled.
     timer_armed: bool,
-    /// Time-integral of connections in use, ns × connections, up to
-    /// `in_use_since`, and the connections in use since then.
-    in_use_area: f64,
-    in_use_since: SimTime,
-    in_use_last: usize,
+    /// Connections in use over time, for their mean.
+    in_use: LevelArea,
+    /// The (in use, waiting) last recorded: unchanged levels are not
+    /// recorded again.
+    shown: (usize, usize),
     s_in_use: SeriesId,
     s_waiting: SeriesId,
 }
@@ -411,9 +441,8 @@ impl Site {
                     pool: ConnectionPool::new(p.size.max(1) as usize, p.acquire_timeout),
                     timeouts: 0,
                     timer_armed: false,
-                    in_use_area: 0.0,
-                    in_use_since: 0,
-                    in_use_last: 0,
+                    in_use: LevelArea::default(),
+                    shown: (0, 0),
                     s_in_use: rec.series(format!("{callee}.pool_in_use"), SeriesKind::Gauge),
                     s_waiting: rec.series(format!("{callee}.pool_waiting"), SeriesKind::Gauge),
                 })
@@ -760,9 +789,8 @@ impl<'t> Sim<'t> {
                     opened: 0,
                     refused: 0,
                     sessions_max: 0,
-                    sessions_area: 0.0,
-                    sessions_since: 0,
-                    sessions_last: 0,
+                    sessions: LevelArea::default(),
+                    shown: (0, 0),
                     s_sessions: series(&mut rec, "sessions", SeriesKind::Gauge),
                     s_running: series(&mut rec, "running", SeriesKind::Gauge),
                 })),
@@ -1089,15 +1117,13 @@ impl<'t> Sim<'t> {
     /// Database stage `s`'s counts (None for another kind of stage).
     pub fn database(&self, s: StageId) -> Option<DatabaseStats> {
         let d = self.stages[s].db.as_ref()?;
-        let area = d.sessions_area
-            + d.sessions_last as f64 * (self.end.saturating_sub(d.sessions_since)) as f64;
         Some(DatabaseStats {
             wait_mean_ms: d.wait.mean() / 1e6,
             wait_p99_ms: d.wait.quantile(0.99) / 1e6,
             opened: d.opened,
             refused: d.refused,
             sessions_max: d.sessions_max as u64,
-            sessions_mean: area / self.end.max(1) as f64,
+            sessions_mean: d.sessions.mean(self.end),
         })
     }
 
@@ -1108,11 +1134,9 @@ impl<'t> Sim<'t> {
             .iter()
             .find(|s| s.call.to == to && s.pool.is_some())?;
         let p = site.pool.as_ref()?;
-        let area =
-            p.in_use_area + p.in_use_last as f64 * (self.end.saturating_sub(p.in_use_since)) as f64;
         Some(PoolStats {
             size: p.pool.size() as u64,
-            in_use_mean: area / self.end.max(1) as f64,
+            in_use_mean: p.in_use.mean(self.end),
             timeouts: p.timeouts,
         })
     }
@@ -2399,23 +2423,28 @@ impl<'t> Sim<'t> {
 
     fn show_pool(&mut self, now: SimTime, site: usize) {
         if let Some(p) = self.sites[site].pool.as_mut() {
-            let in_use = p.pool.in_use();
-            p.in_use_area += p.in_use_last as f64 * (now - p.in_use_since) as f64;
-            p.in_use_since = now;
-            p.in_use_last = in_use;
-            self.rec.gauge(p.s_in_use, now, in_use as f64);
-            self.rec.gauge(p.s_waiting, now, p.pool.waiting() as f64);
+            let levels = (p.pool.in_use(), p.pool.waiting());
+            if levels == p.shown {
+                return; // a gauge set to its own value records nothing new
+            }
+            p.shown = levels;
+            p.in_use.set(now, levels.0 as u64);
+            self.rec.gauge(p.s_in_use, now, levels.0 as f64);
+            self.rec.gauge(p.s_waiting, now, levels.1 as f64);
         }
     }
 
     fn show_db(&mut self, now: SimTime, stage: StageId) {
         if let Some(d) = self.stages[stage].db.as_mut() {
-            d.sessions_area += d.sessions_last as f64 * (now - d.sessions_since) as f64;
-            d.sessions_since = now;
-            d.sessions_last = d.db.connections();
-            d.sessions_max = d.sessions_max.max(d.db.connections());
-            self.rec.gauge(d.s_sessions, now, d.db.connections() as f64);
-            self.rec.gauge(d.s_running, now, d.db.running() as f64);
+            let levels = (d.db.connections(), d.db.running());
+            if levels == d.shown {
+                return; // a gauge set to its own value records nothing new
+            }
+            d.shown = levels;
+            d.sessions.set(now, levels.0 as u64);
+            d.sessions_max = d.sessions_max.max(levels.0);
+            self.rec.gauge(d.s_sessions, now, levels.0 as f64);
+            self.rec.gauge(d.s_running, now, levels.1 as f64);
         }
     }
 
@@ -2450,5 +2479,27 @@ impl<'t> Sim<'t> {
                 _ => None,
             })
             .fold(0.0, f64::max)
+    }
+}
+
+#[cfg(test)]
+mod level_area_tests {
+    use super::LevelArea;
+    use crate::engine::time::SECOND;
+
+    #[test]
+    fn the_mean_level_weights_each_level_by_how_long_it_held() {
+        // 0 for 1 s, 2 for 3 s, 5 for the last 1 s (set twice, at 4 s: the
+        // second call changes nothing): (0 + 6 + 5) / 5 = 2.2.
+        let mut l = LevelArea::default();
+        l.set(SECOND, 2);
+        l.set(4 * SECOND, 5);
+        l.set(4 * SECOND, 5);
+        assert_eq!(l.mean(5 * SECOND), 2.2);
+        assert_eq!(LevelArea::default().mean(0), 0.0);
+        // An absurd level saturates instead of wrapping round.
+        let mut huge = LevelArea::default();
+        huge.set(0, u64::MAX / 2);
+        assert_eq!(huge.mean(4), u64::MAX as f64 / 4.0);
     }
 }
