@@ -781,7 +781,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                     <div class="charts">
                         {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor whole_run=Signal::from(whole_run) dark=dark /> }).collect_view()}
                     </div>
-                    {summary}
+                    <div class="summary-lazy">{summary}</div>
                     {move || results.with(|r| r.as_ref().map(|r| run_names(r.len()).len()).unwrap_or(0) > 1)
                         .then(|| view! { <p class="legend-note">{move || {
                             let (a, b) = variant_names();
