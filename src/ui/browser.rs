@@ -50,6 +50,36 @@ pub fn prefers_dark() -> bool {
         .is_some_and(|m| m.matches())
 }
 
+/// Calls `changed(dark)` whenever the system's colour scheme changes, until
+/// the returned handle is dropped (None: no matchMedia).
+pub fn on_colour_scheme_change(changed: impl Fn(bool) + 'static) -> Option<SchemeListener> {
+    use wasm_bindgen::closure::Closure;
+    let query = web_sys::window()?
+        .match_media("(prefers-color-scheme: dark)")
+        .ok()
+        .flatten()?;
+    let watched = query.clone();
+    let callback = Closure::<dyn FnMut()>::new(move || changed(watched.matches()));
+    query
+        .add_event_listener_with_callback("change", callback.as_ref().unchecked_ref())
+        .ok()?;
+    Some(SchemeListener { query, callback })
+}
+
+/// A listener from [`on_colour_scheme_change`]; dropping it stops it.
+pub struct SchemeListener {
+    query: web_sys::MediaQueryList,
+    callback: wasm_bindgen::closure::Closure<dyn FnMut()>,
+}
+
+impl Drop for SchemeListener {
+    fn drop(&mut self) {
+        let _ = self
+            .query
+            .remove_event_listener_with_callback("change", self.callback.as_ref().unchecked_ref());
+    }
+}
+
 /// Device pixels per CSS pixel (1 on a plain screen, 2–3 on a phone).
 pub fn device_pixel_ratio() -> f64 {
     web_sys::window()

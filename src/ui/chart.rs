@@ -278,7 +278,7 @@ pub fn Chart(
     results: RwSignal<Option<Arc<Vec<RunResult>>>>,
     cursor: Signal<f64>,
     whole_run: Signal<bool>,
-    dark: bool,
+    dark: Signal<bool>,
 ) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let area = StoredValue::new(None::<PlotArea>);
@@ -288,7 +288,6 @@ pub fn Chart(
         .get(index)
         .map(|c| c.title.clone())
         .unwrap_or_default();
-    let theme = if dark { Theme::DARK } else { Theme::LIGHT };
 
     // The canvas's size in CSS pixels, read once and again after the
     // window (and so the column) changes size: reading it after a run's
@@ -361,6 +360,11 @@ pub fn Chart(
                 return;
             };
             let root = backend.into_drawing_area();
+            let theme = if dark.get_untracked() {
+                Theme::DARK
+            } else {
+                Theme::LIGHT
+            };
             if let Ok(plot) = draw_chart(&root, spec, chart, &chart_runs, &options, &theme) {
                 area.set_value(Some(plot));
             }
@@ -372,6 +376,9 @@ pub fn Chart(
         let t = cursor.get();
         resized.track();
         results.track();
+        // A new colour scheme (the system's, changed while the page is
+        // open) redraws in the other theme.
+        dark.track();
         let whole = whole_run.get();
         let Some(el) = canvas.get() else { return };
         if on_screen.get_value() {

@@ -71,7 +71,11 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
     let speed = RwSignal::new(1.0_f64);
     let next_job = StoredValue::new(0u32);
     let play_generation = StoredValue::new(0u32);
-    let dark = browser::prefers_dark();
+    // The system's colour scheme, followed while the page is open: the
+    // page's colours are CSS, the charts' are drawn and need redrawing.
+    let dark = RwSignal::new(browser::prefers_dark());
+    let scheme = StoredValue::new_local(browser::on_colour_scheme_change(move |d| dark.set(d)));
+    on_cleanup(move || scheme.update_value(|s| drop(s.take())));
 
     // Re-simulate whenever the parameters, seed, duration or variant change.
     Effect::new(move |_| {
@@ -779,7 +783,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                         {move || failure.get().map(|f| view! { <p class="error" role="alert">{f}</p> })}
                     </div>
                     <div class="charts">
-                        {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor whole_run=Signal::from(whole_run) dark=dark /> }).collect_view()}
+                        {(0..spec.charts.len()).map(|i| view! { <Chart spec=spec index=i results=results cursor=cursor whole_run=Signal::from(whole_run) dark=Signal::from(dark) /> }).collect_view()}
                     </div>
                     <div class="summary-lazy">{summary}</div>
                     {move || results.with(|r| r.as_ref().map(|r| run_names(r.len()).len()).unwrap_or(0) > 1)

@@ -125,6 +125,27 @@ test("a diagram redrawn in place is the same as a fresh drawing, and keeps the n
   await page.close();
 });
 
+test("charts follow the system's colour scheme when it changes while the page is open", async () => {
+  const { page, errors } = await visit("?s=connection-pool", { width: 1400, height: 2400 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.reload();
+  await ran(page);
+  // The chart's background: its top-left pixel.
+  const corner = () => page.evaluate(() => Array.from(document.querySelector(".chart canvas").getContext("2d").getImageData(1, 1, 1, 1).data.slice(0, 3)));
+  const light = (rgb) => rgb.every((c) => c > 200);
+  await page.waitForFunction(() => document.querySelector(".chart canvas").width > 0);
+  assert.ok(!light(await corner()), `dark page, dark chart: ${await corner()}`);
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.waitForFunction(() => {
+    const d = document.querySelector(".chart canvas").getContext("2d").getImageData(1, 1, 1, 1).data;
+    return d[0] > 200 && d[1] > 200 && d[2] > 200;
+  }, null, { timeout: 5000 });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.waitForFunction(() => document.querySelector(".chart canvas").getContext("2d").getImageData(1, 1, 1, 1).data[0] < 100, null, { timeout: 5000 });
+  assert.deepEqual(errors.filter((e) => !/getImageData/.test(e)), []);
+  await page.close();
+});
+
 test("a bad URL value is clamped and the page says so", async () => {
   const { page } = await visit("?s=rate-limiting&limit=5000&window_ms=-3");
   await ran(page);
