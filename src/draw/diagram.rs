@@ -135,9 +135,20 @@ fn value_line(spec: &ScenarioSpec, key: &str, value: Option<f64>) -> String {
     }
 }
 
+/// The value line of a series the run does not have: the configuration
+/// leaves that part out (no pool when every request connects on its own),
+/// so there is nothing to wait for, unlike the "…" before a run.
+fn absent_line(spec: &ScenarioSpec, key: &str) -> String {
+    let (label, _) = series_label(spec, key);
+    format!("{label}: none")
+}
+
 /// The widest value line `key` will show during `result`, px.
 fn widest_line(spec: &ScenarioSpec, key: &str, result: Option<&RunResult>) -> f64 {
     let series = result.and_then(|r| r.series(key));
+    if result.is_some() && series.is_none() {
+        return text::width(&absent_line(spec, key), VALUE_PX, false);
+    }
     let values = series.map_or(&[][..], |s| s.values.as_slice());
     candidates(values)
         .into_iter()
@@ -476,11 +487,14 @@ impl DiagramLayout {
             let lines: Vec<(String, &str)> = node
                 .shows
                 .iter()
-                .map(|key| {
-                    let value =
-                        result.and_then(|r| r.series(key).and_then(|s| value_at(s, r.bucket_s, t)));
-                    let line_state = value.map_or("", |v| trouble(spec, params, key, v));
-                    (value_line(spec, key, value), line_state)
+                .map(|key| match result.map(|r| (r, r.series(key))) {
+                    Some((_, None)) => (absent_line(spec, key), "absent"),
+                    run => {
+                        let value =
+                            run.and_then(|(r, s)| s.and_then(|s| value_at(s, r.bucket_s, t)));
+                        let line_state = value.map_or("", |v| trouble(spec, params, key, v));
+                        (value_line(spec, key, value), line_state)
+                    }
                 })
                 .collect();
             // A fault's line is in the alert colour while it lasts.
@@ -745,6 +759,9 @@ mod tests {
                         let node = &spec.nodes[a.node];
                         let mut texts = vec![text::width(&node.label, TITLE_PX, true)];
                         for key in &node.shows {
+                            if result.series(key).is_none() {
+                                texts.push(text::width(&absent_line(spec, key), VALUE_PX, false));
+                            }
                             for &v in result.series(key).iter().flat_map(|s| s.values.iter()) {
                                 texts.push(text::width(
                                     &value_line(spec, key, Some(v)),
@@ -799,6 +816,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_part_the_run_leaves_out_reads_none_not_pending() {
+        // Connect-per-request has no pool, so its run has no pool series:
+        // the app box says so, rather than "…", which means "no run yet".
+        let s = crate::scenarios::find("connection-pool").unwrap_or_else(|e| panic!("{e}"));
+        let spec = &s.spec;
+        let mut params = spec.defaults();
+        spec.apply_preset(&mut params, "bad")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cfg = RunConfig {
+            seed: 1,
+            duration_s: 2.0,
+        };
+        let result = s.run(&params, &cfg).unwrap_or_else(|e| panic!("{e}"));
+        assert!(result.series("db.pool_in_use").is_none());
+        let drawn = diagram_svg(spec, Some(&params), Some(&result), 1.0);
+        let app = drawn
+            .split("data-node=\"")
+            .find(|part| part.starts_with("app\""))
+            .unwrap_or_else(|| panic!("no app box in {drawn}"));
+        assert_eq!(app.matches(": none</text>").count(), 2, "{app}");
+        assert!(!drawn.contains('…'), "{drawn}");
+        // Before any run, every value line is pending.
+        let before = diagram_svg(spec, Some(&params), None, 0.0);
+        assert!(before.contains('…') && !before.contains(": none"));
     }
 
     #[test]
