@@ -18,6 +18,21 @@ const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] });
 const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]; };
 
+// The machine's own speed while it measures: this VM runs the same work
+// up to 1.6 times slower from one minute to the next, so figures from
+// different minutes compare only beside this. A fixed job (the CLI's
+// default connection-pool run, 46 401 events), timed 30 times natively
+// before and after the series: its p50 and p95 in ms.
+const reference = () => {
+  const times = [];
+  for (let i = 0; i < 30; i++) {
+    const out = execFileSync(path.join(root, "target/release/prodsim"), ["run", "connection-pool"], { encoding: "utf8" });
+    times.push(Number(out.match(/events in ([\d.]+) ms/)?.[1]));
+  }
+  return `reference job p50 ${pct(times, 0.5).toFixed(1)} ms, p95 ${pct(times, 0.95).toFixed(1)} ms`;
+};
+execFileSync("cargo", ["build", "-q", "--release", "--bin", "prodsim"], { cwd: root });
+console.log(`before: ${reference()}`);
 console.log(`scenario (what changes)         p50 ms   p95 ms   max ms   run p50 ms   events/run   (${repeats} changes each)`);
 // ONLY=<id> measures one scenario.
 for (const { id } of scenarios.filter((s) => !process.env.ONLY || s.id === process.env.ONLY)) {
@@ -85,3 +100,4 @@ for (const { id } of scenarios.filter((s) => !process.env.ONLY || s.id === proce
 }
 await browser.close();
 server.close();
+console.log(`after: ${reference()}`);
