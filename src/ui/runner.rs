@@ -228,6 +228,16 @@ fn spawn_worker() -> Option<(web_sys::Worker, Listener, ErrorListener)> {
     Some((worker, listener, error_listener))
 }
 
+/// Whether a job of `scenario` would find the simulator started: its
+/// wasm loaded (in the page or the worker) and the scenario's data file
+/// installed. Until a first run of the scenario has come back, a job's time
+/// includes that start, which can be far longer than the run itself. A
+/// build with the models in the page has nothing to start.
+pub fn started_for(scenario: &str) -> bool {
+    cfg!(feature = "sim")
+        || RUNNER.with(|r| r.borrow().event_rates.iter().any(|(s, _)| s == scenario))
+}
+
 /// Submits `job`; `on_reply` hears its progress and result. Replies of an
 /// earlier job are never delivered after this call. Returns false when the
 /// job runs on the page right away (its result comes before the next

@@ -5,7 +5,7 @@
 use super::browser;
 use super::chart::{run_names, Chart};
 use super::controls::{ParamControls, Variant};
-use super::runner::submit;
+use super::runner::{started_for, submit};
 use crate::draw::{time_unit, DiagramLayout};
 use crate::engine::RunResult;
 use crate::present::{compare_rows, focus_time, format_number, series_csv, variant_name};
@@ -94,6 +94,7 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
             ran_with.push(b.clone());
         }
         let started = browser::now_ms();
+        let cold = !started_for(&spec.id);
         let in_background = submit(
             Job {
                 id,
@@ -113,8 +114,15 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 } if r == id => {
                     let events: u64 = out.iter().map(|r| r.events).sum();
                     let ms = browser::now_ms() - started;
+                    // The first run's time is mostly the simulator's start:
+                    // say so, rather than pass it off as simulation speed.
+                    let start = if cold {
+                        ", starting the simulator included"
+                    } else {
+                        ""
+                    };
                     stats.set(format!(
-                        "{} events in {ms:.1} ms",
+                        "{} events in {ms:.1} ms{start}",
                         format_number(events as f64)
                     ));
                     failure.set(None);

@@ -44,6 +44,9 @@ test("every scenario page runs in a worker and draws its charts", async () => {
   for (const id of scenarios) {
     const { page, errors } = await visit(`?s=${id}`);
     await ran(page);
+    // The first run's time includes starting the simulator, and says so.
+    const stats = page.locator("[data-testid=sim-stats]");
+    assert.match(await stats.textContent(), /events in [\d.]+ ms, starting the simulator included$/, id);
     // Charts off screen are drawn once the page is idle: wait until every
     // canvas has ink (the check below says which one stayed blank).
     await page.waitForFunction(() => [...document.querySelectorAll("canvas")].every((c) => {
@@ -65,6 +68,12 @@ test("every scenario page runs in a worker and draws its charts", async () => {
     assert.ok(page.workers().length >= 1, `${id}: the simulation did not use a worker`);
     assert.deepEqual(errors, [], `${id}: console errors`);
     if (id === "rate-limiting") await page.screenshot({ path: path.join(artifacts, "site-rate-limiting.png"), fullPage: true });
+    // Later runs find it started: their time is the run's own.
+    const before = await stats.getAttribute("data-run");
+    await page.fill("#seed", "7");
+    await page.dispatchEvent("#seed", "change");
+    await page.waitForFunction((b) => document.querySelector("[data-testid=sim-stats]").dataset.run !== b, before, { timeout: 30000 });
+    assert.match(await stats.textContent(), /events in [\d.]+ ms$/, id);
     await page.close();
   }
 });
