@@ -114,8 +114,9 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
                 } if r == id => {
                     let events: u64 = out.iter().map(|r| r.events).sum();
                     let ms = browser::now_ms() - started;
-                    // The first run's time is mostly the simulator's start:
-                    // say so, rather than pass it off as simulation speed.
+                    // The first run's time includes the simulator's start,
+                    // often most of it: say so, rather than pass it off as
+                    // simulation speed.
                     let start = if cold {
                         ", starting the simulator included"
                     } else {
