@@ -136,11 +136,12 @@ fn value_line(spec: &ScenarioSpec, key: &str, value: Option<f64>) -> String {
 }
 
 /// The value line of a series the run does not have: the configuration
-/// leaves that part out (no pool when every request connects on its own),
-/// so there is nothing to wait for, unlike the "…" before a run.
+/// leaves that part out (no pool when every request connects on its own).
+/// "n/a", not "none" or 0: without a pool requests still wait, for their
+/// own connects, and "…" would mean a run is still to come.
 fn absent_line(spec: &ScenarioSpec, key: &str) -> String {
     let (label, _) = series_label(spec, key);
-    format!("{label}: none")
+    format!("{label}: n/a")
 }
 
 /// The widest value line `key` will show during `result`, px.
@@ -821,7 +822,8 @@ mod tests {
     #[test]
     fn a_part_the_run_leaves_out_reads_none_not_pending() {
         // Connect-per-request has no pool, so its run has no pool series:
-        // the app box says so, rather than "…", which means "no run yet".
+        // the app box says so ("n/a"), rather than "…", which means "no run
+        // yet", or a number its requests, waiting for their connects, belie.
         let s = crate::scenarios::find("connection-pool").unwrap_or_else(|e| panic!("{e}"));
         let spec = &s.spec;
         let mut params = spec.defaults();
@@ -838,11 +840,11 @@ mod tests {
             .split("data-node=\"")
             .find(|part| part.starts_with("app\""))
             .unwrap_or_else(|| panic!("no app box in {drawn}"));
-        assert_eq!(app.matches(": none</text>").count(), 2, "{app}");
+        assert_eq!(app.matches(": n/a</text>").count(), 2, "{app}");
         assert!(!drawn.contains('…'), "{drawn}");
         // Before any run, every value line is pending.
         let before = diagram_svg(spec, Some(&params), None, 0.0);
-        assert!(before.contains('…') && !before.contains(": none"));
+        assert!(before.contains('…') && !before.contains(": n/a"));
     }
 
     #[test]
