@@ -20,13 +20,14 @@ const pct = (xs, q) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 
 // The machine's own speed while it measures: this VM runs the same work
 // up to 1.6 times slower from one minute to the next, so figures from
-// different minutes compare only beside this. A fixed job (the CLI's
-// default connection-pool run, 46 401 events), timed 30 times natively
-// before and after the series: its p50 and p95 in ms.
+// different minutes compare only beside this. A fixed job (connection-pool
+// for 10 s with a cold pool, 46 401 events: its default run until session
+// 20, so figures from before compare too), timed 30 times natively before
+// and after the series: its p50 and p95 in ms.
 const reference = () => {
   const times = [];
   for (let i = 0; i < 30; i++) {
-    const out = execFileSync(path.join(root, "target/release/prodsim"), ["run", "connection-pool"], { encoding: "utf8" });
+    const out = execFileSync(path.join(root, "target/release/prodsim"), ["run", "connection-pool", "--duration", "10", "--set", "warm_pool=false"], { encoding: "utf8" });
     times.push(Number(out.match(/events in ([\d.]+) ms/)?.[1]));
   }
   return `reference job p50 ${pct(times, 0.5).toFixed(1)} ms, p95 ${pct(times, 0.95).toFixed(1)} ms`;

@@ -960,6 +960,7 @@ impl<'t> Sim<'t> {
     /// Runs to the end of the run.
     #[inline(never)]
     pub fn run(&mut self) {
+        self.open_pools_at_start();
         for i in 0..self.topo.sources.len() {
             match &self.topo.sources[i] {
                 Source::Open { .. } => {
@@ -2213,6 +2214,28 @@ impl<'t> Sim<'t> {
     }
 
     // ---- databases and connection pools ----
+
+    /// Opens the connections each pool keeps from the start, before any
+    /// request: sessions at its database, counted as opened, idle in the pool.
+    fn open_pools_at_start(&mut self) {
+        for site in 0..self.sites.len() {
+            let stage = self.sites[site].call.to;
+            let Some(spec) = self.sites[site].call.policy.pool else {
+                continue;
+            };
+            let (Some(p), Some(d)) = (
+                self.sites[site].pool.as_mut(),
+                self.stages[stage].db.as_mut(),
+            ) else {
+                continue;
+            };
+            let want = (spec.open_at_start as usize).min(p.pool.size());
+            let opened = (0..want).take_while(|_| d.db.connect()).count();
+            d.opened += opened as u64;
+            p.pool.open_idle(opened);
+            self.show_db(0, stage);
+        }
+    }
 
     /// A pooled call asks its site's pool for a connection to `stage`.
     fn pool_acquire(&mut self, now: SimTime, stage: StageId, token: DbToken) {

@@ -928,6 +928,7 @@ fn a_pool_lends_its_connections_in_turn_and_waiters_time_out() {
         pool: Some(PoolSpec {
             size: 1,
             acquire_timeout: Some(150 * MILLISECOND),
+            open_at_start: 0,
         }),
         ..CallPolicy::plain()
     };
@@ -955,11 +956,55 @@ fn a_pool_lends_its_connections_in_turn_and_waiters_time_out() {
 }
 
 #[test]
+fn a_pool_open_at_start_skips_the_connect_and_stops_at_the_database_limit() {
+    // The same three calls as above, with the pool's one connection open
+    // before the run: no 10 ms connect, so the first query runs 0–100 ms,
+    // the second 100–200 ms, and the third still gives up at 150 ms.
+    let policy = |size, open_at_start| CallPolicy {
+        pool: Some(PoolSpec {
+            size,
+            acquire_timeout: Some(150 * MILLISECOND),
+            open_at_start,
+        }),
+        ..CallPolicy::plain()
+    };
+    let topo = app_and_db(policy(1, 1), 100);
+    let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let r = sim.route(0).clone();
+    assert_eq!((r.completed, r.failed), (2, 1));
+    assert_eq!(r.last_completed_at, 200 * MILLISECOND);
+    let db = sim.database(1).unwrap_or_else(|| panic!("a database"));
+    // Opened once, at the start; waits of 0 and 100 ms.
+    assert_eq!((db.opened, db.sessions_max), (1, 1));
+    assert!((db.wait_mean_ms - 50.0).abs() < 1e-9, "{}", db.wait_mean_ms);
+    // The session is open for the whole 1 s run.
+    assert!(
+        (db.sessions_mean - 1.0).abs() < 1e-9,
+        "{}",
+        db.sessions_mean
+    );
+
+    // A pool of 3 asking for 3 at the start of a database that takes 2:
+    // two open at once; the third call opens one of its own and is refused.
+    let topo = app_and_db(policy(3, 3), 2);
+    let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let r = sim.route(0).clone();
+    assert_eq!((r.completed, r.failed), (2, 1));
+    // Both queries start at once on the two cores: done at 100 ms.
+    assert_eq!(r.last_completed_at, 100 * MILLISECOND);
+    let db = sim.database(1).unwrap_or_else(|| panic!("a database"));
+    assert_eq!((db.opened, db.refused, db.sessions_max), (2, 1, 2));
+}
+
+#[test]
 fn a_pool_only_goes_on_calls_into_a_database_and_a_query_cannot_be_cancelled() {
     let pooled = CallPolicy {
         pool: Some(PoolSpec {
             size: 1,
             acquire_timeout: None,
+            open_at_start: 0,
         }),
         ..CallPolicy::plain()
     };

@@ -131,6 +131,11 @@ pub struct PoolSpec {
     pub size: u32,
     /// How long a caller waits for one (None: forever).
     pub acquire_timeout: Option<SimTime>,
+    /// Connections already open when the run starts, idle (at most `size`,
+    /// and only as many as the database accepts): a pool that fills itself
+    /// at start-up, as HikariCP's fixed-size pool and MongoDB's
+    /// `minPoolSize` do. The rest open on first use.
+    pub open_at_start: u32,
 }
 
 /// A rate limiter in front of another stage.

@@ -243,6 +243,12 @@ impl<T> ConnectionPool<T> {
         self.opened += 1;
     }
 
+    /// `n` more connections are open and idle (opened before any request
+    /// asked, at start-up): at most the pool size in all.
+    pub fn open_idle(&mut self, n: usize) {
+        self.opened = (self.opened + n).min(self.size().saturating_sub(self.opening));
+    }
+
     /// Opening a connection failed: call before [`release`](Self::release)
     /// of its slot.
     pub fn open_failed(&mut self) {
@@ -376,5 +382,21 @@ mod tests {
         let mut late = Vec::new();
         p.expire(200, |at, x| late.push((at, x)));
         assert_eq!(late, vec![(150, 'e')]);
+    }
+
+    #[test]
+    fn connections_open_at_start_are_handed_out_ready_and_never_exceed_the_size() {
+        let mut p = ConnectionPool::new(2, None);
+        // Asking for 5 opens at most the pool's 2.
+        p.open_idle(5);
+        assert_eq!(p.opened(), 2);
+        assert_eq!(p.acquire(0, 'a'), Acquire::Ready('a'));
+        assert_eq!(p.acquire(0, 'b'), Acquire::Ready('b'));
+        assert_eq!(p.acquire(0, 'c'), Acquire::Wait);
+        // One open at start of two: the second caller opens its own.
+        let mut q = ConnectionPool::new(2, None);
+        q.open_idle(1);
+        assert_eq!(q.acquire(0, 1), Acquire::Ready(1));
+        assert_eq!(q.acquire(0, 2), Acquire::MustOpen(2));
     }
 }

@@ -25,8 +25,9 @@
 //!
 //! Parameters: `arrival_rps` (req/s), `query_ms` (mean single-core CPU time of
 //! one query, ms), `query_dist` (constant | exponential | lognormal),
-//! `pooling` (toggle), `pool_size` (connections), `connect_ms` (ms to open
-//! one), `acquire_timeout_ms` (ms; 0 waits forever), `db_max_connections`
+//! `pooling` (toggle), `pool_size` (connections), `warm_pool` (toggle: the
+//! pool's connections are open before the traffic starts; off, each opens
+//! on first use, as just after a deploy), `connect_ms` (ms to open one), `acquire_timeout_ms` (ms; 0 waits forever), `db_max_connections`
 //! (sessions), `db_cores` (CPUs), `contention_pct` (% of CPU efficiency lost
 //! per multiple of the cores in use beyond them: with `n` queries on `c`
 //! cores the server does `1 / (1 + pct/100 × (n − c)/c)` of its best work;
@@ -62,6 +63,7 @@ struct Knobs {
     rps: f64,
     query: Dist,
     pooling: bool,
+    warm: bool,
     pool_size: u32,
     connect_ms: f64,
     timeout_ms: f64,
@@ -81,6 +83,7 @@ impl Knobs {
                 QueryDist::Exponential => Dist::exponential(query_s),
             },
             pooling: p.flag("pooling")?,
+            warm: p.flag("warm_pool")?,
             pool_size: p.count("pool_size")?.clamp(1, u64::from(u32::MAX)) as u32,
             connect_ms: p.number("connect_ms")?,
             timeout_ms: p.number("acquire_timeout_ms")?,
@@ -99,6 +102,10 @@ fn topology(k: &Knobs) -> Topology {
     let pool = k.pooling.then(|| PoolSpec {
         size: k.pool_size,
         acquire_timeout: (k.timeout_ms > 0.0).then(|| millis(k.timeout_ms)),
+        // A warm pool's connections are open when the traffic starts: the
+        // run shows the steady state, not a start-up where the first
+        // requests wait for connects.
+        open_at_start: if k.warm { k.pool_size } else { 0 },
     });
     let to_db = Call {
         to: DB,
