@@ -3,6 +3,7 @@
 //! answers with decisions, never scheduling events or reading clocks itself.
 //! That keeps every part testable on its own with hand-picked times.
 
+pub mod autoscale;
 pub mod batch;
 pub mod db;
 pub mod heap;
@@ -13,6 +14,7 @@ pub mod rate_limit;
 pub mod server;
 pub mod stream;
 
+pub use autoscale::{Autoscaler, Fleet, HpaSpec};
 pub use batch::{BatchWriter, WriteMode};
 pub use db::{ConnectionPool, Database};
 pub use heap::{Batch, BoundedCache, GcConfig, GcWork, Heap};
