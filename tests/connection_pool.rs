@@ -127,10 +127,12 @@ fn with_a_pool_the_per_request_overhead_is_near_zero() {
             "same traffic"
         );
         assert!((metric(&bad, "pool_wait_mean_ms") - 50.0).abs() < 1e-6);
-        // Each of at most 16 connections is opened once: 16 × 50 ms spread
-        // over 60 000 requests is 0.013 ms; the rest of the wait is the
-        // moments when all 16 are busy.
+        // The 16 connections are open from the start, so the only wait is
+        // the moments when all 16 are busy.
         assert!(metric(&good, "pool_wait_mean_ms") < 1.0);
+        // And in the 4 s a visitor sees by default.
+        let seen = run_for("good", &[], seed, 4.0);
+        assert!(metric(&seen, "pool_wait_mean_ms") < 1.0);
         assert!(metric(&good, "connections_opened") <= 16.0);
         assert_eq!(metric(&good, "db_refused"), 0.0);
         assert_eq!(metric(&good, "failed"), 0.0);
@@ -188,6 +190,22 @@ fn an_oversized_pool_fills_the_database_and_queues_the_rest_in_the_app() {
     claim("connection-pool/oversized-pool-collapses");
     assert!((work_rate(500, 500, 8, 0.02) / 8.0 - 0.45).abs() < 0.005);
     assert!((collapsed_rps() - 1_200.0).abs() < 10.0);
+    // The default 4 s run: 10 000 arrivals (±1 %), at most 1 195 × 4 s plus
+    // 0.5 s × 1 305 of faster service while the connections fill, and at
+    // least 1 195 × 4 s, completed: 4 780 to 5 430; 500 are running, so
+    // 4 070 to 4 720 wait ("about 4 500", ±10 %). The request at the head
+    // of the line arrived after at least 4 780 + 500 others, at about
+    // 5 280 / 2 500 = 2.1 s (±1.4 %), so none has waited 2 s by 4 s.
+    for seed in [1, 42, 7] {
+        let out = run_for("oversized", &[], seed, 4.0);
+        let waiting = *series(&out, "db.pool_waiting").last().unwrap_or(&0.0);
+        assert!(
+            (waiting / 4_500.0 - 1.0).abs() < 0.1,
+            "seed {seed}: {waiting}"
+        );
+        assert_eq!(metric(&out, "acquire_timeouts"), 0.0, "seed {seed}");
+        assert_eq!(metric(&out, "failed"), 0.0, "seed {seed}");
+    }
     let t = 30.0;
     for seed in [1, 42] {
         let out = run_for("oversized", &[], seed, t);

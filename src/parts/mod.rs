@@ -12,6 +12,7 @@ pub mod load;
 pub mod paging;
 pub mod rate_limit;
 pub mod server;
+pub mod shed;
 pub mod stream;
 
 pub use autoscale::{Autoscaler, Fleet, HpaSpec};
@@ -22,3 +23,4 @@ pub use jobs::{Job, JobQueue, Retry};
 pub use load::{Arrivals, KeyChooser, RateShape};
 pub use rate_limit::{Algorithm, RateLimiter, WindowPeak};
 pub use server::{Admit, WorkerPool};
+pub use shed::{ShedSpec, Shedder};
