@@ -586,16 +586,29 @@ pub fn chart_summary(
             } else {
                 format!("{name} · ")
             };
-            let (Some(&last), Some(lo), Some((peak_at, hi))) = (
-                series.values.last(),
-                series.values.iter().copied().reduce(f64::min),
-                series.values.iter().copied().enumerate().reduce(|best, x| {
-                    if x.1 > best.1 {
-                        x
-                    } else {
-                        best
-                    }
-                }),
+            // A latency has no value in a bucket in which nothing completed
+            // (it reads 0 there, and the chart leaves a gap): only buckets
+            // with completions are described, as the chart draws them.
+            let completions = key
+                .starts_with("latency_")
+                .then(|| run.series("throughput_rps"))
+                .flatten();
+            let points: Vec<(usize, f64)> = series
+                .values
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|&(j, _)| {
+                    completions.is_none_or(|c| c.values.get(j).is_some_and(|&n| n > 0.0))
+                })
+                .collect();
+            let (Some(&(_, last)), Some(lo), Some((peak_at, hi))) = (
+                points.last(),
+                points.iter().map(|p| p.1).reduce(f64::min),
+                points
+                    .iter()
+                    .copied()
+                    .reduce(|best, x| if x.1 > best.1 { x } else { best }),
             ) else {
                 sentences.push(format!("{prefix}{label}: no data."));
                 continue;
@@ -867,6 +880,31 @@ mod tests {
         assert!(text.contains(&format!("{busy}: 4 to 50")), "{text}");
         assert!(text.contains("highest at 1.50 s, 6 at the end."), "{text}");
         assert!(text.contains(&format!("{queue}: 0")), "{text}");
+        // A latency is described only where something completed: the 0 of
+        // a bucket with no completions is a gap, not a 0 ms latency.
+        let latency_chart = ChartSpec {
+            series: vec!["latency_p50_ms".into()],
+            ..chart.clone()
+        };
+        let mut gappy = run.clone();
+        gappy.series = vec![
+            Series {
+                key: "latency_p50_ms".into(),
+                values: vec![0.0, 20.0, 30.0, 0.0],
+            },
+            Series {
+                key: "throughput_rps".into(),
+                values: vec![0.0, 5.0, 5.0, 0.0],
+            },
+        ];
+        let text = chart_summary(&spec, &latency_chart, &[("", &gappy)]);
+        assert!(
+            text.contains(": 20 to 30 ms, highest at 2.50 s, 30 at the end."),
+            "{text}"
+        );
+        gappy.series[1].values = vec![0.0; 4];
+        let text = chart_summary(&spec, &latency_chart, &[("", &gappy)]);
+        assert!(text.contains(": no data."), "{text}");
         run.series.clear();
         assert_eq!(
             chart_summary(&spec, &chart, &[("A", &run)]),
