@@ -8,13 +8,15 @@
 //! * Pure parts, each with its own tests: [`breaker`] (resilience4j's
 //!   circuit breaker), [`retry`] (backoff with jitter, retry budgets),
 //!   [`balance`] (load-balancing policies), [`quota`] (a provider's quota,
-//!   429 and Retry-After), [`cache`] (LRU with TTL).
+//!   429 and Retry-After), [`cache`] (LRU with TTL), and [`hit_ratio`]
+//!   (its expected hit ratio in closed form, for aggregate models).
 //!
 //! This layer depends on `engine` and `parts` only; scenarios depend on it.
 
 pub mod balance;
 pub mod breaker;
 pub mod cache;
+pub mod hit_ratio;
 pub mod quota;
 pub mod retry;
 pub mod sim;
