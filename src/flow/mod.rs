@@ -22,7 +22,9 @@ pub mod retry;
 pub mod sim;
 pub mod topology;
 
-pub use sim::{DatabaseStats, FlowTotals, PoolStats, QueueStats, Request, RouteStats, Sim};
+pub use sim::{
+    DatabaseStats, FlowTotals, PoolStats, QueueStats, Request, RouteStats, ScalingStats, Sim,
+};
 pub use topology::*;
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ use crate::engine::queue::Next;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
 use crate::parts::db::Acquire;
-use crate::parts::{ConnectionPool, Database, JobQueue, RateLimiter, Retry, WindowPeak};
+use crate::parts::{
+    Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, WindowPeak,
+};
 use std::collections::VecDeque;
 
 /// A request: small, copied from stage to stage.
@@ -314,6 +316,10 @@ enum Ev {
     /// The oldest waiter of call site `u32`'s pool may have reached its
     /// acquire timeout.
     PoolTimer(u32),
+    /// Autoscaled stage `u32`'s controller syncs.
+    Autoscale(u32),
+    /// Instance `.1` of stage `.0` has warmed up.
+    InstanceReady(u32, u32),
 }
 
 /// A query's ticket: the call attempt it answers, and the call site whose
@@ -460,6 +466,38 @@ struct Instance {
     busy: u32,
     queue: VecDeque<Ref>,
     load: u32,
+    /// Takes new requests: false while it warms up, and once an
+    /// autoscaler has removed it (it still finishes what it holds).
+    serving: bool,
+    /// Asked for and not yet serving.
+    warming: bool,
+}
+
+impl Instance {
+    fn new(serving: bool) -> Self {
+        Self {
+            busy: 0,
+            queue: VecDeque::new(),
+            load: 0,
+            serving,
+            warming: !serving,
+        }
+    }
+}
+
+/// An autoscaled service's controller, fleet and what it measures.
+struct ScalerState {
+    hpa: Autoscaler,
+    fleet: Fleet,
+    warmup: SimTime,
+    /// Busy slots, and slots of serving instances, over time: their
+    /// areas between two syncs give the utilization the controller sees.
+    busy: LevelArea,
+    capacity: LevelArea,
+    /// Both areas at the last sync.
+    at_sync: (u64, u64),
+    running_max: u32,
+    s_instances: SeriesId,
 }
 
 struct StageState {
@@ -474,6 +512,7 @@ struct StageState {
     limiter: Option<Box<LimiterState>>,
     db: Option<Box<DbState>>,
     mq: Option<Box<QueueState>>,
+    scaler: Option<Box<ScalerState>>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -602,6 +641,17 @@ pub struct DatabaseStats {
     pub sessions_mean: f64,
 }
 
+/// What an autoscaled service's instances did over a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScalingStats {
+    /// The most instances running at once (serving or warming up).
+    pub running_max: u64,
+    /// Instances serving at the end.
+    pub serving_at_end: u64,
+    /// Instance-hours paid for (every running instance, warming or not).
+    pub instance_hours: f64,
+}
+
 /// What a connection pool did over a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolStats {
@@ -642,8 +692,10 @@ pub struct Sim<'t> {
     totals: FlowTotals,
     /// Recovery is measured per second from this time on.
     watch_from: SimTime,
-    /// Scratch space for a balancer's view of its targets' loads.
+    /// Scratch space for a balancer's view of its targets' loads, and for
+    /// the serving instances of an autoscaled stage.
     loads: Vec<u32>,
+    serving: Vec<u32>,
     /// Per route, the call site of the client's call to its first stage.
     client_sites: Vec<usize>,
     /// Per route, whether its client call is direct: a plain policy into
@@ -817,14 +869,29 @@ impl<'t> Sim<'t> {
                 }
                 _ => None,
             };
-            stages.push(StageState {
-                instances: (0..instances)
-                    .map(|_| Instance {
-                        busy: 0,
-                        queue: VecDeque::new(),
-                        load: 0,
+            let scaler = match &s.kind {
+                StageKind::Service(svc) => svc.autoscale.as_ref().map(|a| {
+                    let ready = svc.instances.clamp(a.hpa.min, a.hpa.max);
+                    let mut capacity = LevelArea::default();
+                    capacity.set(0, u64::from(ready) * u64::from(svc.slots));
+                    Box::new(ScalerState {
+                        hpa: Autoscaler::new(a.hpa.clone()),
+                        fleet: Fleet::new(ready, a.warmup),
+                        warmup: a.warmup,
+                        busy: LevelArea::default(),
+                        capacity,
+                        at_sync: (0, 0),
+                        running_max: ready,
+                        s_instances: series(&mut rec, "instances", SeriesKind::Gauge),
                     })
-                    .collect(),
+                }),
+                _ => None,
+            };
+            // An autoscaled stage starts with its count within the bounds.
+            let instances = scaler.as_ref().map_or(instances, |sc| sc.fleet.ready());
+            stages.push(StageState {
+                instances: (0..instances).map(|_| Instance::new(true)).collect(),
+                scaler,
                 balancer,
                 work_rng: RngStream::new(seed, &format!("{name}.work")),
                 error_rng: RngStream::new(seed, &format!("{name}.errors")),
@@ -928,6 +995,7 @@ impl<'t> Sim<'t> {
             totals: FlowTotals::default(),
             watch_from: SimTime::MAX,
             loads: Vec::new(),
+            serving: Vec::new(),
             direct_client: topo
                 .routes
                 .iter()
@@ -961,6 +1029,15 @@ impl<'t> Sim<'t> {
     #[inline(never)]
     pub fn run(&mut self) {
         self.open_pools_at_start();
+        for i in 0..self.stages.len() {
+            if let (Some(sc), StageKind::Service(svc)) =
+                (&self.stages[i].scaler, &self.topo.stages[i].kind)
+            {
+                let sync = sc.hpa.spec().sync;
+                self.q.schedule(sync, Ev::Autoscale(i as u32));
+                self.show_capacity(0, i, svc.slots);
+            }
+        }
         for i in 0..self.topo.sources.len() {
             match &self.topo.sources[i] {
                 Source::Open { .. } => {
@@ -1026,6 +1103,8 @@ impl<'t> Sim<'t> {
                 Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
                 Ev::DbWake(stage, at) => self.db_wake(now, stage as usize, at),
                 Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
+                Ev::Autoscale(stage) => self.autoscale(now, stage as usize),
+                Ev::InstanceReady(stage, i) => self.instance_ready(now, stage as usize, i),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -1125,6 +1204,19 @@ impl<'t> Sim<'t> {
             refused: d.refused,
             sessions_max: d.sessions_max as u64,
             sessions_mean: d.sessions.mean(self.end),
+        })
+    }
+
+    /// What stage `s`'s autoscaler did, up to the end of the run (None:
+    /// not autoscaled).
+    pub fn scaling(&self, s: StageId) -> Option<ScalingStats> {
+        let st = self.stages.get(s)?;
+        let sc = st.scaler.as_ref()?;
+        let mut fleet = sc.fleet.clone();
+        Some(ScalingStats {
+            running_max: u64::from(sc.running_max),
+            serving_at_end: st.instances.iter().filter(|i| i.serving).count() as u64,
+            instance_hours: fleet.instance_hours(self.end),
         })
     }
 
@@ -1555,7 +1647,24 @@ impl<'t> Sim<'t> {
                     }
                 }
                 let st = &mut self.stages[stage];
-                let instance = if st.instances.len() == 1 {
+                let instance = if st.scaler.is_some() {
+                    // Only serving instances take requests: the balancer
+                    // picks among them.
+                    let mut loads = std::mem::take(&mut self.loads);
+                    let mut serving = std::mem::take(&mut self.serving);
+                    serving.clear();
+                    serving.extend(
+                        (0..st.instances.len() as u32)
+                            .filter(|&i| st.instances[i as usize].serving),
+                    );
+                    loads.clear();
+                    loads.extend(serving.iter().map(|&i| st.instances[i as usize].load));
+                    let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads));
+                    let chosen = serving.get(pick).copied().unwrap_or(0);
+                    self.loads = loads;
+                    self.serving = serving;
+                    chosen
+                } else if st.instances.len() == 1 {
                     0
                 } else {
                     let mut loads = std::mem::take(&mut self.loads);
@@ -1656,6 +1765,9 @@ impl<'t> Sim<'t> {
         };
         st.busy_max = st.busy_max.max(busy);
         st.queue_max = st.queue_max.max(queued);
+        if let Some(sc) = st.scaler.as_mut() {
+            sc.busy.set(now, u64::from(busy));
+        }
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));
         self.rec.gauge(st.s_queue, now, queued as f64);
@@ -2214,6 +2326,112 @@ impl<'t> Sim<'t> {
     }
 
     // ---- databases and connection pools ----
+
+    /// An autoscaled stage's controller syncs: it reads the slot
+    /// utilization since its last sync and sets the instance count.
+    fn autoscale(&mut self, now: SimTime, stage: StageId) {
+        let slots = match &self.topo.stages[stage].kind {
+            StageKind::Service(svc) => svc.slots,
+            _ => return,
+        };
+        let st = &mut self.stages[stage];
+        let Some(sc) = st.scaler.as_mut() else {
+            return;
+        };
+        let areas = (sc.busy.area_at(now), sc.capacity.area_at(now));
+        let (used, offered) = (areas.0 - sc.at_sync.0, areas.1 - sc.at_sync.1);
+        sc.at_sync = areas;
+        let utilization = if offered == 0 {
+            0.0
+        } else {
+            used as f64 / offered as f64
+        };
+        let current = sc.fleet.running();
+        let target = sc.hpa.evaluate(now, current, utilization);
+        sc.fleet.scale_to(now, target);
+        sc.running_max = sc.running_max.max(sc.fleet.running());
+        if target > current {
+            for _ in current..target {
+                // A removed instance that has finished its work is reused,
+                // so the list stays as long as the most ever running.
+                let gone = st
+                    .instances
+                    .iter()
+                    .position(|i| !i.serving && !i.warming && i.load == 0 && i.queue.is_empty());
+                let i = match gone {
+                    Some(i) => {
+                        st.instances[i] = Instance::new(false);
+                        i as u32
+                    }
+                    None => {
+                        st.instances.push(Instance::new(false));
+                        (st.instances.len() - 1) as u32
+                    }
+                };
+                self.q
+                    .schedule(now + sc.warmup, Ev::InstanceReady(stage as u32, i));
+            }
+        } else if target < current {
+            // As the fleet does: warming instances go first (the newest),
+            // then the serving ones with the least work, which finish what
+            // they hold but take nothing new.
+            let mut remove = current - target;
+            for inst in st.instances.iter_mut().rev() {
+                if remove > 0 && inst.warming {
+                    inst.warming = false;
+                    remove -= 1;
+                }
+            }
+            while remove > 0 {
+                let Some(idle) = (0..st.instances.len())
+                    .filter(|&i| st.instances[i].serving)
+                    .min_by_key(|&i| (st.instances[i].load, std::cmp::Reverse(i)))
+                else {
+                    break;
+                };
+                st.instances[idle].serving = false;
+                remove -= 1;
+            }
+        }
+        self.show_capacity(now, stage, slots);
+        let sync = self.stages[stage]
+            .scaler
+            .as_ref()
+            .map_or(0, |sc| sc.hpa.spec().sync);
+        if sync > 0 {
+            self.q.schedule(now + sync, Ev::Autoscale(stage as u32));
+        }
+    }
+
+    /// Instance `i` of `stage` has warmed up: it serves, unless the
+    /// autoscaler has removed it meanwhile.
+    fn instance_ready(&mut self, now: SimTime, stage: StageId, i: u32) {
+        let slots = match &self.topo.stages[stage].kind {
+            StageKind::Service(svc) => svc.slots,
+            _ => return,
+        };
+        let st = &mut self.stages[stage];
+        if let Some(sc) = st.scaler.as_mut() {
+            sc.fleet.advance(now);
+        }
+        if let Some(inst) = st.instances.get_mut(i as usize) {
+            if inst.warming {
+                inst.warming = false;
+                inst.serving = true;
+            }
+        }
+        self.show_capacity(now, stage, slots);
+    }
+
+    /// Records an autoscaled stage's serving instances and their slots.
+    fn show_capacity(&mut self, now: SimTime, stage: StageId, slots: u32) {
+        let st = &mut self.stages[stage];
+        let serving = st.instances.iter().filter(|i| i.serving).count() as u64;
+        if let Some(sc) = st.scaler.as_mut() {
+            sc.capacity.set(now, serving * u64::from(slots));
+            self.rec.gauge(sc.s_instances, now, serving as f64);
+        }
+    }
 
     /// Opens the connections each pool keeps from the start, before any
     /// request: sessions at its database, counted as opened, idle in the pool.

@@ -1284,3 +1284,107 @@ fn a_plain_client_call_skips_its_bookkeeping_but_not_its_outcome() {
     assert_eq!(format!("{:?}", direct.2), format!("{:?}", full.2));
     assert_eq!(direct.3, full.3);
 }
+
+/// One service of single-slot instances doing 100 ms of work per request,
+/// 20 req/s evenly: 2 slots' worth of work, so 4 instances at a 50 %
+/// target. Autoscaled between 1 and `max` with Kubernetes' defaults.
+fn autoscaled(instances: u32, warmup_s: u64, max: u32) -> Topology {
+    let mut svc = Service::new(1, 1_000, true, vec![work_ms(100.0)]);
+    svc.instances = instances;
+    svc.autoscale = Some(Autoscale {
+        hpa: crate::parts::HpaSpec::kubernetes_defaults(1, max, 0.5),
+        warmup: warmup_s * SECOND,
+    });
+    Topology {
+        stages: vec![stage("web", StageKind::Service(svc))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![even(20.0)],
+        faults: vec![],
+    }
+}
+
+fn instances_at(out: &RunResult, t_s: f64) -> f64 {
+    let s = out
+        .series("web.instances")
+        .unwrap_or_else(|| panic!("an instances series"));
+    s.values[((t_s / out.bucket_s) as usize).min(s.values.len() - 1)]
+}
+
+#[test]
+fn an_autoscaler_adds_instances_at_its_sync_and_then_holds() {
+    // 2 instances, both busy from the first requests (50 and 100 ms): at
+    // the 15 s sync the utilization is 29.85 / 30 = 0.995, ratio 1.99,
+    // ceil(2 × 1.99) = 4, within the limit max(2 × 2, 2 + 4). With no
+    // warm-up they serve at once, each busy half the time: ratio 1, within
+    // the tolerance, so 4 from then on.
+    let topo = autoscaled(2, 0, 20);
+    let mut sim =
+        Sim::new(&topo, 1, 60 * SECOND, &["web.instances"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let scaling = sim.scaling(0).unwrap_or_else(|| panic!("autoscaled"));
+    assert_eq!((scaling.running_max, scaling.serving_at_end), (4, 4));
+    // 2 instances for 15 s and 4 for 45 s: 210 instance-seconds.
+    assert!((scaling.instance_hours - 210.0 / 3_600.0).abs() < 1e-9);
+    let out = sim.finish(vec![]);
+    assert_eq!(instances_at(&out, 10.0), 2.0);
+    assert_eq!(instances_at(&out, 20.0), 4.0);
+    assert_eq!(instances_at(&out, 59.0), 4.0);
+    conserved(&out);
+    assert_eq!(m(&out, "failed") + m(&out, "rejected"), 0.0);
+}
+
+#[test]
+fn a_warm_up_delays_the_new_capacity_and_the_controller_overshoots() {
+    // The same load with a 10 s warm-up. At 15 s: 4 asked for, 2 of them
+    // serve from 25 s. The 30 s sync sees 15–25 s with 2 instances fully
+    // busy (20 slot-s of 20) and 25–30 s with 4 half busy (10 of 20):
+    // 30 / 40 = 0.75, ratio 1.5, ceil(4 × 1.5) = 6 (the +2 of 15 s is
+    // exactly 15 s old, so the limit is max(4 × 2, 4 + 4) = 8). Two more
+    // serve from 40 s: 6 for a load that needs 4. At 45 s the utilization
+    // is (20 + 10) / (40 + 30) = 0.43, ceil(6 × 0.857) = 6 again.
+    let topo = autoscaled(2, 10, 20);
+    let mut sim =
+        Sim::new(&topo, 1, 55 * SECOND, &["web.instances"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let scaling = sim.scaling(0).unwrap_or_else(|| panic!("autoscaled"));
+    assert_eq!((scaling.running_max, scaling.serving_at_end), (6, 6));
+    // Paid from the moment they are asked for: 2 × 15 + 4 × 15 + 6 × 25 =
+    // 240 instance-seconds.
+    assert!((scaling.instance_hours - 240.0 / 3_600.0).abs() < 1e-9);
+    let out = sim.finish(vec![]);
+    assert_eq!(instances_at(&out, 20.0), 2.0);
+    assert_eq!(instances_at(&out, 35.0), 4.0);
+    assert_eq!(instances_at(&out, 50.0), 6.0);
+    conserved(&out);
+}
+
+#[test]
+fn scaling_down_drains_instances_instead_of_dropping_their_work() {
+    // 8 instances for a load that needs 4: the 15 s sync sees 2 / 8 =
+    // 0.25, ratio 0.5, desired 4, and with no history scales down at once
+    // (the 300 s window holds only this recommendation). The 4 removed
+    // finish what they hold; nothing fails.
+    let topo = autoscaled(8, 0, 20);
+    let mut sim =
+        Sim::new(&topo, 1, 30 * SECOND, &["web.instances"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let scaling = sim.scaling(0).unwrap_or_else(|| panic!("autoscaled"));
+    assert_eq!((scaling.running_max, scaling.serving_at_end), (8, 4));
+    let out = sim.finish(vec![]);
+    assert_eq!(instances_at(&out, 10.0), 8.0);
+    assert_eq!(instances_at(&out, 20.0), 4.0);
+    conserved(&out);
+    assert_eq!(m(&out, "failed") + m(&out, "rejected"), 0.0);
+}
+
+#[test]
+fn autoscaling_bounds_are_checked() {
+    let mut topo = autoscaled(2, 0, 20);
+    if let StageKind::Service(svc) = &mut topo.stages[0].kind {
+        if let Some(a) = svc.autoscale.as_mut() {
+            a.hpa.min = 0;
+        }
+    }
+    let err = Sim::new(&topo, 1, SECOND, &[]).err().unwrap_or_default();
+    assert!(err.contains("'web' autoscales with min 0"), "{err}");
+}

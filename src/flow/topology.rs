@@ -176,6 +176,21 @@ pub struct Service {
     /// object (its [`Request::key`](super::Request::key)) cached and fresh
     /// is answered at once, without a slot; one that completes fills it.
     pub cache: Option<CacheSpec>,
+    /// A horizontal autoscaler sizing the instances (`instances` is then
+    /// the count at the start); none keeps the count fixed.
+    pub autoscale: Option<Autoscale>,
+}
+
+/// How a service's instance count follows its load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Autoscale {
+    /// The controller's rules ([`crate::parts::autoscale`]). Its metric is
+    /// the stage's slot utilization over each sync period: slot-time used
+    /// ÷ slot-time of the instances that were serving.
+    pub hpa: crate::parts::HpaSpec,
+    /// From an instance being asked for until it serves (image pull,
+    /// start-up, warm caches).
+    pub warmup: SimTime,
 }
 
 impl Service {
@@ -199,6 +214,7 @@ impl Service {
                 steps,
             }],
             cache: None,
+            autoscale: None,
         }
     }
 }
@@ -534,6 +550,21 @@ impl Topology {
                 StageKind::Service(svc) => {
                     if svc.instances == 0 || svc.slots == 0 {
                         return Err(format!("'{}' needs at least one instance and slot", s.name));
+                    }
+                    if let Some(a) = &svc.autoscale {
+                        let h = &a.hpa;
+                        if h.min == 0
+                            || h.min > h.max
+                            || h.sync == 0
+                            || h.target.is_nan()
+                            || h.target <= 0.0
+                        {
+                            return Err(format!(
+                                "'{}' autoscales with min {} max {}, sync {} ns and target {}: \
+                                 it needs 1 ≤ min ≤ max, a sync period and a positive target",
+                                s.name, h.min, h.max, h.sync, h.target
+                            ));
+                        }
                     }
                     for h in &svc.handlers {
                         for &r in &h.routes {

@@ -151,6 +151,7 @@ fn topology(k: &Knobs) -> Topology {
         balance: Policy::RoundRobin,
         hold_slot_while_waiting: true,
         cache: None,
+        autoscale: None,
         handlers: vec![
             Handler {
                 routes: vec![CHECKOUT],
