@@ -18,8 +18,8 @@ use super::cache::{Cache, Lookup};
 use super::quota::{Limiter, Quota, QuotaAnswer, TokenBucket};
 use super::retry::RetryBudget;
 use super::topology::{
-    Call, FaultKind, OnTimeout, Popularity, QuotaRule, RouteId, Source, StageId, StageKind, Step,
-    Topology,
+    Call, FaultKind, OnTimeout, Popularity, QuotaRule, RouteId, Service, ShedSignal, Source,
+    StageId, StageKind, Step, Topology,
 };
 use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
@@ -28,7 +28,7 @@ use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
 use crate::parts::db::Acquire;
 use crate::parts::{
-    Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, WindowPeak,
+    Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, Shedder, WindowPeak,
 };
 use std::collections::VecDeque;
 
@@ -66,6 +66,7 @@ enum Reason {
     AcquireTimeout,
     BulkheadFull,
     BreakerOpen,
+    Shed,
 }
 
 impl Reason {
@@ -81,12 +82,16 @@ impl Reason {
             Reason::AcquireTimeout => "acquire_timeout",
             Reason::BulkheadFull => "bulkhead_full",
             Reason::BreakerOpen => "breaker_open",
+            Reason::Shed => "shed",
         }
     }
 
     /// Turned away before any work was done for it.
     fn at_door(self) -> bool {
-        matches!(self, Reason::Down | Reason::QueueFull | Reason::Throttled)
+        matches!(
+            self,
+            Reason::Down | Reason::QueueFull | Reason::Throttled | Reason::Shed
+        )
     }
 }
 
@@ -318,6 +323,8 @@ enum Ev {
     PoolTimer(u32),
     /// Autoscaled stage `u32`'s controller syncs.
     Autoscale(u32),
+    /// Stage `u32`'s load shedder looks at its signal.
+    ShedCheck(u32),
     /// Instance `.1` of stage `.0` has warmed up.
     InstanceReady(u32, u32),
 }
@@ -485,6 +492,15 @@ impl Instance {
     }
 }
 
+/// A service's load shedder and the busy-slot area its utilization
+/// signal is read from.
+struct ShedState {
+    shedder: Shedder,
+    busy: LevelArea,
+    at_check: u64,
+    s_shed: SeriesId,
+}
+
 /// An autoscaled service's controller, fleet and what it measures.
 struct ScalerState {
     hpa: Autoscaler,
@@ -513,6 +529,7 @@ struct StageState {
     db: Option<Box<DbState>>,
     mq: Option<Box<QueueState>>,
     scaler: Option<Box<ScalerState>>,
+    shedder: Option<Box<ShedState>>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -887,11 +904,23 @@ impl<'t> Sim<'t> {
                 }),
                 _ => None,
             };
+            let shedder = match &s.kind {
+                StageKind::Service(svc) => svc.shed.map(|sh| {
+                    Box::new(ShedState {
+                        shedder: Shedder::new(sh.spec),
+                        busy: LevelArea::default(),
+                        at_check: 0,
+                        s_shed: series(&mut rec, "shed_classes", SeriesKind::Gauge),
+                    })
+                }),
+                _ => None,
+            };
             // An autoscaled stage starts with its count within the bounds.
             let instances = scaler.as_ref().map_or(instances, |sc| sc.fleet.ready());
             stages.push(StageState {
                 instances: (0..instances).map(|_| Instance::new(true)).collect(),
                 scaler,
+                shedder,
                 balancer,
                 work_rng: RngStream::new(seed, &format!("{name}.work")),
                 error_rng: RngStream::new(seed, &format!("{name}.errors")),
@@ -1030,6 +1059,9 @@ impl<'t> Sim<'t> {
     pub fn run(&mut self) {
         self.open_pools_at_start();
         for i in 0..self.stages.len() {
+            if let StageKind::Service(Service { shed: Some(sh), .. }) = &self.topo.stages[i].kind {
+                self.q.schedule(sh.every, Ev::ShedCheck(i as u32));
+            }
             if let (Some(sc), StageKind::Service(svc)) =
                 (&self.stages[i].scaler, &self.topo.stages[i].kind)
             {
@@ -1104,6 +1136,7 @@ impl<'t> Sim<'t> {
                 Ev::DbWake(stage, at) => self.db_wake(now, stage as usize, at),
                 Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
                 Ev::Autoscale(stage) => self.autoscale(now, stage as usize),
+                Ev::ShedCheck(stage) => self.shed_check(now, stage as usize),
                 Ev::InstanceReady(stage, i) => self.instance_ready(now, stage as usize, i),
             }
         }
@@ -1646,6 +1679,14 @@ impl<'t> Sim<'t> {
                         return;
                     }
                 }
+                if self.stages[stage]
+                    .shedder
+                    .as_ref()
+                    .is_some_and(|sh| !sh.shedder.admits(req.class))
+                {
+                    self.refuse(now, stage, req, parent, Reason::Shed);
+                    return;
+                }
                 let st = &mut self.stages[stage];
                 let instance = if st.scaler.is_some() {
                     // Only serving instances take requests: the balancer
@@ -1767,6 +1808,9 @@ impl<'t> Sim<'t> {
         st.queue_max = st.queue_max.max(queued);
         if let Some(sc) = st.scaler.as_mut() {
             sc.busy.set(now, u64::from(busy));
+        }
+        if let Some(sh) = st.shedder.as_mut() {
+            sh.busy.set(now, u64::from(busy));
         }
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));
@@ -2401,6 +2445,45 @@ impl<'t> Sim<'t> {
         if sync > 0 {
             self.q.schedule(now + sync, Ev::Autoscale(stage as u32));
         }
+    }
+
+    /// A load shedder looks at its signal and sheds or restores a class.
+    fn shed_check(&mut self, now: SimTime, stage: StageId) {
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let Some(sh) = svc.shed else {
+            return;
+        };
+        let st = &mut self.stages[stage];
+        let slots: u64 = st
+            .instances
+            .iter()
+            .filter(|i| i.serving)
+            .map(|_| u64::from(svc.slots))
+            .sum();
+        let queued: usize = st.instances.iter().map(|i| i.queue.len()).sum();
+        let Some(state) = st.shedder.as_mut() else {
+            return;
+        };
+        let area = state.busy.area_at(now);
+        let used = area - state.at_check;
+        state.at_check = area;
+        let signal = match sh.signal {
+            ShedSignal::Queue => queued as f64,
+            ShedSignal::Utilization => {
+                let offered = slots.saturating_mul(sh.every);
+                if offered == 0 {
+                    0.0
+                } else {
+                    used as f64 / offered as f64
+                }
+            }
+        };
+        state.shedder.observe(signal);
+        let shed = f64::from(state.shedder.shed_classes());
+        self.rec.gauge(state.s_shed, now, shed);
+        self.q.schedule(now + sh.every, Ev::ShedCheck(stage as u32));
     }
 
     /// Instance `i` of `stage` has warmed up: it serves, unless the

@@ -179,6 +179,29 @@ pub struct Service {
     /// A horizontal autoscaler sizing the instances (`instances` is then
     /// the count at the start); none keeps the count fixed.
     pub autoscale: Option<Autoscale>,
+    /// A load shedder at the door: under pressure it turns away the lowest
+    /// priority classes first (answered `shed`, rejected).
+    pub shed: Option<Shedding>,
+}
+
+/// When a service sheds load ([`crate::parts::shed`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shedding {
+    /// Thresholds on the signal, with hysteresis.
+    pub spec: crate::parts::ShedSpec,
+    /// What it watches.
+    pub signal: ShedSignal,
+    /// How often it looks.
+    pub every: SimTime,
+}
+
+/// The pressure a shedder watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShedSignal {
+    /// Requests waiting for a slot, over all instances, when it looks.
+    Queue,
+    /// Share of the slots busy, averaged since it last looked (0 to 1).
+    Utilization,
 }
 
 /// How a service's instance count follows its load.
@@ -215,6 +238,7 @@ impl Service {
             }],
             cache: None,
             autoscale: None,
+            shed: None,
         }
     }
 }
@@ -550,6 +574,9 @@ impl Topology {
                 StageKind::Service(svc) => {
                     if svc.instances == 0 || svc.slots == 0 {
                         return Err(format!("'{}' needs at least one instance and slot", s.name));
+                    }
+                    if svc.shed.is_some_and(|sh| sh.every == 0) {
+                        return Err(format!("'{}' sheds load but never looks", s.name));
                     }
                     if let Some(a) = &svc.autoscale {
                         let h = &a.hpa;

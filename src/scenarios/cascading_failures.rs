@@ -152,6 +152,7 @@ fn topology(k: &Knobs) -> Topology {
         hold_slot_while_waiting: true,
         cache: None,
         autoscale: None,
+        shed: None,
         handlers: vec![
             Handler {
                 routes: vec![CHECKOUT],
