@@ -1428,8 +1428,8 @@ fn shedding_the_lowest_classes_keeps_the_queue_short() {
     // queue never passes the 20 of the first second by much (the P2 share
     // of 40 arrivals varies by about 3).
     let topo = overloaded(true);
-    let mut sim = Sim::new(&topo, 1, 20 * SECOND, &["web.shed_classes"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut sim =
+        Sim::new(&topo, 1, 20 * SECOND, &["web.shed_classes"]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
     assert!(sim.queue_max(0) < 40, "{}", sim.queue_max(0));
     let [_, p1, p2] = sim.arrivals_by_class();
