@@ -221,59 +221,53 @@ impl Autoscaler {
         (current + removed).saturating_sub(added)
     }
 
+    /// How far the rules let the count move from `current` at `now`: the
+    /// highest count allowed going up, the lowest going down.
+    fn rate_bound(&self, now: SimTime, current: u32, up: bool) -> u32 {
+        let rules = if up { &self.spec.up } else { &self.spec.down };
+        if rules.select == Select::Disabled {
+            return current;
+        }
+        let proposals = rules.policies.iter().map(|p| {
+            let start = self.period_start(now, current, p.period);
+            match (p.kind, up) {
+                (PolicyKind::Pods(n), true) => start.saturating_add(n),
+                (PolicyKind::Pods(n), false) => start.saturating_sub(n),
+                // Rounded up, so that a small count can still grow.
+                (PolicyKind::Percent(pct), true) => {
+                    (f64::from(start) * (1.0 + f64::from(pct) / 100.0)).ceil() as u32
+                }
+                // Truncated, as the controller does.
+                (PolicyKind::Percent(pct), false) => {
+                    (f64::from(start) * (1.0 - f64::from(pct.min(100)) / 100.0)) as u32
+                }
+            }
+        });
+        // `Max` picks the biggest change: the highest ceiling going up, the
+        // lowest floor going down; `Min` the smallest.
+        let pick = if (rules.select == Select::Max) == up {
+            proposals.max()
+        } else {
+            proposals.min()
+        };
+        let bound = pick.unwrap_or(current);
+        if up {
+            bound.max(current)
+        } else {
+            bound.min(current)
+        }
+    }
+
     /// Applies the rate limits and the min/max bounds to a move from
     /// `current` to `wanted`.
     fn limit_rate(&self, now: SimTime, current: u32, wanted: u32) -> u32 {
         let (lo, hi) = (self.spec.min, self.spec.max);
         if wanted > current {
-            let rules = &self.spec.up;
-            let limit = match rules.select {
-                Select::Disabled => current,
-                select => {
-                    let proposals = rules.policies.iter().map(|p| {
-                        let start = self.period_start(now, current, p.period);
-                        match p.kind {
-                            PolicyKind::Pods(n) => start.saturating_add(n),
-                            // Rounded up, so that a small count can still grow.
-                            PolicyKind::Percent(pct) => {
-                                (f64::from(start) * (1.0 + f64::from(pct) / 100.0)).ceil() as u32
-                            }
-                        }
-                    });
-                    let pick = if select == Select::Max {
-                        proposals.max()
-                    } else {
-                        proposals.min()
-                    };
-                    pick.unwrap_or(current).max(current)
-                }
-            };
-            wanted.min(limit.min(hi)).max(lo)
+            let ceiling = self.rate_bound(now, current, true);
+            wanted.min(ceiling.min(hi)).max(lo)
         } else if wanted < current {
-            let rules = &self.spec.down;
-            let limit = match rules.select {
-                Select::Disabled => current,
-                select => {
-                    let proposals = rules.policies.iter().map(|p| {
-                        let start = self.period_start(now, current, p.period);
-                        match p.kind {
-                            PolicyKind::Pods(n) => start.saturating_sub(n),
-                            // Rounded down (truncated), as the controller does.
-                            PolicyKind::Percent(pct) => {
-                                (f64::from(start) * (1.0 - f64::from(pct.min(100)) / 100.0)) as u32
-                            }
-                        }
-                    });
-                    // The most permissive scale-down is the lowest floor.
-                    let pick = if select == Select::Max {
-                        proposals.min()
-                    } else {
-                        proposals.max()
-                    };
-                    pick.unwrap_or(current).min(current)
-                }
-            };
-            wanted.max(limit.max(lo)).min(hi)
+            let floor = self.rate_bound(now, current, false);
+            wanted.max(floor.max(lo)).min(hi)
         } else {
             current.clamp(lo, hi)
         }
