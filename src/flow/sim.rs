@@ -492,11 +492,10 @@ impl Instance {
     }
 }
 
-/// A service's load shedder and the busy-slot area its utilization
-/// signal is read from.
+/// A service's load shedder, and the busy-slot area
+/// ([`StageState::busy_area`]) at its last check.
 struct ShedState {
     shedder: Shedder,
-    busy: LevelArea,
     at_check: u64,
     s_shed: SeriesId,
 }
@@ -505,12 +504,11 @@ struct ShedState {
 struct ScalerState {
     hpa: Autoscaler,
     fleet: Fleet,
-    warmup: SimTime,
-    /// Busy slots, and slots of serving instances, over time: their
-    /// areas between two syncs give the utilization the controller sees.
-    busy: LevelArea,
+    /// Slots of serving instances over time: with
+    /// [`StageState::busy_area`], the utilization the controller sees
+    /// between two syncs.
     capacity: LevelArea,
-    /// Both areas at the last sync.
+    /// Both areas (busy, capacity) at the last sync.
     at_sync: (u64, u64),
     running_max: u32,
     s_instances: SeriesId,
@@ -530,6 +528,8 @@ struct StageState {
     mq: Option<Box<QueueState>>,
     scaler: Option<Box<ScalerState>>,
     shedder: Option<Box<ShedState>>,
+    /// Busy slots over time, kept for an autoscaler or shedder to read.
+    busy_area: Option<LevelArea>,
     in_flight: u32,
     busy_max: u32,
     queue_max: usize,
@@ -894,8 +894,6 @@ impl<'t> Sim<'t> {
                     Box::new(ScalerState {
                         hpa: Autoscaler::new(a.hpa.clone()),
                         fleet: Fleet::new(ready, a.warmup),
-                        warmup: a.warmup,
-                        busy: LevelArea::default(),
                         capacity,
                         at_sync: (0, 0),
                         running_max: ready,
@@ -908,7 +906,6 @@ impl<'t> Sim<'t> {
                 StageKind::Service(svc) => svc.shed.map(|sh| {
                     Box::new(ShedState {
                         shedder: Shedder::new(sh.spec),
-                        busy: LevelArea::default(),
                         at_check: 0,
                         s_shed: series(&mut rec, "shed_classes", SeriesKind::Gauge),
                     })
@@ -919,6 +916,7 @@ impl<'t> Sim<'t> {
             let instances = scaler.as_ref().map_or(instances, |sc| sc.fleet.ready());
             stages.push(StageState {
                 instances: (0..instances).map(|_| Instance::new(true)).collect(),
+                busy_area: (scaler.is_some() || shedder.is_some()).then(LevelArea::default),
                 scaler,
                 shedder,
                 balancer,
@@ -1806,11 +1804,8 @@ impl<'t> Sim<'t> {
         };
         st.busy_max = st.busy_max.max(busy);
         st.queue_max = st.queue_max.max(queued);
-        if let Some(sc) = st.scaler.as_mut() {
-            sc.busy.set(now, u64::from(busy));
-        }
-        if let Some(sh) = st.shedder.as_mut() {
-            sh.busy.set(now, u64::from(busy));
+        if let Some(area) = st.busy_area.as_mut() {
+            area.set(now, u64::from(busy));
         }
         self.rec.gauge(st.s_in_flight, now, f64::from(st.in_flight));
         self.rec.gauge(st.s_busy, now, f64::from(busy));
@@ -2382,7 +2377,8 @@ impl<'t> Sim<'t> {
         let Some(sc) = st.scaler.as_mut() else {
             return;
         };
-        let areas = (sc.busy.area_at(now), sc.capacity.area_at(now));
+        let busy = st.busy_area.map_or(0, |a| a.area_at(now));
+        let areas = (busy, sc.capacity.area_at(now));
         let (used, offered) = (areas.0 - sc.at_sync.0, areas.1 - sc.at_sync.1);
         sc.at_sync = areas;
         let utilization = if offered == 0 {
@@ -2413,7 +2409,7 @@ impl<'t> Sim<'t> {
                     }
                 };
                 self.q
-                    .schedule(now + sc.warmup, Ev::InstanceReady(stage as u32, i));
+                    .schedule(now + sc.fleet.warmup(), Ev::InstanceReady(stage as u32, i));
             }
         } else if target < current {
             // As the fleet does: warming instances go first (the newest),
@@ -2466,7 +2462,7 @@ impl<'t> Sim<'t> {
         let Some(state) = st.shedder.as_mut() else {
             return;
         };
-        let area = state.busy.area_at(now);
+        let area = st.busy_area.map_or(0, |a| a.area_at(now));
         let used = area - state.at_check;
         state.at_check = area;
         let signal = match sh.signal {

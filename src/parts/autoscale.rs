@@ -329,6 +329,11 @@ impl Fleet {
         }
     }
 
+    /// How long a new instance warms up before it serves.
+    pub fn warmup(&self) -> SimTime {
+        self.warmup
+    }
+
     /// Instances that serve at `now` (call [`Fleet::advance`] first).
     pub fn ready(&self) -> u32 {
         self.ready
