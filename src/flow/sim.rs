@@ -43,8 +43,7 @@ pub struct Request {
     pub route: u16,
     /// Which source sent it (a batch starts its next job when one ends).
     pub source: u16,
-    /// Priority class: 0 (P0) is the most important; drawn by the
-    /// source's class shares.
+    /// Priority class: 0 (P0) is the most important; its route's.
     pub class: u8,
     /// The object it asks for (what a cache is keyed on).
     pub key: u32,
@@ -609,6 +608,9 @@ pub struct RouteStats {
     pub last_completed_at: SimTime,
     /// Per second of simulated time: (requests that ended well, ended).
     per_second: Vec<(u32, u32)>,
+    /// With an objective, per second from the start: (requests answered
+    /// within it, requests that ended).
+    slo_per_second: Vec<(u32, u32)>,
 }
 
 impl RouteStats {
@@ -629,7 +631,6 @@ struct SourceState {
     route_rng: RngStream,
     object_rng: RngStream,
     client_rng: RngStream,
-    class_rng: RngStream,
     zipf: Option<Zipf>,
     /// Fresh jobs left (batch sources).
     remaining: u64,
@@ -703,7 +704,9 @@ pub struct Sim<'t> {
     sites: Vec<Site>,
     routes: Vec<RouteStats>,
     route_latency: Vec<Histogram>,
-    route_series: Vec<(SeriesId, SeriesId)>,
+    /// Per route: answered, refused or failed, and answered after its
+    /// objective.
+    route_series: Vec<(SeriesId, SeriesId, SeriesId)>,
     sources: Vec<SourceState>,
     next_id: u64,
     totals: FlowTotals,
@@ -968,6 +971,7 @@ impl<'t> Sim<'t> {
                 (
                     rec.series(format!("{}.ok_rps", r.name), SeriesKind::Rate),
                     rec.series(format!("{}.failed_rps", r.name), SeriesKind::Rate),
+                    rec.series(format!("{}.late_rps", r.name), SeriesKind::Rate),
                 )
             })
             .collect();
@@ -988,7 +992,6 @@ impl<'t> Sim<'t> {
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
                 object_rng: RngStream::new(seed, &format!("objects.{i}")),
                 client_rng: RngStream::new(seed, &format!("clients.{i}")),
-                class_rng: RngStream::new(seed, &format!("classes.{i}")),
                 zipf: src.objects().and_then(|o| match o.popularity {
                     Popularity::Zipf(x) => Some(Zipf::new(o.count, x)),
                     Popularity::Uniform => None,
@@ -1340,6 +1343,20 @@ impl<'t> Sim<'t> {
         None
     }
 
+    /// Seconds in which route `r` missed its latency objective: fewer than
+    /// `pct` % of the requests that ended in that second were answered
+    /// within it (a refused or failed request counts as never answered).
+    /// That is "the `pct`th percentile latency, failures counted as
+    /// infinitely slow, was above the objective". Seconds in which nothing
+    /// ended do not count. 0 for a route with no objective.
+    pub fn slo_missed_s(&self, r: RouteId, pct: f64) -> u32 {
+        self.routes[r]
+            .slo_per_second
+            .iter()
+            .filter(|&&(met, ended)| ended > 0 && 100.0 * f64::from(met) < pct * f64::from(ended))
+            .count() as u32
+    }
+
     /// Closes the run with the scenario's own metrics.
     #[inline(never)]
     pub fn finish(self, own: Vec<(&'static str, f64)>) -> RunResult {
@@ -1410,25 +1427,7 @@ impl<'t> Sim<'t> {
             Source::Batch { route, .. } | Source::Scheduled { route, .. } => *route,
         };
         let st = &mut self.sources[source];
-        let class = match &self.topo.sources[source] {
-            Source::Open {
-                classes: Some(shares),
-                ..
-            } => {
-                let total: f64 = shares.iter().sum();
-                let mut pick = st.class_rng.uniform() * total;
-                let mut class = 2;
-                for (c, &w) in shares.iter().enumerate() {
-                    if pick < w {
-                        class = c;
-                        break;
-                    }
-                    pick -= w;
-                }
-                class as u8
-            }
-            _ => 0,
-        };
+        let class = self.topo.routes.get(route).map_or(0, |r| r.class);
         let client = match self.topo.sources[source] {
             Source::Open { clients, .. } if clients > 1 => st.client_rng.below(clients) as u32,
             Source::Scheduled { client, .. } => client,
@@ -1498,8 +1497,10 @@ impl<'t> Sim<'t> {
     /// A request's end: recorded once, for its route and the run.
     fn end_request(&mut self, now: SimTime, req: Request, outcome: Outcome, at_door: bool) {
         let r = req.route as usize;
-        let (ok_series, bad_series) = self.route_series[r];
+        let (ok_series, bad_series, late_series) = self.route_series[r];
+        let slo = self.topo.routes[r].slo;
         let stats = &mut self.routes[r];
+        let mut within_slo = false;
         let good = match outcome {
             Outcome::Ok { degraded } => {
                 stats.completed += 1;
@@ -1511,6 +1512,12 @@ impl<'t> Sim<'t> {
                 self.route_latency[r].record(latency);
                 self.rec.complete(now, latency);
                 self.rec.count(ok_series, now, 1.0);
+                if let Some(slo) = slo {
+                    within_slo = latency <= slo;
+                    if !within_slo {
+                        self.rec.count(late_series, now, 1.0);
+                    }
+                }
                 true
             }
             Outcome::Fail { reason, .. } => {
@@ -1525,6 +1532,17 @@ impl<'t> Sim<'t> {
                 false
             }
         };
+        if slo.is_some() {
+            let s = (now / SECOND) as usize;
+            let bins = &mut self.routes[r].slo_per_second;
+            if bins.len() <= s {
+                bins.resize(s + 1, (0, 0));
+            }
+            bins[s].1 += 1;
+            if within_slo {
+                bins[s].0 += 1;
+            }
+        }
         if now >= self.watch_from {
             let s = ((now - self.watch_from) / SECOND) as usize;
             let bins = &mut self.routes[r].per_second;
@@ -1671,7 +1689,8 @@ impl<'t> Sim<'t> {
                     self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
                     return;
                 };
-                if let Some(cache) = self.stages[stage].cache.as_mut() {
+                let cacheable = self.topo.routes[req.route as usize].cacheable;
+                if let Some(cache) = self.stages[stage].cache.as_mut().filter(|_| cacheable) {
                     if cache.get(u64::from(req.key), now) == Lookup::Hit {
                         self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
                         return;
@@ -1899,8 +1918,9 @@ impl<'t> Sim<'t> {
             return;
         };
         self.leave_stage(now, &j);
-        if let (Outcome::Ok { degraded: false }, Some(cache)) =
-            (outcome, self.stages[j.stage].cache.as_mut())
+        let cacheable = self.topo.routes[j.req.route as usize].cacheable;
+        if let (Outcome::Ok { degraded: false }, Some(cache), true) =
+            (outcome, self.stages[j.stage].cache.as_mut(), cacheable)
         {
             cache.insert(u64::from(j.req.key), now);
         }
@@ -2386,8 +2406,9 @@ impl<'t> Sim<'t> {
         } else {
             used as f64 / offered as f64
         };
-        let current = sc.fleet.running();
-        let target = sc.hpa.evaluate(now, current, utilization);
+        sc.fleet.advance(now);
+        let (current, ready) = (sc.fleet.running(), sc.fleet.ready());
+        let target = sc.hpa.evaluate_warming(now, current, ready, utilization);
         sc.fleet.scale_to(now, target);
         sc.running_max = sc.running_max.max(sc.fleet.running());
         if target > current {

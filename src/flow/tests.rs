@@ -4,7 +4,7 @@ use super::balance::Policy;
 use super::breaker::BreakerConfig;
 use super::retry::{Backoff, BackoffPolicy};
 use super::*;
-use crate::engine::time::{as_secs, MILLISECOND, SECOND};
+use crate::engine::time::{as_secs, millis, MILLISECOND, SECOND};
 use crate::engine::{Dist, RunResult, SimTime};
 use crate::parts::RateShape;
 
@@ -33,7 +33,6 @@ fn even(rps: f64) -> Source {
         routes: vec![(0, 1.0)],
         objects: None,
         clients: 0,
-        classes: None,
     }
 }
 
@@ -481,7 +480,6 @@ fn the_same_seed_gives_the_same_run_and_memory_follows_what_is_in_flight() {
             routes: vec![(0, 1.0)],
             objects: None,
             clients: 0,
-            classes: None,
         }],
         ..api_calling(
             service(50, 50, true, vec![work_ms(2.0), call(1, policy)]),
@@ -838,7 +836,6 @@ fn a_limiter_admits_per_client_and_refuses_the_rest_at_the_door() {
                 routes: vec![(0, 1.0)],
                 objects: None,
                 clients: 4,
-                classes: None,
             },
         ],
         faults: vec![],
@@ -1023,19 +1020,29 @@ fn a_pool_only_goes_on_calls_into_a_database_and_a_query_cannot_be_cancelled() {
     assert!(Sim::new(&app_and_db(cancelling, 10), 1, SECOND, &[]).is_err());
 }
 
+/// Routes "p0", "p1" and "p2" into stage 0, of priority classes 0, 1
+/// and 2, sent by `shares`.
+fn prioritised(mut source: Source, shares: [f64; 3]) -> (Vec<Route>, Source) {
+    let routes = (0..3)
+        .map(|c| Route {
+            class: c as u8,
+            ..Route::new(&format!("p{c}"), 0)
+        })
+        .collect();
+    if let Source::Open { routes, .. } = &mut source {
+        *routes = vec![(0, shares[0]), (1, shares[1]), (2, shares[2])];
+    }
+    (routes, source)
+}
+
 #[test]
-fn a_source_sends_priority_classes_by_their_shares() {
+fn a_request_carries_its_routes_priority_class() {
     // 50 / 30 / 20 % of 20 000 requests: each count within 4 standard
     // deviations of n × p (binomial: sd = sqrt(n p (1 − p)), at most 71).
+    let (routes, source) = prioritised(Source::poisson(1_000.0), [5.0, 3.0, 2.0]);
     let topo = Topology {
-        sources: vec![Source::Open {
-            shape: RateShape::Flat(1_000.0),
-            poisson: true,
-            routes: vec![(0, 1.0)],
-            objects: None,
-            clients: 0,
-            classes: Some([5.0, 3.0, 2.0]),
-        }],
+        routes,
+        sources: vec![source],
         ..api_calling(
             service(1_000, 0, true, vec![work_ms(1.0)]),
             provider(0.1),
@@ -1048,19 +1055,101 @@ fn a_source_sends_priority_classes_by_their_shares() {
     let by_class = sim.arrivals_by_class();
     let n: u64 = by_class.iter().sum();
     assert!((19_000..=21_000).contains(&n), "{n}");
-    for (count, p) in by_class.iter().zip([0.5, 0.3, 0.2]) {
+    for (c, (count, p)) in by_class.iter().zip([0.5, 0.3, 0.2]).enumerate() {
         let sd = (n as f64 * p * (1.0 - p)).sqrt();
         assert!(
             (*count as f64 - n as f64 * p).abs() < 4.0 * sd,
             "{by_class:?}"
         );
+        // Each class is exactly its route's requests.
+        assert_eq!(*count, sim.route(c).requests);
     }
-    // A bad share is refused.
+    // A class beyond P2 is refused.
     let mut bad = topo.clone();
-    if let Source::Open { classes, .. } = &mut bad.sources[0] {
-        *classes = Some([0.0, 0.0, 0.0]);
-    }
-    assert!(Sim::new(&bad, 9, SECOND, &[]).is_err());
+    bad.routes[2].class = 3;
+    let err = Sim::new(&bad, 9, SECOND, &[]).err().unwrap_or_default();
+    assert!(err.contains("route 'p2' has priority class 3"), "{err}");
+}
+
+#[test]
+fn a_route_counts_the_seconds_it_misses_its_objective() {
+    // One slot, 100 ms per request, a 250 ms objective. At 5 req/s evenly
+    // spaced no one waits: every answer takes 100 ms, no second misses.
+    // At 20 req/s one arrives every 50 ms and one is served every 100 ms:
+    // the k-th (from 0) takes 100 + 50 k ms, so all but the first four are
+    // late, and every one of the 10 seconds misses a 95 % objective.
+    // Nothing fails (the queue has room).
+    let at = |rps: f64| Topology {
+        stages: vec![stage("api", service(1, 1_000, true, vec![work_ms(100.0)]))],
+        routes: vec![Route {
+            slo: Some(millis(250.0)),
+            ..Route::new("r", 0)
+        }],
+        sources: vec![even(rps)],
+        faults: vec![],
+    };
+    let topo = at(5.0);
+    let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.slo_missed_s(0, 95.0), 0);
+    let topo = at(20.0);
+    let mut sim =
+        Sim::new(&topo, 1, 10 * SECOND, &["r.late_rps"]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.slo_missed_s(0, 95.0), 10);
+    // Answered: about 10 a second for 10 s; late: all but the first four.
+    let answered = sim.route(0).completed as f64;
+    let out = sim.finish(vec![]);
+    let s = out
+        .series("r.late_rps")
+        .unwrap_or_else(|| panic!("a late series"));
+    let late = s.values.iter().sum::<f64>() * out.bucket_s;
+    assert!(
+        (late - (answered - 4.0)).abs() < 1e-6,
+        "{late} of {answered}"
+    );
+    assert_eq!(m(&out, "failed") + m(&out, "rejected"), 0.0);
+    // With no objective nothing is counted.
+    let mut topo = at(20.0);
+    topo.routes[0].slo = None;
+    let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.slo_missed_s(0, 95.0), 0);
+}
+
+#[test]
+fn a_cache_answers_only_cacheable_routes() {
+    // Every request asks for object 0; the first one fills the cache. A
+    // cacheable route is then answered from it, a write never is.
+    let mut svc = Service::new(10, 100, true, vec![work_ms(10.0)]);
+    svc.cache = Some(CacheSpec {
+        capacity: 10,
+        ttl: None,
+    });
+    let mut topo = Topology {
+        stages: vec![stage("api", StageKind::Service(svc))],
+        routes: vec![Route::new("read", 0)],
+        sources: vec![Source::Open {
+            shape: RateShape::Flat(10.0),
+            poisson: false,
+            routes: vec![(0, 1.0)],
+            objects: Some(Objects {
+                count: 1,
+                popularity: Popularity::Uniform,
+            }),
+            clients: 0,
+        }],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let (hits, lookups) = sim.cache_lookups(0);
+    assert_eq!((hits + 1, lookups), (100, 100));
+    topo.routes[0].cacheable = false;
+    let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.cache_lookups(0), (0, 0));
+    assert_eq!(sim.stage_arrivals(0), 100);
 }
 
 /// A queue (stage 0, room for `capacity`, `prefetch` deliveries at once,
@@ -1398,17 +1487,15 @@ fn overloaded(shed: bool) -> Topology {
         spec: crate::parts::ShedSpec {
             shed_above: 10.0,
             restore_below: 2.0,
+            deepest: 2,
         },
         signal: ShedSignal::Queue,
         every: SECOND,
     });
-    let mut source = even(40.0);
-    if let Source::Open { classes, .. } = &mut source {
-        *classes = Some([0.2, 0.3, 0.5]);
-    }
+    let (routes, source) = prioritised(even(40.0), [0.2, 0.3, 0.5]);
     Topology {
         stages: vec![stage("web", StageKind::Service(svc))],
-        routes: vec![Route::new("r", 0)],
+        routes,
         sources: vec![source],
         faults: vec![],
     }

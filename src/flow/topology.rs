@@ -41,6 +41,17 @@ pub struct Route {
     /// (`timeout`), whether it retries. A client that gives up leaves the
     /// work it started orphaned, as a browser or a gateway does.
     pub client: CallPolicy,
+    /// Its requests' priority class: 0 (P0, the most important: checkout,
+    /// login) to 2 (P2: recommendations); a load shedder turns away the
+    /// highest numbers first. Importance belongs to the endpoint.
+    pub class: u8,
+    /// The latency its users are promised: a request that ends without an
+    /// answer within it misses the objective (counted per second, and as
+    /// `<route>.late_rps` when it is answered late). None: no objective.
+    pub slo: Option<SimTime>,
+    /// Whether a stage's cache may answer it (a read). A write, such as a
+    /// checkout, always reaches the handler.
+    pub cacheable: bool,
 }
 
 impl Route {
@@ -50,6 +61,9 @@ impl Route {
             name: name.into(),
             entry,
             client: CallPolicy::plain(),
+            class: 0,
+            slo: None,
+            cacheable: true,
         }
     }
 }
@@ -417,9 +431,6 @@ pub enum Source {
         /// Client keys the requests come from, equally likely (0 or 1: all
         /// from client 0); a limiter counts per key.
         clients: u64,
-        /// Shares of priority classes P0, P1, P2 (None: all P0), for
-        /// shedding the least important first.
-        classes: Option<[f64; 3]>,
     },
     /// Requests at given times, all from one client (a scripted burst).
     Scheduled {
@@ -455,7 +466,7 @@ pub const REQUEUE_PAUSE: SimTime = crate::engine::time::SECOND;
 
 impl Source {
     /// Poisson arrivals at a steady `rate` per second, all to route 0, from
-    /// anonymous clients with no objects or classes: the plainest traffic.
+    /// anonymous clients with no objects: the plainest traffic.
     pub fn poisson(rate: f64) -> Self {
         Source::Open {
             shape: RateShape::Flat(rate),
@@ -463,7 +474,6 @@ impl Source {
             routes: vec![(0, 1.0)],
             objects: None,
             clients: 0,
-            classes: None,
         }
     }
 
@@ -683,20 +693,19 @@ impl Topology {
         }
         for r in &self.routes {
             stage(r.entry, &format!("route '{}'", r.name))?;
+            if r.class >= crate::parts::shed::CLASSES {
+                return Err(format!(
+                    "route '{}' has priority class {}; the classes are 0, 1 and 2",
+                    r.name, r.class
+                ));
+            }
         }
         for src in &self.sources {
             match src {
-                Source::Open {
-                    routes, classes, ..
-                } => {
-                    let bad_class = classes.is_some_and(|c| {
-                        c.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-                            || c.iter().sum::<f64>() <= 0.0
-                    });
-                    if bad_class
-                        || routes
-                            .iter()
-                            .any(|&(r, w)| r >= self.routes.len() || w.is_nan() || w < 0.0)
+                Source::Open { routes, .. } => {
+                    if routes
+                        .iter()
+                        .any(|&(r, w)| r >= self.routes.len() || w.is_nan() || w < 0.0)
                     {
                         return Err("a source names an unknown route or a bad share".into());
                     }

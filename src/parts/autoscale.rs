@@ -160,11 +160,29 @@ impl Autoscaler {
         &self.spec
     }
 
-    /// One sync at `now`: `current` replicas whose mean utilization is
-    /// `utilization` (a fraction of what each requested). Returns the
-    /// replica count to run from now on.
+    /// One sync at `now`: `current` replicas, all serving, whose mean
+    /// utilization is `utilization` (a fraction of what each requested).
+    /// Returns the replica count to run from now on.
     pub fn evaluate(&mut self, now: SimTime, current: u32, utilization: f64) -> u32 {
-        let desired = self.proportional(current, utilization);
+        self.evaluate_warming(now, current, current, utilization)
+    }
+
+    /// One sync at `now` while some of the `current` replicas are still
+    /// warming up: only the `ready` ones report `utilization`. As the
+    /// controller does (`replica_calculator.go`): scaling down looks at the
+    /// ready ones alone; scaling up counts the warming ones as idle (0 %),
+    /// so `desired = ceil(ready × utilization ÷ target)`, and a rise that
+    /// the idle ones would cancel, or bring within the tolerance, changes
+    /// nothing. A saturated fleet therefore grows by at most `1 ÷ target`
+    /// of its *ready* size per sync until its new instances serve.
+    pub fn evaluate_warming(
+        &mut self,
+        now: SimTime,
+        current: u32,
+        ready: u32,
+        utilization: f64,
+    ) -> u32 {
+        let desired = self.proportional(current, ready.min(current), utilization);
         let stabilized = self.stabilize(now, current, desired);
         let next = self.limit_rate(now, current, stabilized);
         self.forget_before(now);
@@ -176,16 +194,30 @@ impl Autoscaler {
         next
     }
 
-    /// The proportional rule, with the tolerance.
-    fn proportional(&self, current: u32, utilization: f64) -> u32 {
-        if current == 0 || self.spec.target <= 0.0 || !utilization.is_finite() {
+    /// The proportional rule, with the tolerance and the warming replicas.
+    fn proportional(&self, current: u32, ready: u32, utilization: f64) -> u32 {
+        if ready == 0 || self.spec.target <= 0.0 || !utilization.is_finite() {
+            // No replica reports a metric: the controller skips the sync.
             return current;
         }
         let ratio = utilization / self.spec.target;
+        let warming = current - ready;
+        // Warming replicas join the average, at 0 %, only on a scale-up.
+        let ratio = if warming > 0 && ratio > 1.0 {
+            let diluted = ratio * f64::from(ready) / f64::from(current);
+            if diluted < 1.0 {
+                // The direction would flip: no change.
+                return current;
+            }
+            diluted
+        } else {
+            ratio
+        };
         if (ratio - 1.0).abs() <= self.spec.tolerance {
             return current;
         }
-        let want = (f64::from(current) * ratio).ceil();
+        let counted = if ratio > 1.0 { current } else { ready };
+        let want = (f64::from(counted) * ratio).ceil();
         want.clamp(0.0, f64::from(u32::MAX)) as u32
     }
 
@@ -470,6 +502,26 @@ mod tests {
         let mut spec = HpaSpec::kubernetes_defaults(1, 100, 0.5);
         spec.up.select = Select::Disabled;
         assert_eq!(Autoscaler::new(spec).evaluate(0, 4, 2.0), 4);
+    }
+
+    #[test]
+    fn warming_replicas_count_as_idle_on_a_scale_up() {
+        // 2 ready at 100 % of a 50 % target, 2 more warming: the four
+        // average (2 × 100 % + 2 × 0 %) ÷ 4 = 50 %, ratio 1: no change. Had
+        // all four been counted at the ready ones' 100 %, desired would be
+        // ceil(4 × 2) = 8.
+        assert_eq!(hpa(1, 100, 0.5).evaluate_warming(0, 4, 2, 1.0), 4);
+        // 3 ready at 100 % of a 50 % target, 1 warming: (3 × 100 %) ÷ 4 =
+        // 75 %, ratio 1.5, desired ceil(4 × 1.5) = 6 = ceil(3 × 2).
+        assert_eq!(hpa(1, 100, 0.5).evaluate_warming(0, 4, 3, 1.0), 6);
+        // 1 ready at 60 % of a 50 % target, 1 warming: 30 % over the two,
+        // ratio 0.6: the rise would turn into a fall, so nothing changes.
+        assert_eq!(hpa(1, 100, 0.5).evaluate_warming(0, 2, 1, 0.6), 2);
+        // A scale-down looks at the ready ones only: 2 ready at 10 % of a
+        // 50 % target, 2 warming: ceil(2 × 0.2) = 1.
+        assert_eq!(hpa(1, 100, 0.5).evaluate_warming(0, 4, 2, 0.1), 1);
+        // None ready: no metric, no change.
+        assert_eq!(hpa(1, 100, 0.5).evaluate_warming(0, 3, 0, 0.0), 3);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct ShedSpec {
     /// Restore one class when the signal is below this (at most
     /// `shed_above`: the gap between them is the hysteresis).
     pub restore_below: f64,
+    /// The most classes it sheds: 1 turns away P2 only, 2 (the most, since
+    /// P0 is never shed) P2 and then P1.
+    pub deepest: u8,
 }
 
 /// The shedder's state: how many of the lowest classes are shed.
@@ -38,6 +41,7 @@ impl Shedder {
     pub fn new(spec: ShedSpec) -> Self {
         let spec = ShedSpec {
             restore_below: spec.restore_below.min(spec.shed_above),
+            deepest: spec.deepest.min(CLASSES - 1),
             ..spec
         };
         Self {
@@ -50,7 +54,7 @@ impl Shedder {
 
     /// One check of the pressure `signal`.
     pub fn observe(&mut self, signal: f64) {
-        if signal > self.spec.shed_above && self.shed < CLASSES - 1 {
+        if signal > self.spec.shed_above && self.shed < self.spec.deepest {
             self.shed += 1;
             self.sheds += 1;
         } else if signal < self.spec.restore_below && self.shed > 0 {
@@ -89,6 +93,7 @@ mod tests {
         let mut s = Shedder::new(ShedSpec {
             shed_above: 0.8,
             restore_below: 0.6,
+            deepest: 2,
         });
         assert_eq!(admitted(&s), vec![0, 1, 2]);
         s.observe(0.95);
@@ -107,6 +112,7 @@ mod tests {
         let mut s = Shedder::new(ShedSpec {
             shed_above: 0.8,
             restore_below: 0.6,
+            deepest: 2,
         });
         s.observe(0.9);
         s.observe(0.9);
@@ -126,12 +132,37 @@ mod tests {
     }
 
     #[test]
+    fn a_shedder_limited_to_one_class_keeps_p1() {
+        let mut s = Shedder::new(ShedSpec {
+            shed_above: 0.8,
+            restore_below: 0.6,
+            deepest: 1,
+        });
+        for _ in 0..3 {
+            s.observe(0.95);
+        }
+        assert_eq!(admitted(&s), vec![0, 1]);
+        assert_eq!(s.changes(), (1, 0));
+        // Asking for more than P2 and P1 still leaves P0.
+        let mut s = Shedder::new(ShedSpec {
+            shed_above: 0.8,
+            restore_below: 0.6,
+            deepest: 7,
+        });
+        for _ in 0..3 {
+            s.observe(0.95);
+        }
+        assert_eq!(admitted(&s), vec![0]);
+    }
+
+    #[test]
     fn a_restore_threshold_above_the_shed_one_is_pulled_down_to_it() {
         // A misconfigured restore_below of 0.9 above shed_above 0.8 would
         // shed and restore on alternate checks; it is capped at 0.8.
         let mut s = Shedder::new(ShedSpec {
             shed_above: 0.8,
             restore_below: 0.9,
+            deepest: 2,
         });
         s.observe(0.85);
         s.observe(0.85);

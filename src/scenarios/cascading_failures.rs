@@ -216,7 +216,6 @@ fn topology(k: &Knobs) -> Topology {
             routes: vec![(CHECKOUT, CHECKOUT_SHARE), (BROWSE, 1.0 - CHECKOUT_SHARE)],
             objects: None,
             clients: 0,
-            classes: None,
         }],
         faults: vec![Fault {
             start: k.fault_start,

@@ -93,7 +93,6 @@ fn topology(k: &Knobs, end: SimTime) -> Topology {
         routes: vec![(0, 1.0)],
         objects: None,
         clients: k.clients,
-        classes: None,
     }];
     // The burst client is an extra key, `clients`, with no other traffic,
     // so its quota is untouched when the burst starts.
