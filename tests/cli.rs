@@ -186,10 +186,13 @@ fn same_command_gives_the_same_metrics() {
 
 #[test]
 fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
+    // Every registered id, in catalogue order.
+    let ids: Vec<&str> = prodsim::scenarios::REGISTRY.iter().map(|e| e.id).collect();
+    let unknown = format!("unknown scenario 'nope' (valid: {})", ids.join(", "));
     let cases: &[(&[&str], &str)] = &[
         (&[], "Usage: prodsim <COMMAND>"),
         (&["frobnicate"], "valid: list, show, run, bench, check"),
-        (&["run", "nope"], "unknown scenario 'nope' (valid: large-datasets, bulk-upload, bulk-export, memory-leaks, rate-limiting, connection-pool, cascading-failures, third-party-rate-limits)"),
+        (&["run", "nope"], &unknown),
         (&["run"], "which scenario?"),
         (
             &["run", "rate-limiting", "--set", "speed=3"],
@@ -231,7 +234,10 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
             &["run", "rate-limiting", "--duration", "abc"],
             "not a number of seconds",
         ),
-        (&["run", "rate-limiting", "--seed"], "a value is required for '--seed <N>'"),
+        (
+            &["run", "rate-limiting", "--seed"],
+            "a value is required for '--seed <N>'",
+        ),
         (
             &["run", "rate-limiting", "--colour"],
             "unexpected argument '--colour'",
@@ -241,11 +247,21 @@ fn bad_input_exits_2_with_a_message_naming_the_valid_choices() {
             "unexpected argument 'extra'",
         ),
         (
-            &["run", "third-party-rate-limits", "--set", "faults=provider:melt:1:1"],
+            &[
+                "run",
+                "third-party-rate-limits",
+                "--set",
+                "faults=provider:melt:1:1",
+            ],
             "no fault 'melt' (valid: down, slow<factor>, errors<percent>, traffic<factor>)",
         ),
         (
-            &["run", "cascading-failures", "--set", "faults=cache:down:1:1"],
+            &[
+                "run",
+                "cascading-failures",
+                "--set",
+                "faults=cache:down:1:1",
+            ],
             "no stage 'cache' (valid: users, api, payments, provider, catalogue_db)",
         ),
         (

@@ -496,6 +496,8 @@ impl Instance {
 struct ShedState {
     shedder: Shedder,
     at_check: u64,
+    /// Requests turned away so far.
+    refused: u64,
     s_shed: SeriesId,
 }
 
@@ -510,7 +512,9 @@ struct ScalerState {
     /// Both areas (busy, capacity) at the last sync.
     at_sync: (u64, u64),
     running_max: u32,
+    /// Instances serving; instances running (warming ones too: paid for).
     s_instances: SeriesId,
+    s_running: SeriesId,
 }
 
 struct StageState {
@@ -901,6 +905,7 @@ impl<'t> Sim<'t> {
                         at_sync: (0, 0),
                         running_max: ready,
                         s_instances: series(&mut rec, "instances", SeriesKind::Gauge),
+                        s_running: series(&mut rec, "instances_running", SeriesKind::Gauge),
                     })
                 }),
                 _ => None,
@@ -910,6 +915,7 @@ impl<'t> Sim<'t> {
                     Box::new(ShedState {
                         shedder: Shedder::new(sh.spec),
                         at_check: 0,
+                        refused: 0,
                         s_shed: series(&mut rec, "shed_classes", SeriesKind::Gauge),
                     })
                 }),
@@ -1273,6 +1279,11 @@ impl<'t> Sim<'t> {
         self.stages[s].quota.as_ref().map_or(0, Limiter::limited)
     }
 
+    /// Requests stage `s`'s load shedder turned away (0 without one).
+    pub fn shed(&self, s: StageId) -> u64 {
+        self.stages[s].shedder.as_ref().map_or(0, |sh| sh.refused)
+    }
+
     /// Visits or calls that failed at stage `s`.
     pub fn stage_errors(&self, s: StageId) -> u64 {
         self.stages[s].errors
@@ -1343,18 +1354,27 @@ impl<'t> Sim<'t> {
         None
     }
 
-    /// Seconds in which route `r` missed its latency objective: fewer than
-    /// `pct` % of the requests that ended in that second were answered
-    /// within it (a refused or failed request counts as never answered).
-    /// That is "the `pct`th percentile latency, failures counted as
-    /// infinitely slow, was above the objective". Seconds in which nothing
-    /// ended do not count. 0 for a route with no objective.
-    pub fn slo_missed_s(&self, r: RouteId, pct: f64) -> u32 {
+    /// Seconds in which route `r` missed its latency objective, judged
+    /// over windows of `window` whole seconds from the start: a window
+    /// misses when fewer than `pct` % of the requests that ended in it were
+    /// answered within the objective (a refused or failed request counts as
+    /// never answered). That is "the `pct`th percentile latency over the
+    /// window, failures counted as infinitely slow, was above the
+    /// objective", as a dashboard's quantile over a range would show it.
+    /// Windows in which nothing ended do not count; the result is the
+    /// missed windows × `window`. 0 for a route with no objective.
+    pub fn slo_missed_s(&self, r: RouteId, pct: f64, window: u32) -> u32 {
+        let window = window.max(1);
         self.routes[r]
             .slo_per_second
-            .iter()
-            .filter(|&&(met, ended)| ended > 0 && 100.0 * f64::from(met) < pct * f64::from(ended))
+            .chunks(window as usize)
+            .map(|w| {
+                w.iter()
+                    .fold((0, 0), |(met, ended), &(m, e)| (met + m, ended + e))
+            })
+            .filter(|&(met, ended)| ended > 0 && 100.0 * f64::from(met) < pct * f64::from(ended))
             .count() as u32
+            * window
     }
 
     /// Closes the run with the scenario's own metrics.
@@ -1696,11 +1716,12 @@ impl<'t> Sim<'t> {
                         return;
                     }
                 }
-                if self.stages[stage]
+                if let Some(sh) = self.stages[stage]
                     .shedder
-                    .as_ref()
-                    .is_some_and(|sh| !sh.shedder.admits(req.class))
+                    .as_mut()
+                    .filter(|sh| !sh.shedder.admits(req.class))
                 {
+                    sh.refused += 1;
                     self.refuse(now, stage, req, parent, Reason::Shed);
                     return;
                 }
@@ -2530,6 +2551,8 @@ impl<'t> Sim<'t> {
         if let Some(sc) = st.scaler.as_mut() {
             sc.capacity.set(now, serving * u64::from(slots));
             self.rec.gauge(sc.s_instances, now, serving as f64);
+            self.rec
+                .gauge(sc.s_running, now, f64::from(sc.fleet.running()));
         }
     }
 

@@ -1091,12 +1091,14 @@ fn a_route_counts_the_seconds_it_misses_its_objective() {
     let topo = at(5.0);
     let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
-    assert_eq!(sim.slo_missed_s(0, 95.0), 0);
+    assert_eq!(sim.slo_missed_s(0, 95.0, 1), 0);
     let topo = at(20.0);
     let mut sim =
         Sim::new(&topo, 1, 10 * SECOND, &["r.late_rps"]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
-    assert_eq!(sim.slo_missed_s(0, 95.0), 10);
+    assert_eq!(sim.slo_missed_s(0, 95.0, 1), 10);
+    // Judged over 5 s windows: both miss, 10 s.
+    assert_eq!(sim.slo_missed_s(0, 95.0, 5), 10);
     // Answered: about 10 a second for 10 s; late: all but the first four.
     let answered = sim.route(0).completed as f64;
     let out = sim.finish(vec![]);
@@ -1114,7 +1116,7 @@ fn a_route_counts_the_seconds_it_misses_its_objective() {
     topo.routes[0].slo = None;
     let mut sim = Sim::new(&topo, 1, 10 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
-    assert_eq!(sim.slo_missed_s(0, 95.0), 0);
+    assert_eq!(sim.slo_missed_s(0, 95.0, 1), 0);
 }
 
 #[test]

@@ -12,6 +12,7 @@ pub mod large_datasets;
 pub mod memory_leaks;
 pub mod rate_limiting;
 pub mod third_party_rate_limits;
+pub mod viral_spike;
 
 use crate::engine::RunResult;
 use crate::spec::{Lesson, Params, RunConfig, ScenarioSpec, SpecError};
@@ -191,6 +192,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("rate-limiting", rate_limiting, flow),
     entry!("connection-pool", connection_pool, flow),
     entry!("cascading-failures", cascading_failures, flow),
+    entry!("viral-spike", viral_spike, flow),
     entry!("third-party-rate-limits", third_party_rate_limits, flow),
 ];
 
