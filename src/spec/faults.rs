@@ -100,7 +100,15 @@ fn parse_one(
 ) -> Result<FaultSpec, String> {
     let parts: Vec<&str> = entry.split(':').map(str::trim).collect();
     let [stage, kind, start, duration] = parts[..] else {
-        return Err("expected stage:kind:start:duration, e.g. provider:slow20:30:30".into());
+        // The example names one of this scenario's own stages.
+        let example = stages
+            .iter()
+            .rev()
+            .find(|s| s.as_str() != "users")
+            .map_or("users", String::as_str);
+        return Err(format!(
+            "expected stage:kind:start:duration, e.g. {example}:slow20:30:30"
+        ));
     };
     if !stages.iter().any(|s| s == stage) {
         return Err(format!("no stage '{stage}' (valid: {})", stages.join(", ")));

@@ -185,7 +185,7 @@ fn ParamControl(
         .into_any(),
         ParamKind::Faults => view! {
             <input type="text" id=id.clone() class="faults" spellcheck="false"
-                placeholder="none, e.g. provider:slow20:30:30"
+                placeholder=fault_example(&param.options)
                 prop:disabled=disabled prop:value=text
                 on:change=settle />
         }
@@ -221,4 +221,15 @@ pub fn ParamControls(
         .iter()
         .map(|param| view! { <ParamControl spec=spec param=param state=state variant=variant /> })
         .collect_view()
+}
+
+/// The faults box's placeholder: an example on one of the scenario's own
+/// stages (the last one listed: the deepest dependency), not the users.
+fn fault_example(stages: &[String]) -> String {
+    let stage = stages
+        .iter()
+        .rev()
+        .find(|s| s.as_str() != "users")
+        .map_or("users", String::as_str);
+    format!("none, e.g. {stage}:slow20:30:30")
 }
