@@ -229,16 +229,12 @@ fn topology(k: &Knobs) -> Topology {
 /// The topology `p` describes (for checks that its stages are the
 /// diagram's nodes, and for the sandbox later).
 pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
-    let mut topo = topology(&Knobs::read(p)?);
-    super::add_scheduled_faults(p, &mut topo)?;
-    Ok(topo)
+    Ok(super::flow_topology(p, Knobs::read, topology)?.1)
 }
 
 /// Runs the scenario.
 pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let k = Knobs::read(p)?;
-    let mut topo = topology(&k);
-    super::add_scheduled_faults(p, &mut topo)?;
+    let (k, topo) = super::flow_topology(p, Knobs::read, topology)?;
     let end = secs(cfg.duration_s);
     let mut sim = super::new_sim(spec, &topo, cfg)?;
     let fault_end = k.fault_start.saturating_add(k.fault_duration);

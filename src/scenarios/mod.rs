@@ -126,7 +126,7 @@ pub fn new_sim<'t>(
 /// as faults on `topo`'s stages, added to the ones the topology already
 /// has. `users` (or any stage) carries traffic faults, which change the
 /// sources' rate whatever their target.
-pub fn add_scheduled_faults(p: &Params, topo: &mut crate::flow::Topology) -> Result<(), SpecError> {
+fn add_scheduled_faults(p: &Params, topo: &mut crate::flow::Topology) -> Result<(), SpecError> {
     use crate::flow::{Fault, FaultKind};
     use crate::spec::faults::{self, FaultSpecKind};
     let text = p.choice("faults")?;
@@ -151,6 +151,20 @@ pub fn add_scheduled_faults(p: &Params, topo: &mut crate::flow::Topology) -> Res
         });
     }
     Ok(())
+}
+
+/// A flow scenario's parameters read once (`read`) and the topology they
+/// describe (`build`), with the `faults` parameter's schedule added: what
+/// both `topology_for` and `run` of every flow scenario start from.
+pub fn flow_topology<K>(
+    p: &Params,
+    read: fn(&Params) -> Result<K, SpecError>,
+    build: fn(&K) -> crate::flow::Topology,
+) -> Result<(K, crate::flow::Topology), SpecError> {
+    let knobs = read(p)?;
+    let mut topo = build(&knobs);
+    add_scheduled_faults(p, &mut topo)?;
+    Ok((knobs, topo))
 }
 
 /// The topology a flow scenario builds from its parameters.
