@@ -4,7 +4,9 @@
 //! newer job cancels an older one by terminating the worker. The worker is
 //! a classic script made from a blob that imports the simulator by its
 //! absolute URL, so it starts in a sandboxed embed too (which has no origin
-//! to load a worker script from).
+//! to load a worker script from). A worker that errors, or stays silent
+//! past [`STALL_MS`] while it owes an answer, is stopped and its job rerun
+//! on the page.
 //!
 //! A job expected to be small (judged by the events per simulated second
 //! its scenario produced last time) runs on the page instead, skipping the
@@ -28,6 +30,13 @@ const SIM_WASM: &str = "prodsim-sim_bg.wasm";
 /// milliseconds of work, less than a round trip through the worker costs.
 const PAGE_EVENT_BUDGET: f64 = 150_000.0;
 
+/// A worker that has said nothing for this long since it was started or
+/// handed a job has stalled (a start or a data fetch that never finished,
+/// with no error event): it is stopped and the job reruns on the page, as
+/// after a crash. Once a job reports progress it is trusted to finish, as a
+/// long run may take minutes.
+const STALL_MS: f64 = 15_000.0;
+
 type OnReply = Rc<dyn Fn(Reply)>;
 type Listener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 type ErrorListener = Closure<dyn FnMut(web_sys::Event)>;
@@ -45,6 +54,11 @@ struct Runner {
     unavailable: bool,
     /// Workers that failed to start or died.
     worker_errors: u32,
+    /// When the worker was started or handed `current`, while it has not
+    /// answered since (the watchdog's clock, in page milliseconds).
+    waiting_since: Option<f64>,
+    /// A watchdog task is running.
+    watching: bool,
     on_reply: Option<OnReply>,
     /// Events per simulated second of each scenario's latest run.
     event_rates: Vec<(String, f64)>,
@@ -130,14 +144,18 @@ fn on_message(ev: web_sys::MessageEvent) {
     };
     let handler = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
-        match reply {
-            Reply::Ready => {
-                r.ready = true;
-                if let (Some(job), Some(w)) = (r.current.as_ref(), r.worker.as_ref()) {
-                    post(w, job);
-                }
-                return None;
+        if let Reply::Ready = reply {
+            r.ready = true;
+            r.waiting_since = None;
+            if let (Some(job), Some(w)) = (r.current.as_ref(), r.worker.as_ref()) {
+                post(w, job);
+                r.waiting_since = Some(crate::ui::browser::now_ms());
             }
+            return None;
+        }
+        // Any answer to the job shows the worker alive.
+        r.waiting_since = None;
+        match reply {
             Reply::Done { ref results, .. } => {
                 if let Some(job) = r.current.take() {
                     r.learn(&job.scenario, results);
@@ -148,7 +166,7 @@ fn on_message(ev: web_sys::MessageEvent) {
                 r.busy = false;
                 r.current = None;
             }
-            Reply::Progress { .. } => {}
+            Reply::Ready | Reply::Progress { .. } => {}
         }
         r.on_reply.clone()
     });
@@ -160,6 +178,12 @@ fn on_message(ev: web_sys::MessageEvent) {
 /// The worker could not start or crashed: stop using workers and run the
 /// job it had on the page instead.
 fn on_error(_: web_sys::Event) {
+    fail_over();
+}
+
+/// Stops the worker and reruns its job on the page (after three failed
+/// workers, every later job runs there).
+fn fail_over() {
     let retry = RUNNER.with(|r| {
         let mut r = r.borrow_mut();
         // A worker can fail to start once (the browser short of memory for
@@ -167,6 +191,7 @@ fn on_error(_: web_sys::Event) {
         r.worker_errors += 1;
         r.unavailable = r.worker_errors >= 3;
         r.busy = false;
+        r.waiting_since = None;
         if let Some(w) = r.worker.take() {
             w.terminate();
         }
@@ -175,6 +200,35 @@ fn on_error(_: web_sys::Event) {
     if let Some((job, on_reply)) = retry {
         run_on_page(job, on_reply, true);
     }
+}
+
+/// Watches the worker while it owes an answer (see [`STALL_MS`]); one task
+/// at a time, ending when nothing is owed.
+fn watch() {
+    let start = RUNNER.with(|r| !std::mem::replace(&mut r.borrow_mut().watching, true));
+    if !start {
+        return;
+    }
+    leptos::task::spawn_local(async {
+        loop {
+            gloo_timers::future::TimeoutFuture::new(1_000).await;
+            let stalled = RUNNER.with(|r| {
+                let mut r = r.borrow_mut();
+                let stalled = r
+                    .waiting_since
+                    .map(|since| crate::ui::browser::now_ms() - since > STALL_MS);
+                if stalled != Some(false) {
+                    r.watching = false;
+                }
+                stalled
+            });
+            match stalled {
+                None => return,
+                Some(true) => return fail_over(),
+                Some(false) => {}
+            }
+        }
+    });
 }
 
 /// The simulator's script and wasm by absolute URL (a blob worker has no
@@ -258,6 +312,7 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) -> bool {
                 }
                 r.busy = false;
                 r.current = None;
+                r.waiting_since = None;
             }
             return Route::PageNow;
         }
@@ -275,18 +330,26 @@ pub fn submit(job: Job, on_reply: impl Fn(Reply) + 'static) -> bool {
             r.worker = Some(w);
             r._listeners = Some((l, e));
             r.ready = false;
+            r.waiting_since = Some(crate::ui::browser::now_ms());
         }
         r.busy = true;
-        // Not ready yet: sent as soon as the worker says it is listening.
-        if r.ready && !r.worker.as_ref().is_some_and(|w| post(w, &job)) {
-            r.unavailable = true;
-            return Route::PageAfterYield;
+        // Not ready yet: sent as soon as the worker says it is listening
+        // (the start-up clock already runs).
+        if r.ready {
+            if !r.worker.as_ref().is_some_and(|w| post(w, &job)) {
+                r.unavailable = true;
+                return Route::PageAfterYield;
+            }
+            r.waiting_since = Some(crate::ui::browser::now_ms());
         }
         r.current = Some(job.clone());
         Route::Worker
     });
     match route {
-        Route::Worker => true,
+        Route::Worker => {
+            watch();
+            true
+        }
         Route::PageNow => {
             run_on_page(job, on_reply, false);
             false

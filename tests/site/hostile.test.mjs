@@ -100,10 +100,16 @@ test("240 hostile URLs load, name what they corrected and never run injected mar
     const { query, named } = hostile(i);
     errors = [];
     await page.goto(site.base + query);
-    // The page comes up: a scenario that ran, or a notice in its place.
+    // The page comes up: a scenario that ran, or a notice in its place (or
+    // a run that failed, reported below with its message).
     await page.waitForFunction(
-      () => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? "") || document.querySelector(".card"),
-      null, { timeout: 30000 });
+      () => /events in/.test(document.querySelector("[data-testid=sim-stats]")?.textContent ?? "") || document.querySelector(".card, p.error[role=alert]"),
+      null, { timeout: 30000 }).catch(async (e) => {
+      const stats = await page.locator("[data-testid=sim-stats]").innerText().catch(() => "(none)");
+      throw new Error(`${query}: no run after 30 s (status line: ${stats}; console: ${JSON.stringify(errors)}): ${e.message}`);
+    });
+    const failed = await page.locator("p.error[role=alert]").allInnerTexts();
+    assert.deepEqual(failed, [], `${query}: the run failed`);
     const notices = await page.locator(".notices").innerText().catch(() => "");
     if (process.env.HOSTILE_SHOW) console.log(query, JSON.stringify(named), "=>", notices.replace(/\s+/g, " ").slice(0, 300));
     for (const key of named) {

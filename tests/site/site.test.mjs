@@ -350,3 +350,29 @@ test("before the simulator loads, a page on its defaults shows the default run c
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a worker that never answers is given up on after 15 s and the page runs the job itself", async () => {
+  // The page fetches the scenario's data file before it mounts; the worker
+  // fetches it again for its first job. Leaving that second request
+  // unanswered stalls the worker with no error event (as a start that
+  // never finishes does): the page must notice and run the job on its own
+  // simulator, not wait for ever.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  let requests = 0;
+  await context.route(/\/data\/[^/]+\/rate-limiting\.json(\?|$)/, (route) => {
+    requests++;
+    if (requests === 1) route.continue();
+    // Later requests get no answer at all.
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  const t0 = Date.now();
+  await page.goto(`${base}?s=rate-limiting`);
+  await ran(page, 60000);
+  const waited = Date.now() - t0;
+  assert.ok(requests >= 2, `the worker's fetch was not held back (${requests} request)`);
+  assert.ok(waited >= 15000, `the run came after ${waited} ms, before the worker could be given up on`);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
