@@ -635,6 +635,8 @@ struct SourceState {
     route_rng: RngStream,
     object_rng: RngStream,
     client_rng: RngStream,
+    /// Think times of a closed source's callers.
+    think_rng: RngStream,
     zipf: Option<Zipf>,
     /// Fresh jobs left (batch sources).
     remaining: u64,
@@ -998,6 +1000,7 @@ impl<'t> Sim<'t> {
                 route_rng: RngStream::new(seed, &format!("routes.{i}")),
                 object_rng: RngStream::new(seed, &format!("objects.{i}")),
                 client_rng: RngStream::new(seed, &format!("clients.{i}")),
+                think_rng: RngStream::new(seed, &format!("think.{i}")),
                 zipf: src.objects().and_then(|o| match o.popularity {
                     Popularity::Zipf(x) => Some(Zipf::new(o.count, x)),
                     Popularity::Uniform => None,
@@ -1086,8 +1089,13 @@ impl<'t> Sim<'t> {
                 }
                 Source::Batch { workers, .. } => {
                     for _ in 0..*workers {
-                        if let Some(req) = self.batch_next(i, 0) {
-                            self.schedule_start(0, req);
+                        // Callers who think start after a first think.
+                        let at = self.think(i, 0);
+                        if at > self.end {
+                            continue;
+                        }
+                        if let Some(req) = self.batch_next(i, at) {
+                            self.schedule_start(at, req);
                         }
                     }
                 }
@@ -1470,6 +1478,17 @@ impl<'t> Sim<'t> {
         }
     }
 
+    /// When a caller of closed source `source` who is ready at `at` starts
+    /// its next request: after a think time, if its callers think.
+    fn think(&mut self, source: usize, at: SimTime) -> SimTime {
+        match &self.topo.sources[source] {
+            Source::Batch {
+                think: Some(think), ..
+            } => at.saturating_add(secs(think.sample(&mut self.sources[source].think_rng))),
+            _ => at,
+        }
+    }
+
     fn batch_next(&mut self, source: usize, now: SimTime) -> Option<Request> {
         let st = &mut self.sources[source];
         if st.remaining > 0 {
@@ -1584,6 +1603,10 @@ impl<'t> Sim<'t> {
                 // down) must not spin the batch in no simulated time.
                 self.sources[source].redo.push_back(req.key);
                 at = now.max(req.born.saturating_add(super::topology::REQUEUE_PAUSE));
+            }
+            at = self.think(source, at);
+            if at > self.end {
+                return;
             }
             if let Some(mut next) = self.batch_next(source, at) {
                 if at == now {

@@ -444,6 +444,7 @@ fn a_batch_source_keeps_its_workers_busy_until_the_jobs_are_done() {
             route: 0,
             objects: None,
             requeue_failed: false,
+            think: None,
         }],
         faults: vec![],
     };
@@ -553,6 +554,7 @@ fn batch(jobs: u64, workers: u32, objects: Option<Objects>, requeue_failed: bool
         route: 0,
         objects,
         requeue_failed,
+        think: None,
     }
 }
 
@@ -1535,4 +1537,80 @@ fn shedding_the_lowest_classes_keeps_the_queue_short() {
         .all(|o| o.reason == "shed" && o.kind == "rejected"));
     assert!(m(&out, "rejected") > 0.0 && m(&out, "rejected") <= (p1 + p2) as f64);
     conserved(&out);
+}
+
+/// Users who think between requests: `users` callers with no end of work.
+fn thinking_users(users: u32, think: Dist) -> Source {
+    Source::Batch {
+        jobs: u64::MAX,
+        workers: users,
+        route: 0,
+        objects: None,
+        requeue_failed: false,
+        think: Some(think),
+    }
+}
+
+#[test]
+fn users_who_think_send_one_request_per_think_and_response_time() {
+    // 100 users, 1 s of thought, 100 ms answers with a slot for everyone:
+    // each starts at 1 s, then every 1.1 s. Starts at 1 + 1.1 k s ≤ 110.5 s
+    // are k = 0..99: 100 requests each, all answered by 110 s.
+    let topo = Topology {
+        stages: vec![stage("api", service(1_000, 0, true, vec![work_ms(100.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![thinking_users(100, Dist::constant(1.0))],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 1, 110_500 * MILLISECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route(0).requests, 10_000);
+    assert_eq!(sim.route(0).completed, 10_000);
+}
+
+#[test]
+fn a_slower_system_is_sent_less_by_users_who_wait_for_it() {
+    // The same 100 users against one slot of 100 ms: capacity 10/s, below
+    // the 100 ÷ 1.1 s = 90.9/s they would send. The slot never idles from
+    // 1 s on, so 10 answers a second; each user has at most one request
+    // out, so what was sent exceeds what was answered by at most 100.
+    // The response-time law gives R = N ÷ X − Z = 100 ÷ 10 − 1 = 9 s.
+    let topo = Topology {
+        stages: vec![stage("api", service(1, 1_000, true, vec![work_ms(100.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![thinking_users(100, Dist::constant(1.0))],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 1, 200 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let route = sim.route(0).clone();
+    // Answers at 1.1 s, 1.2 s, … up to 200 s: 1 990 (one fewer if the last
+    // lands a rounding past the end).
+    assert!(
+        (1_989..=1_990).contains(&route.completed),
+        "{}",
+        route.completed
+    );
+    assert!(route.requests - route.completed <= 100, "{route:?}");
+    // Past the first round (users queued behind each other from the
+    // start), answers take about 9 s.
+    let p50 = sim.route_latency(0).quantile(0.5) as f64 / SECOND as f64;
+    assert!((p50 - 9.0).abs() < 0.3, "{p50}");
+}
+
+#[test]
+fn random_think_times_average_to_the_response_time_law() {
+    // 50 users, exponential thought of mean 0.5 s, 100 ms answers with no
+    // waiting: X = N ÷ (Z + R) = 50 ÷ 0.6 = 83.3/s, so 50 000 in 600 s
+    // (the count's relative spread is about 0.4 %; allow 2 %).
+    let topo = Topology {
+        stages: vec![stage("api", service(1_000, 0, true, vec![work_ms(100.0)]))],
+        routes: vec![Route::new("r", 0)],
+        sources: vec![thinking_users(50, Dist::exponential(0.5))],
+        faults: vec![],
+    };
+    let (_, _, route, _) = run(&topo, 600);
+    let expected = 50.0 / 0.6 * 600.0;
+    let got = route.completed as f64;
+    assert!((got / expected - 1.0).abs() < 0.02, "{got} vs {expected}");
 }

@@ -442,7 +442,9 @@ pub enum Source {
         client: u32,
     },
     /// Closed loop: `jobs` requests worked through by `workers` callers,
-    /// each starting its next when the last one ended (a batch).
+    /// each starting its next when the last one ended (a batch), or a
+    /// think time after it (users: `jobs` at `u64::MAX` for as long as the
+    /// run lasts).
     Batch {
         /// How many in all.
         jobs: u64,
@@ -457,6 +459,12 @@ pub enum Source {
         /// starts its next job no sooner than [`REQUEUE_PAUSE`] after the
         /// failed one started.
         requeue_failed: bool,
+        /// Seconds each caller waits after a request ends before it starts
+        /// the next, and before its first (None: none). Users who read a
+        /// page before clicking on: with N of them, a think time Z and a
+        /// response time R, they send N ÷ (Z + R) requests per second (the
+        /// interactive response-time law), so a slower system is sent less.
+        think: Option<Dist>,
     },
 }
 

@@ -246,6 +246,7 @@ fn topology(k: &Knobs) -> Topology {
                 },
             }),
             requeue_failed: true,
+            think: None,
         }],
         faults: vec![],
     }
