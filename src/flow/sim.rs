@@ -326,6 +326,8 @@ enum Ev {
     ShedCheck(u32),
     /// Instance `.1` of stage `.0` has warmed up.
     InstanceReady(u32, u32),
+    /// A query's pages have come from database stage `.0`'s disk.
+    DiskRead(u32, DbToken),
 }
 
 /// A query's ticket: the call attempt it answers, and the call site whose
@@ -357,6 +359,12 @@ struct DbState {
     shown: (usize, usize),
     s_sessions: SeriesId,
     s_running: SeriesId,
+    /// Its storage's disk, and the draws that round each query's expected
+    /// misses to whole pages.
+    disk: crate::parts::Disk,
+    disk_rng: RngStream,
+    queries: u64,
+    rows_examined: u64,
 }
 
 /// A level over time (sessions open, connections in use) and its
@@ -663,6 +671,10 @@ pub struct DatabaseStats {
     pub sessions_max: u64,
     /// Sessions open on average over the run.
     pub sessions_mean: f64,
+    /// Rows examined per query (0 without storage).
+    pub rows_examined_per_query: f64,
+    /// Share of the run its disk was busy, %.
+    pub disk_busy_pct: f64,
 }
 
 /// What an autoscaled service's instances did over a run.
@@ -871,6 +883,10 @@ impl<'t> Sim<'t> {
                     shown: (0, 0),
                     s_sessions: series(&mut rec, "sessions", SeriesKind::Gauge),
                     s_running: series(&mut rec, "running", SeriesKind::Gauge),
+                    disk: crate::parts::Disk::new(d.storage.map_or(1.0, |st| st.iops)),
+                    disk_rng: RngStream::new(seed, &format!("{name}.disk")),
+                    queries: 0,
+                    rows_examined: 0,
                 })),
                 _ => None,
             };
@@ -1149,6 +1165,7 @@ impl<'t> Sim<'t> {
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
                 Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
                 Ev::DbWake(stage, at) => self.db_wake(now, stage as usize, at),
+                Ev::DiskRead(stage, token) => self.db_run(now, stage as usize, token),
                 Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
                 Ev::Autoscale(stage) => self.autoscale(now, stage as usize),
                 Ev::ShedCheck(stage) => self.shed_check(now, stage as usize),
@@ -1252,6 +1269,16 @@ impl<'t> Sim<'t> {
             refused: d.refused,
             sessions_max: d.sessions_max as u64,
             sessions_mean: d.sessions.mean(self.end),
+            rows_examined_per_query: if d.queries == 0 {
+                0.0
+            } else {
+                d.rows_examined as f64 / d.queries as f64
+            },
+            disk_busy_pct: if self.end == 0 {
+                0.0
+            } else {
+                100.0 * d.disk.busy_by(self.end) as f64 / self.end as f64
+            },
         })
     }
 
@@ -2702,8 +2729,39 @@ impl<'t> Sim<'t> {
             return;
         };
         d.wait.record(now - started.min(now));
-        let work = secs(spec.query.sample(&mut d.query_rng));
-        d.db.start_query(now, work, token);
+        let Some(st) = spec.storage else {
+            return self.db_run(now, stage, token);
+        };
+        let cost = st.table.query(st.path, st.matching);
+        d.queries += 1;
+        d.rows_examined += cost.rows_examined;
+        let hit = crate::parts::query::buffer_hit_ratio(st.cache_pages, st.table.pages());
+        let expected = cost.pages as f64 * (1.0 - hit);
+        let mut misses = expected.floor() as u64;
+        if d.disk_rng.uniform() < expected - expected.floor() {
+            misses += 1;
+        }
+        if misses == 0 {
+            return self.db_run(now, stage, token);
+        }
+        let read = d.disk.read(now, misses);
+        self.q.schedule(read, Ev::DiskRead(stage as u32, token));
+    }
+
+    /// A query whose pages are in memory gets its CPU: `query`'s draw plus
+    /// its rows examined.
+    fn db_run(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        let mut seconds = spec.query.sample(&mut d.query_rng);
+        if let Some(st) = spec.storage {
+            seconds += st.table.query(st.path, st.matching).rows_examined as f64 * st.cpu_per_row;
+        }
+        d.db.start_query(now, secs(seconds), token);
         self.wake_db(now, stage);
         self.show_db(now, stage);
     }

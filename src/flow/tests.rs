@@ -6,7 +6,7 @@ use super::retry::{Backoff, BackoffPolicy};
 use super::*;
 use crate::engine::time::{as_secs, millis, MILLISECOND, SECOND};
 use crate::engine::{Dist, RunResult, SimTime};
-use crate::parts::RateShape;
+use crate::parts::{AccessPath, RateShape, Table};
 
 fn service(slots: u32, queue_limit: u32, hold: bool, steps: Vec<Step>) -> StageKind {
     StageKind::Service(Service::new(slots, queue_limit, hold, steps))
@@ -880,6 +880,7 @@ fn app_and_db(policy: CallPolicy, max_connections: u32) -> Topology {
                     contention: 0.0,
                     connect: 10 * MILLISECOND,
                     query: Dist::constant(0.1),
+                    storage: None,
                 }),
             ),
         ],
@@ -1307,6 +1308,7 @@ fn a_plain_client_call_skips_its_bookkeeping_but_not_its_outcome() {
             contention: 0.0,
             connect: 2 * MILLISECOND,
             query: Dist::exponential(0.004),
+            storage: None,
         };
         let mut route = Route::new("r", 0);
         route.client = client;
@@ -1613,4 +1615,88 @@ fn random_think_times_average_to_the_response_time_law() {
     let expected = 50.0 / 0.6 * 600.0;
     let got = route.completed as f64;
     assert!((got / expected - 1.0).abs() < 0.02, "{got} vs {expected}");
+}
+
+/// `requests` requests at 0 through an app to a database (2 cores, 1 ms of
+/// CPU a query, 10 ms to connect) that reads `storage`.
+fn app_and_table(storage: Storage, requests: usize) -> Topology {
+    let mut topo = app_and_db(CallPolicy::plain(), 100);
+    if let StageKind::Database(d) = &mut topo.stages[1].kind {
+        d.query = Dist::constant(0.001);
+        d.storage = Some(storage);
+    }
+    topo.sources = vec![Source::Scheduled {
+        times: vec![0; requests],
+        route: 0,
+        client: 0,
+    }];
+    topo
+}
+
+/// A million rows, 80 to a page (12 500 pages), 300 keys per index page,
+/// 0.1 µs of CPU per row examined, all in memory, one row per query.
+fn million_rows(path: AccessPath) -> Storage {
+    Storage {
+        table: Table {
+            rows: 1_000_000,
+            rows_per_page: 80,
+            index_fanout: 300,
+        },
+        path,
+        matching: 1,
+        cpu_per_row: 1e-7,
+        cache_pages: 12_500,
+        iops: 1_000.0,
+    }
+}
+
+#[test]
+fn a_full_scan_examines_the_table_and_an_index_log2_of_it() {
+    // Full scan: 10^6 rows × 0.1 µs = 100 ms of CPU on top of the 1 ms
+    // query and the 10 ms connect: answered at 111 ms. Index: ⌈log₂ 10^6⌉
+    // + 1 = 21 rows, 2.1 µs: answered at 11.0021 ms. Nothing from disk.
+    for (path, rows, latency) in [
+        (AccessPath::FullScan, 1_000_000.0, 111 * MILLISECOND),
+        (AccessPath::Index, 21.0, 11_002_100),
+    ] {
+        let topo = app_and_table(million_rows(path), 1);
+        let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+        sim.run();
+        let db = sim
+            .database(1)
+            .unwrap_or_else(|| panic!("stage 1 is a database"));
+        assert_eq!(db.rows_examined_per_query, rows, "{path:?}");
+        assert_eq!(db.disk_busy_pct, 0.0);
+        assert_eq!(sim.route_latency(0).max(), latency, "{path:?}");
+    }
+}
+
+#[test]
+fn pages_the_buffer_cache_misses_queue_for_the_disk() {
+    // No cache: an index lookup reads 4 pages (3 tree levels, 1 row), at
+    // 1 000 reads/s 4 ms. Ten queries at 10 ms read one after another,
+    // done at 14, 18, … 50 ms; each then runs 1 ms and 21 rows × 0.1 µs
+    // alone: the last is answered at 51.0021 ms. The disk is busy 40 ms of
+    // the 1 s run: 4 %.
+    let mut storage = million_rows(AccessPath::Index);
+    storage.cache_pages = 0;
+    let topo = app_and_table(storage, 10);
+    let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route(0).completed, 10);
+    assert_eq!(sim.route_latency(0).max(), 51_002_100);
+    let db = sim
+        .database(1)
+        .unwrap_or_else(|| panic!("stage 1 is a database"));
+    assert!(
+        (db.disk_busy_pct - 4.0).abs() < 1e-9,
+        "{}",
+        db.disk_busy_pct
+    );
+    // Half the table cached: each query misses half its 4 pages, 2 ms.
+    storage.cache_pages = 6_250;
+    let topo = app_and_table(storage, 10);
+    let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route_latency(0).max(), 31_002_100);
 }

@@ -134,6 +134,31 @@ pub struct DatabaseStage {
     pub connect: SimTime,
     /// A query's CPU time on one core, seconds.
     pub query: Dist,
+    /// The table the queries read, which adds CPU per row examined and
+    /// disk reads for pages the buffer cache misses (None: `query` alone).
+    pub storage: Option<Storage>,
+}
+
+/// The table a database stage's queries read, and what reading it costs
+/// ([`crate::parts::query`]): each row examined by the access path costs
+/// `cpu_per_row` on top of `query`, and each page the buffer cache misses
+/// is read from the disk, in line with every other query's reads, before
+/// the query gets CPU.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Storage {
+    /// Its rows and layout.
+    pub table: crate::parts::Table,
+    /// Through an index or by a full scan.
+    pub path: crate::parts::AccessPath,
+    /// Rows each query returns.
+    pub matching: u64,
+    /// CPU per row examined, seconds.
+    pub cpu_per_row: f64,
+    /// Pages the buffer cache holds (the table's pages are the working
+    /// set, touched uniformly).
+    pub cache_pages: u64,
+    /// Page reads per second the disk serves.
+    pub iops: f64,
 }
 
 /// A client-side connection pool on a call into a database: at most `size`

@@ -130,6 +130,7 @@ fn topology(k: &Knobs) -> Topology {
                     contention: k.contention,
                     connect: millis(k.connect_ms),
                     query: k.query.clone(),
+                    storage: None,
                 }),
             },
         ],
