@@ -59,6 +59,9 @@ struct Runner {
     waiting_since: Option<f64>,
     /// A watchdog task is running.
     watching: bool,
+    /// The page's simulator failed to answer a small job: send every job
+    /// to the worker.
+    page_sim_broken: bool,
     on_reply: Option<OnReply>,
     /// Events per simulated second of each scenario's latest run.
     event_rates: Vec<(String, f64)>,
@@ -83,7 +86,7 @@ impl Runner {
 
     /// True when `job` is known to be small enough to run on the page.
     fn small(&self, job: &Job) -> bool {
-        if !cfg!(feature = "sim") && !page_sim::ready() {
+        if !cfg!(feature = "sim") && (self.page_sim_broken || !page_sim::ready()) {
             return false;
         }
         let Some((_, rate)) = self.event_rates.iter().find(|(s, _)| *s == job.scenario) else {
@@ -393,7 +396,15 @@ fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
         if !current.is_some_and(|c| Rc::ptr_eq(&c, &on_reply)) {
             return;
         }
-        let reply = match run_on_this_page(&job) {
+        let result = run_on_this_page(&job);
+        if matches!(&result, Err(m) if m == PAGE_SIM_SILENT) && !yield_first {
+            // The page's simulator took a small job and gave no answer:
+            // stop using it and send the job to the worker instead.
+            RUNNER.with(|r| r.borrow_mut().page_sim_broken = true);
+            submit(job, move |reply| on_reply(reply));
+            return;
+        }
+        let reply = match result {
             Ok(results) => {
                 RUNNER.with(|r| r.borrow_mut().learn(&job.scenario, &results));
                 Reply::Done {
@@ -410,6 +421,9 @@ fn run_on_page(job: Job, on_reply: OnReply, yield_first: bool) {
     });
 }
 
+/// What a run on the page reports when the page's simulator gave no reply.
+const PAGE_SIM_SILENT: &str = "the simulator on the page did not answer";
+
 /// Runs `job` on the page: in this wasm when it has the models, else in the
 /// page's instance of the simulator.
 fn run_on_this_page(job: &Job) -> Result<Vec<crate::engine::RunResult>, String> {
@@ -419,7 +433,7 @@ fn run_on_this_page(job: &Job) -> Result<Vec<crate::engine::RunResult>, String> 
     match page_sim::run(job) {
         Some(Reply::Done { results, .. }) => Ok(results),
         Some(Reply::Failed { message, .. }) => Err(message),
-        _ => Err("the simulator on the page did not answer".into()),
+        _ => Err(PAGE_SIM_SILENT.into()),
     }
 }
 
