@@ -163,6 +163,15 @@ impl Histogram {
         self.max
     }
 
+    /// Smallest sample seen (exact; 0 when empty).
+    pub fn min(&self) -> u64 {
+        if self.total == 0 {
+            0
+        } else {
+            self.min
+        }
+    }
+
     /// The `q`-quantile (0 ≤ q ≤ 1) by the nearest-rank rule: the smallest
     /// value with at least `q` of the samples at or below it. 0 when empty.
     pub fn quantile(&self, q: f64) -> f64 {

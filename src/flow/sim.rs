@@ -27,8 +27,10 @@ use crate::engine::queue::Next;
 use crate::engine::time::{as_secs, secs, SECOND};
 use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, SeriesKind, SimTime};
 use crate::parts::db::Acquire;
+use crate::parts::lock::{LockGrant, LockMode};
 use crate::parts::{
-    Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, Shedder, WindowPeak,
+    AccessPath, Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, Shedder,
+    WindowPeak,
 };
 use std::collections::VecDeque;
 
@@ -66,6 +68,7 @@ enum Reason {
     BulkheadFull,
     BreakerOpen,
     Shed,
+    StatementTimeout,
 }
 
 impl Reason {
@@ -82,6 +85,7 @@ impl Reason {
             Reason::BulkheadFull => "bulkhead_full",
             Reason::BreakerOpen => "breaker_open",
             Reason::Shed => "shed",
+            Reason::StatementTimeout => "statement_timeout",
         }
     }
 
@@ -118,7 +122,7 @@ impl Outcome {
 }
 
 /// A slot in a [`Slab`], with the generation that detects stale handles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Ref {
     idx: u32,
     gen: u32,
@@ -328,11 +332,57 @@ enum Ev {
     InstanceReady(u32, u32),
     /// A query's pages have come from database stage `.0`'s disk.
     DiskRead(u32, DbToken),
+    /// The oldest statement at database stage `u32` may have reached its
+    /// `statement_timeout`.
+    StatementTimer(u32),
+    /// Fault `.0` (a long transaction or a migration) reaches `.1`.
+    LockFault(u32, LockStep),
+    /// A statement idle in its transaction commits (stage, token).
+    TxnEnd(u32, DbToken),
+}
+
+/// The moments of a lock-taking fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LockStep {
+    /// It asks for its lock.
+    Begin,
+    /// Its work is over: it lets go (or stops waiting).
+    End,
+    /// A migration's `lock_timeout` has come.
+    GiveUp,
+}
+
+/// Who holds or waits for a database table's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LockHolder {
+    Query(DbToken),
+    /// The topology's fault of that index.
+    Fault(u32),
+}
+
+/// Where a statement is, between reaching the server and committing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StmtPhase {
+    /// Waiting for the table's lock since then.
+    Lock {
+        since: SimTime,
+    },
+    Disk,
+    Cpu,
+    /// Done, its transaction still open ([`FaultKind::IdleInTransaction`]).
+    Idle,
+}
+
+/// Notes where a tracked statement is (see [`DbState::live`]).
+fn set_phase(d: &mut DbState, token: DbToken, phase: StmtPhase) {
+    if let Some(live) = d.live.as_mut() {
+        live.insert(token, phase);
+    }
 }
 
 /// A query's ticket: the call attempt it answers, and the call site whose
 /// pool lent it a connection (`NO_POOL`: its own connection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct DbToken {
     call: Ref,
     gen: u32,
@@ -365,6 +415,19 @@ struct DbState {
     disk_rng: RngStream,
     queries: u64,
     rows_examined: u64,
+    /// The table's lock, when a fault takes it (None: no query locks).
+    lock: Option<crate::parts::Lock<LockHolder>>,
+    /// From a query asking for the lock to getting it.
+    lock_wait: Histogram,
+    /// Statements between reaching the server and committing, when they
+    /// can time out or wait for a lock (else not kept: nothing asks).
+    live: Option<std::collections::BTreeMap<DbToken, StmtPhase>>,
+    /// Statement deadlines in the order statements arrived (one
+    /// `statement_timeout` for all), and whether a timer is scheduled.
+    deadlines: VecDeque<(SimTime, DbToken)>,
+    timer_armed: bool,
+    statement_timeouts: u64,
+    migrations_gave_up: u64,
 }
 
 /// A level over time (sessions open, connections in use) and its
@@ -675,6 +738,18 @@ pub struct DatabaseStats {
     pub rows_examined_per_query: f64,
     /// Share of the run its disk was busy, %.
     pub disk_busy_pct: f64,
+    /// Share of the run its CPUs were busy, % (a core is busy while a
+    /// query runs on it).
+    pub cpu_busy_pct: f64,
+    /// 99th percentile of a query's wait for the table's lock, ms (0 when
+    /// nothing locks the table).
+    pub lock_wait_p99_ms: f64,
+    /// The longest such wait, ms.
+    pub lock_wait_max_ms: f64,
+    /// Statements cancelled by `statement_timeout`.
+    pub statement_timeouts: u64,
+    /// Migrations that gave up waiting for their lock (`lock_timeout`).
+    pub migrations_gave_up: u64,
 }
 
 /// What an autoscaled service's instances did over a run.
@@ -870,6 +945,14 @@ impl<'t> Sim<'t> {
                 })),
                 _ => None,
             };
+            // A fault that takes the table's lock makes every query take it.
+            let locked = topo.faults.iter().any(|f| {
+                topo.stages[f.target].name == *name
+                    && matches!(
+                        f.kind,
+                        FaultKind::LongTransaction | FaultKind::Migration { .. }
+                    )
+            });
             let db = match &s.kind {
                 StageKind::Database(d) => Some(Box::new(DbState {
                     db: Database::new(d.cores as usize, d.max_connections as usize, d.contention),
@@ -887,6 +970,14 @@ impl<'t> Sim<'t> {
                     disk_rng: RngStream::new(seed, &format!("{name}.disk")),
                     queries: 0,
                     rows_examined: 0,
+                    lock: locked.then(crate::parts::Lock::new),
+                    lock_wait: Histogram::new(Histogram::PRECISE),
+                    live: (locked || d.statement_timeout.is_some())
+                        .then(std::collections::BTreeMap::new),
+                    deadlines: VecDeque::new(),
+                    timer_armed: false,
+                    statement_timeouts: 0,
+                    migrations_gave_up: 0,
                 })),
                 _ => None,
             };
@@ -1134,6 +1225,16 @@ impl<'t> Sim<'t> {
             };
             self.rec.fault(f.start, f.duration, stage, f.kind.label());
         }
+        for (i, f) in self.topo.faults.iter().enumerate() {
+            if matches!(
+                f.kind,
+                FaultKind::LongTransaction | FaultKind::Migration { .. }
+            ) && f.start <= self.end
+            {
+                self.q
+                    .schedule(f.start, Ev::LockFault(i as u32, LockStep::Begin));
+            }
+        }
         // Each open source's next arrival waits in its own lane of the
         // queue (lane = source index), out of the heap.
         while let Some((now, next)) = self.q.pop_until_with_lanes(self.end) {
@@ -1165,11 +1266,14 @@ impl<'t> Sim<'t> {
                 Ev::Answer(call, gen, outcome) => self.on_reply(now, call, gen, outcome),
                 Ev::Connected(stage, token) => self.db_connected(now, stage as usize, token),
                 Ev::DbWake(stage, at) => self.db_wake(now, stage as usize, at),
-                Ev::DiskRead(stage, token) => self.db_run(now, stage as usize, token),
+                Ev::DiskRead(stage, token) => self.disk_read(now, stage as usize, token),
                 Ev::PoolTimer(site) => self.pool_timer(now, site as usize),
                 Ev::Autoscale(stage) => self.autoscale(now, stage as usize),
                 Ev::ShedCheck(stage) => self.shed_check(now, stage as usize),
                 Ev::InstanceReady(stage, i) => self.instance_ready(now, stage as usize, i),
+                Ev::StatementTimer(stage) => self.statement_timer(now, stage as usize),
+                Ev::LockFault(fault, step) => self.lock_fault(now, fault, step),
+                Ev::TxnEnd(stage, token) => self.commit(now, stage as usize, token),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -1279,6 +1383,11 @@ impl<'t> Sim<'t> {
             } else {
                 100.0 * d.disk.busy_by(self.end) as f64 / self.end as f64
             },
+            cpu_busy_pct: 100.0 * d.db.cpu_busy(self.end),
+            lock_wait_p99_ms: d.lock_wait.quantile(0.99) / 1e6,
+            lock_wait_max_ms: d.lock_wait.max() as f64 / 1e6,
+            statement_timeouts: d.statement_timeouts,
+            migrations_gave_up: d.migrations_gave_up,
         })
     }
 
@@ -2716,7 +2825,9 @@ impl<'t> Sim<'t> {
         self.db_query(now, stage, token);
     }
 
-    /// Starts `token`'s query, its CPU time drawn from the stage's stream.
+    /// A statement reaches the server on its connection. From now on its
+    /// `statement_timeout` runs; it takes the table's shared lock (when a
+    /// fault locks the table) before it reads pages and gets CPU.
     fn db_query(&mut self, now: SimTime, stage: StageId, token: DbToken) {
         let started = self
             .calls
@@ -2725,17 +2836,48 @@ impl<'t> Sim<'t> {
         let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
             return;
         };
+        let timeout = spec.statement_timeout;
         let Some(d) = self.stages[stage].db.as_mut() else {
             return;
         };
         d.wait.record(now - started.min(now));
+        if let Some(t) = timeout {
+            d.deadlines.push_back((now.saturating_add(t), token));
+            self.arm_statement_timer(stage);
+        }
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        let Some(lock) = d.lock.as_mut() else {
+            return self.db_read(now, stage, token);
+        };
+        match lock.acquire(now, LockHolder::Query(token), LockMode::Shared) {
+            LockGrant::Granted => {
+                d.lock_wait.record(0);
+                self.db_read(now, stage, token);
+            }
+            LockGrant::Queued => set_phase(d, token, StmtPhase::Lock { since: now }),
+        }
+    }
+
+    /// A statement with its lock reads the pages its buffer cache lacks
+    /// (queued with everyone's reads at the disk), then gets CPU.
+    fn db_read(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
+            return;
+        };
         let Some(st) = spec.storage else {
             return self.db_run(now, stage, token);
         };
-        let cost = st.table.query(st.path, st.matching);
+        let path = self.access_path(stage, now, st.path);
+        let cache_pages = (st.cache_pages as f64 * self.cache_share(stage, now)).floor() as u64;
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        let cost = st.table.query(path, st.matching);
         d.queries += 1;
         d.rows_examined += cost.rows_examined;
-        let hit = crate::parts::query::buffer_hit_ratio(st.cache_pages, st.table.pages());
+        let hit = crate::parts::query::buffer_hit_ratio(cache_pages, st.table.pages());
         let expected = cost.pages as f64 * (1.0 - hit);
         let mut misses = expected.floor() as u64;
         if d.disk_rng.uniform() < expected - expected.floor() {
@@ -2744,23 +2886,39 @@ impl<'t> Sim<'t> {
         if misses == 0 {
             return self.db_run(now, stage, token);
         }
+        set_phase(d, token, StmtPhase::Disk);
         let read = d.disk.read(now, misses);
         self.q.schedule(read, Ev::DiskRead(stage as u32, token));
     }
 
+    /// A statement's pages have come; one cancelled meanwhile is gone (its
+    /// reads were already queued at the disk, which does them anyway).
+    fn disk_read(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        let gone = self.stages[stage]
+            .db
+            .as_ref()
+            .and_then(|d| d.live.as_ref())
+            .is_some_and(|live| live.get(&token) != Some(&StmtPhase::Disk));
+        if !gone {
+            self.db_run(now, stage, token);
+        }
+    }
+
     /// A query whose pages are in memory gets its CPU: `query`'s draw plus
-    /// its rows examined.
+    /// its rows examined (by the access path in force now).
     fn db_run(&mut self, now: SimTime, stage: StageId, token: DbToken) {
         let StageKind::Database(spec) = &self.topo.stages[stage].kind else {
             return;
         };
+        let path = spec.storage.map(|st| self.access_path(stage, now, st.path));
         let Some(d) = self.stages[stage].db.as_mut() else {
             return;
         };
         let mut seconds = spec.query.sample(&mut d.query_rng);
-        if let Some(st) = spec.storage {
-            seconds += st.table.query(st.path, st.matching).rows_examined as f64 * st.cpu_per_row;
+        if let (Some(st), Some(path)) = (spec.storage, path) {
+            seconds += st.table.query(path, st.matching).rows_examined as f64 * st.cpu_per_row;
         }
+        set_phase(d, token, StmtPhase::Cpu);
         d.db.start_query(now, secs(seconds), token);
         self.wake_db(now, stage);
         self.show_db(now, stage);
@@ -2781,8 +2939,8 @@ impl<'t> Sim<'t> {
         }
     }
 
-    /// Queries due at `now` are done: each gives its connection back (to
-    /// the next waiter, or closes it) and answers its call.
+    /// Queries due at `now` are done: each commits (or sits idle in its
+    /// transaction first) and answers its call.
     fn db_wake(&mut self, now: SimTime, stage: StageId, at: SimTime) {
         let mut done = std::mem::take(&mut self.db_done);
         let due = self.stages[stage].db.as_mut().is_some_and(|d| {
@@ -2794,27 +2952,235 @@ impl<'t> Sim<'t> {
             true
         });
         if due {
+            let idle = self.fault_idle(stage, now);
             for token in done.drain(..) {
-                if token.site == NO_POOL {
+                if idle > 0 {
                     if let Some(d) = self.stages[stage].db.as_mut() {
-                        d.db.disconnect();
+                        set_phase(d, token, StmtPhase::Idle);
                     }
+                    self.q.schedule(now + idle, Ev::TxnEnd(stage as u32, token));
                 } else {
-                    let site = token.site as usize;
-                    self.pool_expire(now, site);
-                    let next = self.sites[site]
-                        .pool
-                        .as_mut()
-                        .and_then(|p| p.pool.release(now).map(|(g, _)| g));
-                    self.pool_serve(now, stage, site, next);
+                    self.commit(now, stage, token);
                 }
-                self.on_reply(now, token.call, token.gen, Outcome::Ok { degraded: false });
             }
             self.wake_db(now, stage);
             self.show_db(now, stage);
         }
         done.clear();
         self.db_done = done;
+    }
+
+    /// A statement's transaction commits: it answers its call.
+    fn commit(&mut self, now: SimTime, stage: StageId, token: DbToken) {
+        self.end_statement(now, stage, token, Outcome::Ok { degraded: false });
+    }
+
+    /// A statement ends (committed or cancelled): it lets go of the table's
+    /// lock, or stops waiting for it; gives its connection back (to the
+    /// next waiter, or closes it); and its call hears `outcome`.
+    fn end_statement(&mut self, now: SimTime, stage: StageId, token: DbToken, outcome: Outcome) {
+        let phase = self.stages[stage]
+            .db
+            .as_mut()
+            .and_then(|d| d.live.as_mut())
+            .and_then(|live| live.remove(&token));
+        let waiting = matches!(phase, Some(StmtPhase::Lock { .. }));
+        self.unlock(now, stage, LockHolder::Query(token), waiting);
+        if token.site == NO_POOL {
+            if let Some(d) = self.stages[stage].db.as_mut() {
+                d.db.disconnect();
+            }
+        } else {
+            let site = token.site as usize;
+            self.pool_expire(now, site);
+            let next = self.sites[site]
+                .pool
+                .as_mut()
+                .and_then(|p| p.pool.release(now).map(|(g, _)| g));
+            self.pool_serve(now, stage, site, next);
+        }
+        self.on_reply(now, token.call, token.gen, outcome);
+        self.show_db(now, stage);
+    }
+
+    // ---- the table's lock ----
+
+    /// `who` lets go of the table's lock (or, `waiting`, leaves its queue);
+    /// whoever that lets through goes on.
+    fn unlock(&mut self, now: SimTime, stage: StageId, who: LockHolder, waiting: bool) {
+        let Some(lock) = self.stages[stage].db.as_mut().and_then(|d| d.lock.as_mut()) else {
+            return;
+        };
+        let granted = if waiting {
+            lock.give_up(who)
+        } else {
+            lock.release(who)
+        };
+        for g in granted {
+            match g {
+                LockHolder::Query(token) => {
+                    if let Some(d) = self.stages[stage].db.as_mut() {
+                        let since = d.live.as_ref().and_then(|l| match l.get(&token) {
+                            Some(&StmtPhase::Lock { since }) => Some(since),
+                            _ => None,
+                        });
+                        d.lock_wait.record(now - since.unwrap_or(now).min(now));
+                    }
+                    self.db_read(now, stage, token);
+                }
+                LockHolder::Fault(i) => self.lock_fault_granted(now, i),
+            }
+        }
+        self.wake_db(now, stage);
+    }
+
+    /// A lock-taking fault asks for its lock, lets go, or gives up.
+    fn lock_fault(&mut self, now: SimTime, i: u32, step: LockStep) {
+        let Some(&f) = self.topo.faults.get(i as usize) else {
+            return;
+        };
+        let who = LockHolder::Fault(i);
+        let stage = f.target;
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        let Some(lock) = d.lock.as_mut() else {
+            return;
+        };
+        match (step, f.kind) {
+            (LockStep::Begin, FaultKind::LongTransaction) => {
+                lock.acquire(now, who, LockMode::Shared);
+                self.q.schedule(f.end(), Ev::LockFault(i, LockStep::End));
+            }
+            (LockStep::Begin, FaultKind::Migration { lock_timeout }) => {
+                match lock.acquire(now, who, LockMode::Exclusive) {
+                    LockGrant::Granted => self.lock_fault_granted(now, i),
+                    LockGrant::Queued => {
+                        if let Some(t) = lock_timeout {
+                            self.q.schedule(now + t, Ev::LockFault(i, LockStep::GiveUp));
+                        }
+                    }
+                }
+            }
+            (LockStep::GiveUp, _) => {
+                if lock.is_waiting(who) {
+                    d.migrations_gave_up += 1;
+                    self.unlock(now, stage, who, true);
+                }
+            }
+            (LockStep::End, _) => {
+                let waiting = lock.is_waiting(who);
+                self.unlock(now, stage, who, waiting);
+            }
+            (LockStep::Begin, _) => {}
+        }
+    }
+
+    /// A migration got its exclusive lock: it holds it for its duration.
+    /// (A long transaction's end is fixed from its start.)
+    fn lock_fault_granted(&mut self, now: SimTime, i: u32) {
+        if let Some(f) = self.topo.faults.get(i as usize) {
+            if matches!(f.kind, FaultKind::Migration { .. }) {
+                self.q
+                    .schedule(now + f.duration, Ev::LockFault(i, LockStep::End));
+            }
+        }
+    }
+
+    // ---- statement_timeout ----
+
+    /// One timer per database, at its oldest statement's deadline (they
+    /// come in arrival order, one timeout for all).
+    fn arm_statement_timer(&mut self, stage: StageId) {
+        let Some(d) = self.stages[stage].db.as_mut() else {
+            return;
+        };
+        if d.timer_armed {
+            return;
+        }
+        if let Some(&(deadline, _)) = d.deadlines.front() {
+            d.timer_armed = true;
+            self.q.schedule(deadline, Ev::StatementTimer(stage as u32));
+        }
+    }
+
+    /// Cancels every statement whose `statement_timeout` has come and is
+    /// still waiting for the lock, the disk or CPU (one done and idle in
+    /// its transaction is no longer a statement; one answered is gone).
+    fn statement_timer(&mut self, now: SimTime, stage: StageId) {
+        if let Some(d) = self.stages[stage].db.as_mut() {
+            d.timer_armed = false;
+        }
+        loop {
+            let Some(d) = self.stages[stage].db.as_mut() else {
+                return;
+            };
+            let Some(&(deadline, token)) = d.deadlines.front() else {
+                break;
+            };
+            if deadline > now {
+                break;
+            }
+            d.deadlines.pop_front();
+            let phase = d.live.as_ref().and_then(|l| l.get(&token).copied());
+            match phase {
+                None | Some(StmtPhase::Idle) => continue,
+                Some(StmtPhase::Cpu) => {
+                    d.db.cancel(now, |t| *t == token);
+                }
+                Some(StmtPhase::Lock { .. } | StmtPhase::Disk) => {}
+            }
+            d.statement_timeouts += 1;
+            self.end_statement(now, stage, token, Outcome::fail(Reason::StatementTimeout));
+        }
+        self.wake_db(now, stage);
+        self.arm_statement_timer(stage);
+        self.show_db(now, stage);
+    }
+
+    // ---- storage faults ----
+
+    /// The access path queries take now: a full scan while a
+    /// [`FaultKind::FullScan`] lasts.
+    fn access_path(&self, stage: StageId, now: SimTime, usual: AccessPath) -> AccessPath {
+        let dropped = self
+            .topo
+            .faults
+            .iter()
+            .any(|f| f.target == stage && f.kind == FaultKind::FullScan && f.active(now));
+        if dropped {
+            AccessPath::FullScan
+        } else {
+            usual
+        }
+    }
+
+    /// The share of the buffer cache still holding the working set.
+    fn cache_share(&self, stage: StageId, now: SimTime) -> f64 {
+        self.topo
+            .faults
+            .iter()
+            .filter(|f| f.target == stage && f.active(now))
+            .filter_map(|f| match f.kind {
+                FaultKind::ColdCache(share) => Some(share),
+                _ => None,
+            })
+            .product()
+    }
+
+    /// How long a finished statement's transaction stays open now.
+    fn fault_idle(&self, stage: StageId, now: SimTime) -> SimTime {
+        let s: f64 = self
+            .topo
+            .faults
+            .iter()
+            .filter(|f| f.target == stage && f.active(now))
+            .filter_map(|f| match f.kind {
+                FaultKind::IdleInTransaction(s) => Some(s),
+                _ => None,
+            })
+            .sum();
+        secs(s)
     }
 
     /// Waiters time out in the order they came (one timeout for all), so

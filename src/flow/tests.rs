@@ -881,6 +881,7 @@ fn app_and_db(policy: CallPolicy, max_connections: u32) -> Topology {
                     connect: 10 * MILLISECOND,
                     query: Dist::constant(0.1),
                     storage: None,
+                    statement_timeout: None,
                 }),
             ),
         ],
@@ -1309,6 +1310,7 @@ fn a_plain_client_call_skips_its_bookkeeping_but_not_its_outcome() {
             connect: 2 * MILLISECOND,
             query: Dist::exponential(0.004),
             storage: None,
+            statement_timeout: None,
         };
         let mut route = Route::new("r", 0);
         route.client = client;
@@ -1699,4 +1701,247 @@ fn pages_the_buffer_cache_misses_queue_for_the_disk() {
     let mut sim = Sim::new(&topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
     assert_eq!(sim.route_latency(0).max(), 31_002_100);
+}
+
+// ---- a database that suddenly slows: faults on its storage and locks,
+// and statement_timeout ----
+
+/// Index lookups into [`million_rows`] (answered 11.0021 ms after they
+/// are asked: 10 ms connect, 1 ms query, 21 rows × 0.1 µs), one request at
+/// each of `at_ms`, with `faults` on the database.
+fn lookups_at(at_ms: &[u64], faults: Vec<Fault>) -> Topology {
+    let mut topo = app_and_table(million_rows(AccessPath::Index), 0);
+    topo.sources = vec![Source::Scheduled {
+        times: at_ms.iter().map(|&t| t * MILLISECOND).collect(),
+        route: 0,
+        client: 0,
+    }];
+    topo.faults = faults;
+    topo
+}
+
+fn db_fault(start_ms: u64, duration_ms: u64, kind: FaultKind) -> Fault {
+    Fault {
+        start: start_ms * MILLISECOND,
+        duration: duration_ms * MILLISECOND,
+        target: 1,
+        kind,
+    }
+}
+
+fn set_statement_timeout(topo: &mut Topology, ms: u64) {
+    if let StageKind::Database(d) = &mut topo.stages[1].kind {
+        d.statement_timeout = Some(ms * MILLISECOND);
+    }
+}
+
+/// Runs one second and returns the simulator for its statistics.
+fn run_db(topo: &Topology) -> (Sim<'_>, DatabaseStats) {
+    let mut sim = Sim::new(topo, 1, SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let db = sim
+        .database(1)
+        .unwrap_or_else(|| panic!("stage 1 is a database"));
+    (sim, db)
+}
+
+const LOOKUP: SimTime = 11_002_100;
+
+#[test]
+fn a_queued_migration_stops_every_later_reader_until_it_has_run() {
+    // A transaction holds a shared lock 100–600 ms. At 200 ms a migration
+    // asks for the exclusive lock and queues behind it, holding it 50 ms
+    // once granted (600–650 ms). A lookup reaching the server at 160 ms
+    // (asked at 150) shares the lock with the transaction: answered in
+    // 11.0021 ms. One reaching it at 310 ms is compatible with the holder
+    // but not with the queued migration, so it waits until 650 ms: a lock
+    // wait of 340 ms, answered 650 + 1.0021 − 300 = 351.0021 ms after it
+    // was asked.
+    let faults = vec![
+        db_fault(100, 500, FaultKind::LongTransaction),
+        db_fault(200, 50, FaultKind::Migration { lock_timeout: None }),
+    ];
+    let topo = lookups_at(&[150, 300], faults);
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route(0).completed, 2);
+    assert_eq!(sim.route_latency(0).min(), LOOKUP);
+    assert_eq!(sim.route_latency(0).max(), 351_002_100);
+    assert_eq!(db.lock_wait_max_ms, 340.0);
+    assert_eq!(db.migrations_gave_up, 0);
+    // Without the migration, the long transaction alone blocks nobody.
+    let topo = lookups_at(
+        &[150, 300],
+        vec![db_fault(100, 500, FaultKind::LongTransaction)],
+    );
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route_latency(0).max(), LOOKUP);
+    assert_eq!(db.lock_wait_max_ms, 0.0);
+}
+
+#[test]
+fn a_lock_timeout_on_the_migration_lets_the_readers_through() {
+    // The same, with lock_timeout = 100 ms: the migration gives up at
+    // 300 ms, before the second lookup reaches the server (310 ms), which
+    // then shares the lock with the transaction and waits for nothing.
+    let faults = vec![
+        db_fault(100, 500, FaultKind::LongTransaction),
+        db_fault(
+            200,
+            50,
+            FaultKind::Migration {
+                lock_timeout: Some(100 * MILLISECOND),
+            },
+        ),
+    ];
+    let topo = lookups_at(&[150, 300], faults.clone());
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route(0).completed, 2);
+    assert_eq!(sim.route_latency(0).max(), LOOKUP);
+    assert_eq!((db.migrations_gave_up, db.lock_wait_max_ms), (1, 0.0));
+    // A reader already queued behind the migration (reaching the server
+    // at 260 ms) goes when it gives up: a 40 ms wait.
+    let topo = lookups_at(&[250], faults);
+    let (sim, db) = run_db(&topo);
+    assert_eq!(db.lock_wait_max_ms, 40.0);
+    assert_eq!(sim.route_latency(0).max(), LOOKUP + 40 * MILLISECOND);
+}
+
+#[test]
+fn statement_timeout_counts_the_lock_wait_and_cancels_the_waiter() {
+    // As in the migration test, with statement_timeout = 200 ms: the lookup
+    // reaching the server at 310 ms is still waiting at 510 ms and is
+    // cancelled there, failing 210 ms after it was asked.
+    let faults = vec![
+        db_fault(100, 500, FaultKind::LongTransaction),
+        db_fault(200, 50, FaultKind::Migration { lock_timeout: None }),
+    ];
+    let mut topo = lookups_at(&[150, 300], faults);
+    set_statement_timeout(&mut topo, 200);
+    let (sim, db) = run_db(&topo);
+    let route = sim.route(0).clone();
+    assert_eq!((route.completed, route.failed), (1, 1));
+    assert_eq!(db.statement_timeouts, 1);
+    let out = sim.finish(vec![]);
+    assert!(out
+        .outcomes
+        .iter()
+        .any(|o| o.reason == "statement_timeout" && o.count == 1));
+}
+
+#[test]
+fn statement_timeout_cancels_a_running_query_and_frees_its_core() {
+    // A full scan needs 101 ms of CPU (1 ms + 10^6 rows × 0.1 µs); with
+    // statement_timeout = 50 ms it is cancelled 50 ms after it reached the
+    // server (at 10 ms): it fails at 60 ms, after 50 ms on one of the two
+    // cores: 2.5 % of the CPU over the 1 s run. Without the timeout it runs
+    // its 101 ms: 5.05 %.
+    let mut topo = app_and_table(million_rows(AccessPath::FullScan), 1);
+    set_statement_timeout(&mut topo, 50);
+    let (sim, db) = run_db(&topo);
+    assert_eq!((sim.route(0).completed, sim.route(0).failed), (0, 1));
+    assert_eq!(db.statement_timeouts, 1);
+    assert!((db.cpu_busy_pct - 2.5).abs() < 1e-6, "{}", db.cpu_busy_pct);
+    let topo = app_and_table(million_rows(AccessPath::FullScan), 1);
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route(0).completed, 1);
+    assert!((db.cpu_busy_pct - 5.05).abs() < 1e-6, "{}", db.cpu_busy_pct);
+    // Its share of a core goes to the others at once. One core, 20 ms per
+    // query: a full scan (index dropped until 20 ms) reaches the server at
+    // 10 ms needing 120 ms; a lookup asked at 30 ms reaches it at 40 ms
+    // needing 20.0021 ms. The scan runs alone to 40 ms (30 ms done); both
+    // share the core to 60 ms (10 ms each), when the scan is cancelled; the
+    // lookup's last 10.0021 ms run alone: done at 70.0021 ms, 40.0021 ms
+    // after it was asked. Without the timeout they share to the end:
+    // 40 + 2 × 20.0021 − 30 = 50.0042 ms.
+    for (timeout, latency) in [(Some(50), 40_002_100), (None, 50_004_200)] {
+        let mut topo = lookups_at(&[0, 30], vec![db_fault(0, 20, FaultKind::FullScan)]);
+        if let StageKind::Database(d) = &mut topo.stages[1].kind {
+            d.cores = 1;
+            d.query = Dist::constant(0.02);
+            d.statement_timeout = timeout.map(|ms| ms * MILLISECOND);
+        }
+        let (sim, _) = run_db(&topo);
+        let got = sim.route_latency(0).min() as i64;
+        assert!((got - latency).abs() <= 2, "{timeout:?}: {got}");
+    }
+}
+
+#[test]
+fn a_dropped_index_makes_queries_scan_the_table_while_it_lasts() {
+    // Index dropped 500–1000 ms: a lookup at 100 ms examines 21 rows, one
+    // at 600 ms the whole table, 10^6 rows (answered in 111 ms).
+    let topo = lookups_at(&[100, 600], vec![db_fault(500, 500, FaultKind::FullScan)]);
+    let (sim, db) = run_db(&topo);
+    assert_eq!(db.rows_examined_per_query, (21.0 + 1e6) / 2.0);
+    assert_eq!(sim.route_latency(0).min(), LOOKUP);
+    assert_eq!(sim.route_latency(0).max(), 111 * MILLISECOND);
+}
+
+#[test]
+fn a_cold_buffer_cache_sends_lookups_to_the_disk() {
+    // The whole table is cached until a fault leaves half of it: a lookup
+    // then misses half its 4 pages, 2 reads at 1 000/s = 2 ms more, and
+    // the disk is busy 2 ms of the second.
+    let topo = lookups_at(&[100], vec![db_fault(0, 1000, FaultKind::ColdCache(0.5))]);
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route_latency(0).max(), LOOKUP + 2 * MILLISECOND);
+    assert!(
+        (db.disk_busy_pct - 0.2).abs() < 1e-9,
+        "{}",
+        db.disk_busy_pct
+    );
+}
+
+#[test]
+fn idle_in_transaction_exhausts_the_pool_while_the_cpu_rests() {
+    // One pooled connection; each transaction stays open 100 ms after its
+    // 1.0021 ms query. Three calls at 0: the first opens the connection
+    // (10 ms), queries, commits at 111.0021 ms; the second gets the
+    // connection then, commits at 212.0042; the third at 313.0063. The
+    // pool waits are 0 (the handshake aside), 111.0021 and 212.0042 ms;
+    // the CPU works 3 × 1.0021 ms of 2 cores × 1 s: 0.150315 %.
+    let mut policy = CallPolicy::plain();
+    policy.pool = Some(PoolSpec {
+        size: 1,
+        acquire_timeout: None,
+        open_at_start: 0,
+    });
+    let mut topo = app_and_db(policy, 10);
+    if let StageKind::Database(d) = &mut topo.stages[1].kind {
+        d.query = Dist::constant(0.001);
+        d.storage = Some(million_rows(AccessPath::Index));
+    }
+    topo.faults = vec![db_fault(0, 1000, FaultKind::IdleInTransaction(0.1))];
+    let (sim, db) = run_db(&topo);
+    assert_eq!(sim.route(0).completed, 3);
+    assert_eq!(sim.route_latency(0).max(), 313_006_300);
+    assert!(
+        (db.wait_p99_ms - 212.0042).abs() < 0.01,
+        "{}",
+        db.wait_p99_ms
+    );
+    assert!(
+        (db.cpu_busy_pct - 0.150315).abs() < 1e-6,
+        "{}",
+        db.cpu_busy_pct
+    );
+}
+
+#[test]
+fn database_faults_need_a_database_to_act_on() {
+    let mut topo = lookups_at(&[100], vec![]);
+    topo.faults = vec![Fault {
+        target: 0,
+        ..db_fault(0, 10, FaultKind::FullScan)
+    }];
+    assert!(topo.validate().is_err());
+    topo.faults = vec![db_fault(0, 10, FaultKind::ColdCache(1.5))];
+    assert!(topo.validate().is_err());
+    if let StageKind::Database(d) = &mut topo.stages[1].kind {
+        d.storage = None;
+    }
+    topo.faults = vec![db_fault(0, 10, FaultKind::FullScan)];
+    assert!(topo.validate().is_err(), "a full scan needs a table");
+    topo.faults = vec![db_fault(0, 10, FaultKind::LongTransaction)];
+    assert!(topo.validate().is_ok(), "a lock needs no table");
 }

@@ -137,6 +137,11 @@ pub struct DatabaseStage {
     /// The table the queries read, which adds CPU per row examined and
     /// disk reads for pages the buffer cache misses (None: `query` alone).
     pub storage: Option<Storage>,
+    /// PostgreSQL's `statement_timeout`: a statement still unanswered this
+    /// long after it reached the server (waiting for a lock, for the disk
+    /// or for CPU) is cancelled and fails (`statement_timeout`); its
+    /// connection and locks are freed at once. None: no limit.
+    pub statement_timeout: Option<SimTime>,
 }
 
 /// The table a database stage's queries read, and what reading it costs
@@ -561,6 +566,31 @@ pub enum FaultKind {
     Errors(f64),
     /// Open sources send this many times their rate (the target is ignored).
     Traffic(f64),
+    /// The database's queries read their table by a full scan (an index
+    /// dropped, or a deploy shipped a query no index covers).
+    FullScan,
+    /// The database's buffer cache holds only this share of its pages (a
+    /// report or a backup read through it and evicted the working set), so
+    /// more reads go to the disk.
+    ColdCache(f64),
+    /// Every statement that finishes keeps its transaction, its connection
+    /// and its locks this many more seconds ("idle in transaction": the
+    /// code now calls another service before it commits). The database's
+    /// CPU is idle meanwhile; the pool is not.
+    IdleInTransaction(f64),
+    /// A session holds a shared lock on the database's table for the
+    /// fault's duration (a long report, or a transaction someone left
+    /// open). It conflicts with nothing but an exclusive request.
+    LongTransaction,
+    /// A schema change (`ALTER TABLE`) asks for the table's exclusive lock
+    /// at the fault's start and holds it for the fault's duration once
+    /// granted. While it waits, every later query of the table waits
+    /// behind it. With a `lock_timeout`, it gives up waiting after that
+    /// long (and the queries behind it go on).
+    Migration {
+        /// Its `lock_timeout` (None: wait as long as it takes).
+        lock_timeout: Option<SimTime>,
+    },
 }
 
 impl FaultKind {
@@ -571,6 +601,23 @@ impl FaultKind {
             FaultKind::Slow(x) => format!("slow ×{}", trim(x)),
             FaultKind::Errors(p) => format!("errors {} %", trim(100.0 * p)),
             FaultKind::Traffic(x) => format!("traffic ×{}", trim(x)),
+            FaultKind::FullScan => "full scans".into(),
+            FaultKind::ColdCache(f) => format!("cache {} %", trim(100.0 * f)),
+            FaultKind::IdleInTransaction(s) => format!("idle in transaction {} s", trim(s)),
+            FaultKind::LongTransaction => "long transaction".into(),
+            FaultKind::Migration { .. } => "migration".into(),
+        }
+    }
+
+    /// Whether it acts on a database's storage or locks, so its target
+    /// must be a database (with storage, for the first two).
+    fn needs_database(&self) -> Option<bool> {
+        match self {
+            FaultKind::FullScan | FaultKind::ColdCache(_) => Some(true),
+            FaultKind::IdleInTransaction(_)
+            | FaultKind::LongTransaction
+            | FaultKind::Migration { .. } => Some(false),
+            _ => None,
         }
     }
 }
@@ -762,10 +809,29 @@ impl Topology {
         for f in &self.faults {
             stage(f.target, "a fault")?;
             let bad = match f.kind {
-                FaultKind::Slow(x) | FaultKind::Traffic(x) => !(x.is_finite() && x >= 0.0),
-                FaultKind::Errors(p) => !(0.0..=1.0).contains(&p),
-                FaultKind::Down => false,
+                FaultKind::Slow(x) | FaultKind::Traffic(x) | FaultKind::IdleInTransaction(x) => {
+                    !(x.is_finite() && x >= 0.0)
+                }
+                FaultKind::Errors(p) | FaultKind::ColdCache(p) => !(0.0..=1.0).contains(&p),
+                FaultKind::Down
+                | FaultKind::FullScan
+                | FaultKind::LongTransaction
+                | FaultKind::Migration { .. } => false,
             };
+            if let Some(storage) = f.kind.needs_database() {
+                let ok = match &self.stages[f.target].kind {
+                    StageKind::Database(d) => !storage || d.storage.is_some(),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "fault '{}' acts on a database{}, and '{}' is not one",
+                        f.kind.label(),
+                        if storage { " with storage" } else { "" },
+                        self.stages[f.target].name
+                    ));
+                }
+            }
             if bad {
                 return Err(format!(
                     "fault on '{}' has a bad factor",

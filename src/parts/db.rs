@@ -58,6 +58,9 @@ pub struct Database<T> {
     work_done: u64,
     last_update: SimTime,
     seq: u64,
+    /// Core-nanoseconds the CPUs have been busy (min(running, cores) per
+    /// ns), for the CPU utilisation a monitor shows.
+    busy_core_ns: f64,
 }
 
 /// Fixed-point scale for the virtual work clock: sub-nanosecond precision
@@ -78,6 +81,7 @@ impl<T> Database<T> {
             work_done: 0,
             last_update: 0,
             seq: 0,
+            busy_core_ns: 0.0,
         }
     }
 
@@ -122,8 +126,39 @@ impl<T> Database<T> {
         if !self.running.is_empty() && elapsed > 0 {
             let gained = elapsed as f64 * self.rate_scaled(self.running.len());
             self.work_done = self.work_done.saturating_add(gained as u64);
+            self.busy_core_ns += elapsed as f64 * (self.running.len() as f64).min(self.cores);
         }
         self.last_update = now;
+    }
+
+    /// The share of its CPUs busy over `[0, t)`, 0 to 1, for any `t` at or
+    /// after the last change: a core is busy while a query runs on it (a
+    /// monitor's CPU %, which stays at 100 % however long the run queue).
+    pub fn cpu_busy(&self, t: SimTime) -> f64 {
+        if t == 0 {
+            return 0.0;
+        }
+        let open = t.saturating_sub(self.last_update) as f64;
+        let busy = self.busy_core_ns + open * (self.running.len() as f64).min(self.cores);
+        busy / (t as f64 * self.cores)
+    }
+
+    /// Stops, at `now`, the running query whose item `is` picks (a
+    /// `statement_timeout` or `pg_cancel_backend`): its share of the CPUs
+    /// goes to the others from now on. False when no running query matches.
+    pub fn cancel(&mut self, now: SimTime, mut is: impl FnMut(&T) -> bool) -> bool {
+        self.advance(now);
+        let mut found = false;
+        // One at most: the first match (items are unique in practice).
+        self.running.retain(|Reverse(r)| {
+            if !found && is(&r.item) {
+                found = true;
+                false
+            } else {
+                true
+            }
+        });
+        found
     }
 
     /// Starts a query needing `work` of single-core time at `now`.
@@ -290,6 +325,43 @@ mod tests {
             now = t;
         }
         out
+    }
+
+    #[test]
+    fn a_cancelled_query_gives_its_cpu_share_to_the_others() {
+        // One core, two 100 ms queries from 0: each runs at half speed. At
+        // 50 ms each has had 25 ms; one is cancelled, and the other's last
+        // 75 ms run at full speed: it ends at 125 ms, not 200.
+        let mut db = Database::new(1, 10, 0.0);
+        db.start_query(0, 100 * MS, 1);
+        db.start_query(0, 100 * MS, 2);
+        assert!(db.cancel(50 * MS, |&i| i == 1));
+        assert!(!db.cancel(50 * MS, |&i| i == 1), "already gone");
+        let at = db.next_finish(50 * MS).unwrap_or(0);
+        assert!((at as i64 - 125 * MS as i64).abs() <= 2, "{at}");
+        let mut done = Vec::new();
+        db.finish_due(at, &mut done);
+        assert_eq!(done, vec![2]);
+        assert_eq!(db.next_finish(at), None);
+    }
+
+    #[test]
+    fn cpu_busy_counts_cores_in_use_not_the_run_queue() {
+        // Two cores. 0–100 ms: one query (1 of 2 cores busy); 100–200 ms:
+        // five queries (both busy, the rest queue for them); 200–400 ms:
+        // idle. Busy core-time 100 + 200 = 300 core-ms of 800: 37.5 %.
+        let mut db = Database::new(2, 10, 0.0);
+        db.start_query(0, 1000 * MS, 0);
+        db.next_finish(100 * MS);
+        for i in 1..5 {
+            db.start_query(100 * MS, 1000 * MS, i);
+        }
+        db.next_finish(200 * MS);
+        for i in 0..5 {
+            assert!(db.cancel(200 * MS, |&q| q == i));
+        }
+        assert!((db.cpu_busy(400 * MS) - 0.375).abs() < 1e-9);
+        assert!((db.cpu_busy(200 * MS) - 0.75).abs() < 1e-9);
     }
 
     #[test]

@@ -129,6 +129,11 @@ impl<T: Copy + PartialEq> Lock<T> {
         self.holders.len()
     }
 
+    /// Whether `who` is waiting in line.
+    pub fn is_waiting(&self, who: T) -> bool {
+        self.waiting.iter().any(|&(w, _, _)| w == who)
+    }
+
     /// Waiters now.
     pub fn waiting(&self) -> usize {
         self.waiting.len()

@@ -131,6 +131,7 @@ fn topology(k: &Knobs) -> Topology {
                     connect: millis(k.connect_ms),
                     query: k.query.clone(),
                     storage: None,
+                    statement_timeout: None,
                 }),
             },
         ],
