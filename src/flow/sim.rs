@@ -417,7 +417,8 @@ struct DbState {
     rows_examined: u64,
     /// The table's lock, when a fault takes it (None: no query locks).
     lock: Option<crate::parts::Lock<LockHolder>>,
-    /// From a query asking for the lock to getting it.
+    /// From a query asking for the lock to getting it, for the queries
+    /// that had to wait.
     lock_wait: Histogram,
     /// Statements between reaching the server and committing, when they
     /// can time out or wait for a lock (else not kept: nothing asks).
@@ -428,6 +429,8 @@ struct DbState {
     timer_armed: bool,
     statement_timeouts: u64,
     migrations_gave_up: u64,
+    s_lock_waiting: SeriesId,
+    s_disk_backlog: SeriesId,
 }
 
 /// A level over time (sessions open, connections in use) and its
@@ -741,8 +744,8 @@ pub struct DatabaseStats {
     /// Share of the run its CPUs were busy, % (a core is busy while a
     /// query runs on it).
     pub cpu_busy_pct: f64,
-    /// 99th percentile of a query's wait for the table's lock, ms (0 when
-    /// nothing locks the table).
+    /// 99th percentile of the wait for the table's lock, over the queries
+    /// that had to wait, ms (0 when none did).
     pub lock_wait_p99_ms: f64,
     /// The longest such wait, ms.
     pub lock_wait_max_ms: f64,
@@ -978,6 +981,8 @@ impl<'t> Sim<'t> {
                     timer_armed: false,
                     statement_timeouts: 0,
                     migrations_gave_up: 0,
+                    s_lock_waiting: series(&mut rec, "lock_waiting", SeriesKind::Gauge),
+                    s_disk_backlog: series(&mut rec, "disk_backlog_ms", SeriesKind::Gauge),
                 })),
                 _ => None,
             };
@@ -2852,11 +2857,20 @@ impl<'t> Sim<'t> {
             return self.db_read(now, stage, token);
         };
         match lock.acquire(now, LockHolder::Query(token), LockMode::Shared) {
-            LockGrant::Granted => {
-                d.lock_wait.record(0);
-                self.db_read(now, stage, token);
+            LockGrant::Granted => self.db_read(now, stage, token),
+            LockGrant::Queued => {
+                set_phase(d, token, StmtPhase::Lock { since: now });
+                self.show_lock(now, stage);
             }
-            LockGrant::Queued => set_phase(d, token, StmtPhase::Lock { since: now }),
+        }
+    }
+
+    /// Records how many wait for the table's lock.
+    fn show_lock(&mut self, now: SimTime, stage: StageId) {
+        if let Some(d) = self.stages[stage].db.as_ref() {
+            if let Some(lock) = d.lock.as_ref() {
+                self.rec.gauge(d.s_lock_waiting, now, lock.waiting() as f64);
+            }
         }
     }
 
@@ -2888,6 +2902,8 @@ impl<'t> Sim<'t> {
         }
         set_phase(d, token, StmtPhase::Disk);
         let read = d.disk.read(now, misses);
+        self.rec
+            .gauge(d.s_disk_backlog, now, d.disk.backlog(now) as f64 / 1e6);
         self.q.schedule(read, Ev::DiskRead(stage as u32, token));
     }
 
@@ -3032,6 +3048,7 @@ impl<'t> Sim<'t> {
             }
         }
         self.wake_db(now, stage);
+        self.show_lock(now, stage);
     }
 
     /// A lock-taking fault asks for its lock, lets go, or gives up.
@@ -3053,7 +3070,9 @@ impl<'t> Sim<'t> {
                 self.q.schedule(f.end(), Ev::LockFault(i, LockStep::End));
             }
             (LockStep::Begin, FaultKind::Migration { lock_timeout }) => {
-                match lock.acquire(now, who, LockMode::Exclusive) {
+                let grant = lock.acquire(now, who, LockMode::Exclusive);
+                self.show_lock(now, stage);
+                match grant {
                     LockGrant::Granted => self.lock_fault_granted(now, i),
                     LockGrant::Queued => {
                         if let Some(t) = lock_timeout {

@@ -8,6 +8,7 @@ pub mod bulk_export;
 pub mod bulk_upload;
 pub mod cascading_failures;
 pub mod connection_pool;
+pub mod db_suddenly_slow;
 pub mod large_datasets;
 pub mod memory_leaks;
 pub mod rate_limiting;
@@ -207,6 +208,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("connection-pool", connection_pool, flow),
     entry!("cascading-failures", cascading_failures, flow),
     entry!("viral-spike", viral_spike, flow),
+    entry!("db-suddenly-slow", db_suddenly_slow, flow),
     entry!("third-party-rate-limits", third_party_rate_limits, flow),
 ];
 
