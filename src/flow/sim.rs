@@ -834,6 +834,9 @@ pub struct Sim<'t> {
     dispatching: bool,
     /// Whether any fault changes the traffic (arrivals then check them).
     traffic_faults: bool,
+    /// Migrations still to go on the timeline: their span (from asking
+    /// for the lock to letting go or giving up) is known only at its end.
+    migrations_unshown: Vec<u32>,
 }
 
 // Events move on every push and pop of the event heap: keep them small.
@@ -1159,6 +1162,7 @@ impl<'t> Sim<'t> {
             starts: Slab::new(),
             deliveries: Slab::new(),
             dispatching: false,
+            migrations_unshown: Vec::new(),
             traffic_faults: topo
                 .faults
                 .iter()
@@ -1223,7 +1227,11 @@ impl<'t> Sim<'t> {
         }
         // Faults go on the timeline: the charts shade them and the diagram
         // marks their stage while they last.
-        for f in &self.topo.faults {
+        for (i, f) in self.topo.faults.iter().enumerate() {
+            if matches!(f.kind, FaultKind::Migration { .. }) {
+                self.migrations_unshown.push(i as u32);
+                continue;
+            }
             let stage = match f.kind {
                 FaultKind::Traffic(_) => "users",
                 _ => self.topo.stages[f.target].name.as_str(),
@@ -1528,7 +1536,11 @@ impl<'t> Sim<'t> {
 
     /// Closes the run with the scenario's own metrics.
     #[inline(never)]
-    pub fn finish(self, own: Vec<(&'static str, f64)>) -> RunResult {
+    pub fn finish(mut self, own: Vec<(&'static str, f64)>) -> RunResult {
+        // A migration still waiting or holding at the end lasts to the end.
+        for i in std::mem::take(&mut self.migrations_unshown) {
+            self.show_migration(self.end, i, "migration");
+        }
         let events = self.q.processed();
         self.rec.finish(events, own)
     }
@@ -3085,13 +3097,31 @@ impl<'t> Sim<'t> {
                 if lock.is_waiting(who) {
                     d.migrations_gave_up += 1;
                     self.unlock(now, stage, who, true);
+                    self.show_migration(now, i, "migration gave up");
                 }
             }
-            (LockStep::End, _) => {
+            (LockStep::End, kind) => {
                 let waiting = lock.is_waiting(who);
                 self.unlock(now, stage, who, waiting);
+                if matches!(kind, FaultKind::Migration { .. }) {
+                    self.show_migration(now, i, "migration");
+                }
             }
             (LockStep::Begin, _) => {}
+        }
+    }
+
+    /// Puts migration `i` on the timeline, from asking for its lock to
+    /// `now`, once.
+    fn show_migration(&mut self, now: SimTime, i: u32, label: &str) {
+        let Some(at) = self.migrations_unshown.iter().position(|&m| m == i) else {
+            return;
+        };
+        self.migrations_unshown.swap_remove(at);
+        if let Some(f) = self.topo.faults.get(i as usize) {
+            let stage = self.topo.stages[f.target].name.as_str();
+            self.rec
+                .fault(f.start, now.saturating_sub(f.start), stage, label.into());
         }
     }
 

@@ -1768,6 +1768,11 @@ fn a_queued_migration_stops_every_later_reader_until_it_has_run() {
     assert_eq!(sim.route_latency(0).max(), 351_002_100);
     assert_eq!(db.lock_wait_max_ms, 340.0);
     assert_eq!(db.migrations_gave_up, 0);
+    // The timeline shows the migration from asking (200 ms) to letting go
+    // (650 ms), not just the 50 ms it holds the lock.
+    let out = sim.finish(vec![]);
+    let shown = out.faults.iter().find(|f| f.label == "migration");
+    assert_eq!(shown.map(|f| (f.start_s, f.end_s)), Some((0.2, 0.65)));
     // Without the migration, the long transaction alone blocks nobody.
     let topo = lookups_at(
         &[150, 300],
@@ -1798,6 +1803,9 @@ fn a_lock_timeout_on_the_migration_lets_the_readers_through() {
     assert_eq!(sim.route(0).completed, 2);
     assert_eq!(sim.route_latency(0).max(), LOOKUP);
     assert_eq!((db.migrations_gave_up, db.lock_wait_max_ms), (1, 0.0));
+    let out = sim.finish(vec![]);
+    let shown = out.faults.iter().find(|f| f.label == "migration gave up");
+    assert_eq!(shown.map(|f| (f.start_s, f.end_s)), Some((0.2, 0.3)));
     // A reader already queued behind the migration (reaching the server
     // at 260 ms) goes when it gives up: a 40 ms wait.
     let topo = lookups_at(&[250], faults);
