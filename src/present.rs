@@ -698,6 +698,14 @@ pub fn searchable_text(spec: &ScenarioSpec, l: &crate::spec::Lesson) -> String {
         &i.production,
     ];
     parts.extend(l.notice.iter().chain(&l.try_this).map(|c| c.text.as_str()));
+    if let Some(t) = &l.table {
+        parts.push(&t.title);
+        parts.extend(
+            t.rows
+                .iter()
+                .flat_map(|r| r.cells.iter().map(String::as_str)),
+        );
+    }
     parts.extend(
         spec.params
             .iter()

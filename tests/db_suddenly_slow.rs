@@ -195,3 +195,43 @@ fn predict_a_small_table_hides_its_missing_index() {
     assert!((cpu - expected).abs() < 2.0, "{cpu}");
     assert_eq!(metric(&out, "failed"), 0.0);
 }
+
+#[test]
+fn the_what_to_check_first_table_holds() {
+    // Each row: its own signal moves, the others stay quiet. Expected
+    // values: 21 rows through the index, 10^6 by a scan; idle CPU is
+    // 200 × 0.5 ms ÷ 4 cores = 2.5 %; the pool gives up after 5 s; the
+    // lock wait is bounded by the blocker's 30 s plus the migration's 2 s
+    // less the 1 s before it asks; the disk is busy the backup's 60 s of
+    // the 120 s run.
+    claim("db-suddenly-slow/check-missing-index");
+    let bad = preset("bad", &[]);
+    assert!(metric(&bad, "rows_scanned_per_query") > 0.3 * ROWS);
+    assert!(metric(&bad, "db_cpu_pct") > 74.0);
+    assert_eq!(metric(&bad, "lock_wait_p99_ms"), 0.0);
+    assert_eq!(metric(&bad, "disk_util_pct"), 0.0);
+
+    claim("db-suddenly-slow/check-lock");
+    let lock = preset("lock", &[]);
+    let wait = metric(&lock, "lock_wait_p99_ms");
+    assert!(wait > 29_000.0 && wait <= 31_000.0, "{wait}");
+    assert!(metric(&lock, "db_cpu_pct") < 2.5);
+    assert_eq!(metric(&lock, "rows_scanned_per_query"), 21.0);
+    assert_eq!(metric(&lock, "disk_util_pct"), 0.0);
+
+    claim("db-suddenly-slow/check-pool");
+    let pool = preset("pool", &[]);
+    assert!(metric(&pool, "pool_wait_p99_ms") >= 4_999.0);
+    assert!(metric(&pool, "pool_wait_p99_ms") <= 5_000.0);
+    assert!(metric(&pool, "db_cpu_pct") < 2.0);
+    assert_eq!(metric(&pool, "lock_wait_p99_ms"), 0.0);
+    assert_eq!(metric(&pool, "disk_util_pct"), 0.0);
+    assert_eq!(metric(&pool, "rows_scanned_per_query"), 21.0);
+
+    claim("db-suddenly-slow/check-disk");
+    let disk = preset("disk", &[]);
+    assert!((metric(&disk, "disk_util_pct") - 50.0).abs() < 1.0);
+    assert!(metric(&disk, "db_cpu_pct") < 2.5);
+    assert_eq!(metric(&disk, "lock_wait_p99_ms"), 0.0);
+    assert_eq!(metric(&disk, "rows_scanned_per_query"), 21.0);
+}

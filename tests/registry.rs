@@ -372,11 +372,29 @@ fn every_lesson_claim_is_checked_by_a_lesson_test() {
     let mut missing = Vec::new();
     for s in all() {
         let l = &s.spec.lesson;
+        let rows = l.table.iter().flat_map(|t| &t.rows);
+        if let Some(t) = &l.table {
+            assert!(
+                !t.title.is_empty() && t.columns.len() >= 2,
+                "{}: a lesson table needs a title and at least two columns",
+                s.spec.id
+            );
+            for r in &t.rows {
+                assert_eq!(
+                    r.cells.len(),
+                    t.columns.len(),
+                    "{}: table row '{}' needs one cell per column",
+                    s.spec.id,
+                    r.id
+                );
+            }
+        }
         let ids: Vec<&str> = l
             .notice
             .iter()
             .chain(&l.try_this)
             .map(|c| c.id.as_str())
+            .chain(rows.map(|r| r.id.as_str()))
             .chain(std::iter::once("predict"))
             .collect();
         for (i, id) in ids.iter().enumerate() {

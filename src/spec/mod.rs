@@ -310,6 +310,29 @@ pub struct Claim {
     pub text: String,
 }
 
+/// A lesson's table: a heading, column headings, and rows whose first
+/// cell names the row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
+pub struct LessonTable {
+    /// The heading above it.
+    pub title: String,
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// The rows, each a claim that a lesson test checks.
+    pub rows: Vec<TableRow>,
+}
+
+/// One row of a [`LessonTable`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
+pub struct TableRow {
+    /// Stable id, unique within the scenario (its claim id).
+    pub id: String,
+    /// One text per column.
+    pub cells: Vec<String>,
+}
+
 /// The lesson shown beside the simulation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(deny_unknown_fields))]
@@ -318,6 +341,10 @@ pub struct Lesson {
     pub notice: Vec<Claim>,
     /// Guided experiments.
     pub try_this: Vec<Claim>,
+    /// A table that compares cases side by side (db-suddenly-slow's "what
+    /// to check first"); each row is a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<LessonTable>,
     /// Predict, then run.
     pub predict: Predict,
     /// The interview answer.

@@ -665,6 +665,21 @@ pub fn ScenarioPage(scenario: &'static Scenario, query: String) -> impl IntoView
         view! {
                 <h2>"What to notice"</h2>
                 <ul>{l.notice.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ul>
+                {l.table.as_ref().map(|t| view! {
+                    <h2>{t.title.clone()}</h2>
+                    <div class="table-scroll">
+                        <table class="lesson-table">
+                            <thead><tr>{t.columns.iter().map(|c| view! { <th scope="col">{c.clone()}</th> }).collect_view()}</tr></thead>
+                            <tbody>{t.rows.iter().map(|r| view! {
+                                <tr data-claim=r.id.clone()>{r.cells.iter().enumerate().map(|(i, c)| if i == 0 {
+                                    view! { <th scope="row">{c.clone()}</th> }.into_any()
+                                } else {
+                                    view! { <td>{c.clone()}</td> }.into_any()
+                                }).collect_view()}</tr>
+                            }).collect_view()}</tbody>
+                        </table>
+                    </div>
+                })}
                 <h2>"Try this"</h2>
                 <ol>{l.try_this.iter().map(|n| view! { <li data-claim=n.id.clone()>{n.text.clone()}</li> }).collect_view()}</ol>
                 <h2>"Predict, then run"</h2>
