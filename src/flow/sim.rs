@@ -2927,6 +2927,12 @@ impl<'t> Sim<'t> {
             .as_ref()
             .and_then(|d| d.live.as_ref())
             .is_some_and(|live| live.get(&token) != Some(&StmtPhase::Disk));
+        // The backlog falls as reads complete (it is shown at its peaks
+        // when reads are asked for, and here on the way down).
+        if let Some(d) = self.stages[stage].db.as_ref() {
+            self.rec
+                .gauge(d.s_disk_backlog, now, d.disk.backlog(now) as f64 / 1e6);
+        }
         if !gone {
             self.db_run(now, stage, token);
         }
@@ -3013,6 +3019,11 @@ impl<'t> Sim<'t> {
             .and_then(|d| d.live.as_mut())
             .and_then(|live| live.remove(&token));
         let waiting = matches!(phase, Some(StmtPhase::Lock { .. }));
+        // A waiter cancelled still waited: its wait counts.
+        if let (Some(StmtPhase::Lock { since }), Some(d)) = (phase, self.stages[stage].db.as_mut())
+        {
+            d.lock_wait.record(now - since.min(now));
+        }
         self.unlock(now, stage, LockHolder::Query(token), waiting);
         if token.site == NO_POOL {
             if let Some(d) = self.stages[stage].db.as_mut() {
