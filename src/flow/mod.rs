@@ -23,7 +23,8 @@ pub mod sim;
 pub mod topology;
 
 pub use sim::{
-    DatabaseStats, FlowTotals, PoolStats, QueueStats, Request, RouteStats, ScalingStats, Sim,
+    DatabaseStats, FlowTotals, PoolStats, QueueStats, ReplicationStats, Request, RouteStats,
+    ScalingStats, Sim,
 };
 pub use topology::*;
 

@@ -29,8 +29,8 @@ use crate::engine::{EventQueue, Histogram, Recorder, RngStream, RunResult, Serie
 use crate::parts::db::Acquire;
 use crate::parts::lock::{LockGrant, LockMode};
 use crate::parts::{
-    AccessPath, Autoscaler, ConnectionPool, Database, Fleet, JobQueue, RateLimiter, Retry, Shedder,
-    WindowPeak,
+    AccessPath, Autoscaler, ClusterState, ConnectionPool, Database, Fleet, JobQueue, RateLimiter,
+    Recovery, ReplicatedDb, Retry, Shedder, WindowPeak, WriteOutcome,
 };
 use std::collections::VecDeque;
 
@@ -69,6 +69,8 @@ enum Reason {
     BreakerOpen,
     Shed,
     StatementTimeout,
+    ReadOnly,
+    Promoting,
 }
 
 impl Reason {
@@ -86,6 +88,8 @@ impl Reason {
             Reason::BreakerOpen => "breaker_open",
             Reason::Shed => "shed",
             Reason::StatementTimeout => "statement_timeout",
+            Reason::ReadOnly => "read_only",
+            Reason::Promoting => "promoting",
         }
     }
 
@@ -281,6 +285,8 @@ struct CallState {
     phase: CallPhase,
     /// The next call of the same step.
     sibling: Option<Ref>,
+    /// Into a replicated stage: the database the current attempt went to.
+    node: Option<StageId>,
 }
 
 impl CallState {
@@ -297,6 +303,7 @@ impl CallState {
             previous_delay: 0,
             phase: CallPhase::InFlight,
             sibling: None,
+            node: None,
         }
     }
 }
@@ -339,6 +346,13 @@ enum Ev {
     LockFault(u32, LockStep),
     /// A statement idle in its transaction commits (stage, token).
     TxnEnd(u32, DbToken),
+    /// A replicated stage's primary dies (its first `Down` fault starts).
+    Crash(u32),
+    /// A replicated stage takes writes again after its crash.
+    Writable(u32),
+    /// A synchronous write's replica has confirmed it: the primary's
+    /// answer goes back to the caller.
+    WriteAcked(Ref, u32),
 }
 
 /// The moments of a lock-taking fault.
@@ -605,6 +619,7 @@ struct StageState {
     mq: Option<Box<QueueState>>,
     scaler: Option<Box<ScalerState>>,
     shedder: Option<Box<ShedState>>,
+    cluster: Option<Box<ClusterRun>>,
     /// Busy slots over time, kept for an autoscaler or shedder to read.
     busy_area: Option<LevelArea>,
     in_flight: u32,
@@ -620,6 +635,32 @@ struct StageState {
     s_busy: SeriesId,
     s_errors: SeriesId,
     s_calls: SeriesId,
+}
+
+/// A replicated stage's cluster ([`ReplicatedDb`]) and what it did.
+struct ClusterRun {
+    db: ReplicatedDb,
+    /// When its primary dies: the start of the first `Down` fault on it.
+    crash_at: Option<SimTime>,
+    reads_from_replica: u64,
+    read_only_refused: u64,
+    /// 1 while a primary takes writes, 0 while none does.
+    s_writable: SeriesId,
+}
+
+/// What a replicated stage did over a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplicationStats {
+    /// Writes acknowledged to their callers.
+    pub acked_writes: u64,
+    /// Acknowledged writes the promoted replica never received.
+    pub lost_writes: u64,
+    /// Seconds without a primary that takes writes.
+    pub write_unavailable_s: f64,
+    /// Reads sent to the replica in read-only mode.
+    pub reads_from_replica: u64,
+    /// Writes refused in read-only mode.
+    pub read_only_refused: u64,
 }
 
 /// A queue stage's state: its messages ([`JobQueue`]: FIFO, a worker per
@@ -896,6 +937,7 @@ impl<'t> Sim<'t> {
                 StageKind::ThirdParty(_)
                 | StageKind::Limiter(_)
                 | StageKind::Database(_)
+                | StageKind::Replicated(_)
                 | StageKind::Queue(_) => (0, None, &[][..]),
             };
             let mut stage_sites = Vec::new();
@@ -1038,6 +1080,31 @@ impl<'t> Sim<'t> {
                 }),
                 _ => None,
             };
+            let cluster = match &s.kind {
+                StageKind::Replicated(r) => {
+                    let crash = topo
+                        .faults
+                        .iter()
+                        .filter(|f| f.target == r.primary && f.kind == FaultKind::Down)
+                        .min_by_key(|f| f.start);
+                    let recovery = match r.failover {
+                        Some((detect, promote)) => Recovery::Failover { detect, promote },
+                        None => Recovery::Manual {
+                            after: crash.map_or(0, |f| f.duration),
+                        },
+                    };
+                    let s_writable = series(&mut rec, "writable", SeriesKind::Gauge);
+                    rec.gauge(s_writable, 0, 1.0);
+                    Some(Box::new(ClusterRun {
+                        db: ReplicatedDb::new(r.replication, recovery),
+                        crash_at: crash.map(|f| f.start),
+                        reads_from_replica: 0,
+                        read_only_refused: 0,
+                        s_writable,
+                    }))
+                }
+                _ => None,
+            };
             // An autoscaled stage starts with its count within the bounds.
             let instances = scaler.as_ref().map_or(instances, |sc| sc.fleet.ready());
             stages.push(StageState {
@@ -1045,6 +1112,7 @@ impl<'t> Sim<'t> {
                 busy_area: (scaler.is_some() || shedder.is_some()).then(LevelArea::default),
                 scaler,
                 shedder,
+                cluster,
                 balancer,
                 work_rng: RngStream::new(seed, &format!("{name}.work")),
                 error_rng: RngStream::new(seed, &format!("{name}.errors")),
@@ -1248,6 +1316,13 @@ impl<'t> Sim<'t> {
                     .schedule(f.start, Ev::LockFault(i as u32, LockStep::Begin));
             }
         }
+        for (i, st) in self.stages.iter().enumerate() {
+            if let Some(t) = st.cluster.as_ref().and_then(|c| c.crash_at) {
+                if t <= self.end {
+                    self.q.schedule(t, Ev::Crash(i as u32));
+                }
+            }
+        }
         // Each open source's next arrival waits in its own lane of the
         // queue (lane = source index), out of the heap.
         while let Some((now, next)) = self.q.pop_until_with_lanes(self.end) {
@@ -1287,6 +1362,13 @@ impl<'t> Sim<'t> {
                 Ev::StatementTimer(stage) => self.statement_timer(now, stage as usize),
                 Ev::LockFault(fault, step) => self.lock_fault(now, fault, step),
                 Ev::TxnEnd(stage, token) => self.commit(now, stage as usize, token),
+                Ev::Crash(stage) => self.crash(now, stage as usize),
+                Ev::Writable(stage) => {
+                    if let Some(cl) = self.stages[stage as usize].cluster.as_ref() {
+                        self.rec.gauge(cl.s_writable, now, 1.0);
+                    }
+                }
+                Ev::WriteAcked(call, gen) => self.write_acked(now, call, gen),
             }
         }
         self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
@@ -1795,6 +1877,39 @@ impl<'t> Sim<'t> {
                 let target = b.targets[pick.min(b.targets.len() - 1)];
                 self.enter(now, target, req, parent);
             }
+            StageKind::Replicated(r) => {
+                let write = self.topo.routes[req.route as usize].is_write();
+                let Some(cl) = self.stages[stage].cluster.as_mut() else {
+                    return;
+                };
+                let target = match cl.db.state(now) {
+                    ClusterState::Up => Ok(r.primary),
+                    ClusterState::Recovered if cl.db.promoted(now) => Ok(r.replica),
+                    ClusterState::Recovered => Ok(r.primary),
+                    ClusterState::WritesDown if r.read_only && write => {
+                        cl.read_only_refused += 1;
+                        Err(Reason::ReadOnly)
+                    }
+                    ClusterState::WritesDown if r.read_only && cl.db.promoting(now) => {
+                        Err(Reason::Promoting)
+                    }
+                    ClusterState::WritesDown if r.read_only => {
+                        cl.reads_from_replica += 1;
+                        Ok(r.replica)
+                    }
+                    // Nobody told the app: it keeps asking the dead primary.
+                    ClusterState::WritesDown => Ok(r.primary),
+                };
+                match target {
+                    Ok(node) => {
+                        if let Some(c) = self.calls.get_mut(parent.0) {
+                            c.node = Some(node);
+                        }
+                        self.enter(now, node, req, parent);
+                    }
+                    Err(reason) => self.refuse(now, stage, req, parent, reason),
+                }
+            }
             StageKind::Database(_) => {
                 let token = DbToken {
                     call: parent.0,
@@ -2270,6 +2385,100 @@ impl<'t> Sim<'t> {
 
     /// An attempt's answer arrived (from a job, a third party or a refusal).
     fn on_reply(&mut self, now: SimTime, call: Ref, gen: u32, outcome: Outcome) {
+        if let Some(outcome) = self.cluster_reply(now, call, gen, outcome) {
+            self.reply_arrived(now, call, gen, outcome);
+        }
+    }
+
+    /// A reply through a replicated stage: the primary's answers to what
+    /// it was doing when it died are lost, and a write is acknowledged
+    /// only as its replication allows (None: later, by
+    /// [`Ev::WriteAcked`]). Other replies pass unchanged.
+    fn cluster_reply(
+        &mut self,
+        now: SimTime,
+        call: Ref,
+        gen: u32,
+        outcome: Outcome,
+    ) -> Option<Outcome> {
+        let Some(c) = self
+            .calls
+            .get(call)
+            .filter(|c| c.attempt_gen == gen && c.phase == CallPhase::InFlight)
+        else {
+            return Some(outcome);
+        };
+        let to = self.sites[c.site as usize].call.to;
+        let StageKind::Replicated(r) = &self.topo.stages[to].kind else {
+            return Some(outcome);
+        };
+        let (node, started) = (c.node, c.attempt_started);
+        let write = self.topo.routes[c.req.route as usize].is_write();
+        let cl = self.stages[to].cluster.as_mut()?;
+        let died_meanwhile = cl.db.crashed_at().is_some_and(|t| t > started && t <= now);
+        if node == Some(r.primary) && died_meanwhile {
+            return Some(Outcome::fail(Reason::Down));
+        }
+        if !(write && matches!(outcome, Outcome::Ok { .. })) {
+            return Some(outcome);
+        }
+        match cl.db.write(now) {
+            WriteOutcome::Unavailable => Some(Outcome::fail(Reason::Down)),
+            WriteOutcome::Acked(at) if at > now => {
+                self.q.schedule(at, Ev::WriteAcked(call, gen));
+                None
+            }
+            WriteOutcome::Acked(_) => Some(outcome),
+        }
+    }
+
+    /// A synchronous write confirmed by the replica: its answer goes back,
+    /// unless the primary died before sending it.
+    fn write_acked(&mut self, now: SimTime, call: Ref, gen: u32) {
+        let Some(c) = self.calls.get(call) else {
+            return;
+        };
+        let to = self.sites[c.site as usize].call.to;
+        let started = c.attempt_started;
+        let died = self.stages[to]
+            .cluster
+            .as_ref()
+            .and_then(|cl| cl.db.crashed_at())
+            .is_some_and(|t| t > started && t <= now);
+        let outcome = if died {
+            Outcome::fail(Reason::Down)
+        } else {
+            Outcome::Ok { degraded: false }
+        };
+        self.reply_arrived(now, call, gen, outcome);
+    }
+
+    /// A replicated stage's primary dies now.
+    fn crash(&mut self, now: SimTime, stage: StageId) {
+        let Some(cl) = self.stages[stage].cluster.as_mut() else {
+            return;
+        };
+        cl.db.crash(now);
+        self.rec.gauge(cl.s_writable, now, 0.0);
+        if let Some(t) = cl.db.writable_again_at().filter(|&t| t <= self.end) {
+            self.q.schedule(t, Ev::Writable(stage as u32));
+        }
+    }
+
+    /// What replicated stage `s` did (None: not one).
+    pub fn replication(&self, s: StageId) -> Option<ReplicationStats> {
+        let cl = self.stages.get(s)?.cluster.as_ref()?;
+        Some(ReplicationStats {
+            acked_writes: cl.db.acked(),
+            lost_writes: cl.db.lost_writes(),
+            write_unavailable_s: cl.db.write_unavailable(self.end) as f64 / SECOND as f64,
+            reads_from_replica: cl.reads_from_replica,
+            read_only_refused: cl.read_only_refused,
+        })
+    }
+
+    /// A reply reaches its call: the attempt's outcome.
+    fn reply_arrived(&mut self, now: SimTime, call: Ref, gen: u32, outcome: Outcome) {
         let current = self
             .calls
             .get(call)

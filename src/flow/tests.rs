@@ -1953,3 +1953,210 @@ fn database_faults_need_a_database_to_act_on() {
     topo.faults = vec![db_fault(0, 10, FaultKind::LongTransaction)];
     assert!(topo.validate().is_ok(), "a lock needs no table");
 }
+
+/// An app (stage 0) in front of a replicated database (1): primary (2) and
+/// replica (3), each query `query_ms` with no connect time. Route 0 reads
+/// every 10 ms from 2 ms, route 1 writes every 10 ms from 5 ms, for 20 s
+/// (so nothing arrives exactly at a whole second). The primary crashes at
+/// 10 s for `down_s`.
+fn replicated(
+    replication: crate::parts::Replication,
+    failover: Option<(SimTime, SimTime)>,
+    read_only: bool,
+    query_ms: f64,
+    down_s: u64,
+) -> Topology {
+    let db = || {
+        StageKind::Database(DatabaseStage {
+            cores: 64,
+            max_connections: 1_000,
+            contention: 0.0,
+            connect: 0,
+            query: Dist::constant(query_ms / 1e3),
+            storage: None,
+            statement_timeout: None,
+        })
+    };
+    let every_10ms_from = |first_ms: u64| -> Vec<SimTime> {
+        (0..2_000)
+            .map(|k| (first_ms + 10 * k) * MILLISECOND)
+            .collect()
+    };
+    let mut write = Route::new("write", 0);
+    write.cacheable = false;
+    Topology {
+        stages: vec![
+            stage(
+                "app",
+                service(1_000, 0, true, vec![call(1, CallPolicy::plain())]),
+            ),
+            stage(
+                "cluster",
+                StageKind::Replicated(ReplicatedStage {
+                    primary: 2,
+                    replica: 3,
+                    replication,
+                    failover,
+                    read_only,
+                }),
+            ),
+            stage("primary", db()),
+            stage("replica", db()),
+        ],
+        routes: vec![Route::new("read", 0), write],
+        sources: vec![
+            Source::Scheduled {
+                times: every_10ms_from(2),
+                route: 0,
+                client: 0,
+            },
+            Source::Scheduled {
+                times: every_10ms_from(5),
+                route: 1,
+                client: 0,
+            },
+        ],
+        faults: vec![Fault {
+            start: 10 * SECOND,
+            duration: down_s * SECOND,
+            target: 2,
+            kind: FaultKind::Down,
+        }],
+    }
+}
+
+/// Runs `topo` for 20 s: (reads, writes, replication, the run).
+fn run_replicated(topo: &Topology) -> (RouteStats, RouteStats, ReplicationStats, RunResult) {
+    let mut sim = Sim::new(topo, 1, 20 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let (reads, writes) = (sim.route(0).clone(), sim.route(1).clone());
+    let rep = sim
+        .replication(1)
+        .unwrap_or_else(|| panic!("a replicated stage"));
+    let out = sim.finish(vec![]);
+    conserved(&out);
+    (reads, writes, rep, out)
+}
+
+fn failed_by(out: &RunResult, reason: &str) -> u64 {
+    out.outcomes
+        .iter()
+        .filter(|o| o.reason == reason)
+        .map(|o| o.count)
+        .sum()
+}
+
+const DETECT_2_PROMOTE_3: Option<(SimTime, SimTime)> = Some((2 * SECOND, 3 * SECOND));
+
+#[test]
+fn async_failover_loses_the_writes_still_on_their_way_and_refuses_until_promoted() {
+    use crate::parts::Replication;
+    // 100 writes/s, each committed 1 ms after it arrives, shipped with a
+    // 500 ms lag. The writes from 9.505 s commit after 9.5 s and have not
+    // landed by the crash at 10 s: 9.505, 9.515, … 9.995 s, 50 of them,
+    // rate × lag = 100 × 0.5. Without read-only mode the app keeps asking
+    // the dead primary until the replica is promoted at 10 + 2 + 3 = 15 s:
+    // the 500 reads and 500 writes that arrive in [10 s, 15 s) fail.
+    let lag = Replication::Async {
+        lag: 500 * MILLISECOND,
+    };
+    let (reads, writes, rep, out) =
+        run_replicated(&replicated(lag, DETECT_2_PROMOTE_3, false, 1.0, 100));
+    assert_eq!(rep.lost_writes, 50);
+    assert_eq!(
+        (reads.completed, reads.failed + reads.rejected),
+        (1_500, 500)
+    );
+    assert_eq!(
+        (writes.completed, writes.failed + writes.rejected),
+        (1_500, 500)
+    );
+    assert_eq!(rep.acked_writes, 1_500);
+    assert_eq!(failed_by(&out, "down"), 1_000);
+    assert!((rep.write_unavailable_s - 5.0).abs() < 1e-9);
+    assert_eq!((rep.reads_from_replica, rep.read_only_refused), (0, 0));
+}
+
+#[test]
+fn read_only_mode_reads_from_the_replica_until_it_is_promoted_and_refuses_writes() {
+    use crate::parts::Replication;
+    // Read-only from the crash at 10 s until 15 s: the 500 writes of
+    // [10 s, 15 s) are refused at once; the reads of [10 s, 12 s) (200) go
+    // to the replica, those of [12 s, 15 s) (300) find it being promoted.
+    let (reads, writes, rep, out) = run_replicated(&replicated(
+        Replication::Async { lag: 0 },
+        DETECT_2_PROMOTE_3,
+        true,
+        1.0,
+        100,
+    ));
+    assert_eq!(
+        (reads.completed, reads.failed + reads.rejected),
+        (1_700, 300)
+    );
+    assert_eq!(
+        (writes.completed, writes.failed + writes.rejected),
+        (1_500, 500)
+    );
+    assert_eq!(failed_by(&out, "read_only"), 500);
+    assert_eq!(failed_by(&out, "promoting"), 300);
+    assert_eq!((rep.reads_from_replica, rep.read_only_refused), (200, 500));
+    assert_eq!(rep.lost_writes, 0);
+}
+
+#[test]
+fn sync_replication_loses_nothing_and_each_write_waits_a_round_trip() {
+    use crate::parts::Replication;
+    // Each write: its 1 ms query, then 2 ms for the replica's confirmation,
+    // 3 ms in all, until the failover; the promoted replica has no standby
+    // to wait for, so from 15 s a write takes its 1 ms. Reads take 1 ms.
+    let sync = Replication::Sync {
+        round_trip: 2 * MILLISECOND,
+    };
+    let topo = replicated(sync, DETECT_2_PROMOTE_3, false, 1.0, 100);
+    let mut sim = Sim::new(&topo, 1, 20 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    assert_eq!(sim.route_latency(1).max(), 3 * MILLISECOND);
+    assert_eq!(sim.route_latency(1).min(), MILLISECOND);
+    assert_eq!(sim.route_latency(0).max(), MILLISECOND);
+    let rep = sim.replication(1).unwrap_or_else(|| panic!("replicated"));
+    assert_eq!(rep.lost_writes, 0);
+    assert_eq!(sim.route(1).completed, 1_500);
+}
+
+#[test]
+fn without_failover_everything_waits_for_the_primary_and_its_queries_in_flight_fail() {
+    use crate::parts::Replication;
+    // 20 ms queries: at the crash (10 s) the reads of 9.982 s and 9.992 s
+    // and the writes of 9.985 s and 9.995 s are running, and fail; then
+    // everything fails until the primary is back at 15 s (500 of each).
+    // It comes back with its own disk: nothing is lost. The last two of
+    // each (19.98x s, 19.99x s) are still running at the end: 2 000 −
+    // 502 − 2 = 1 496 answered.
+    let lag = Replication::Async {
+        lag: 500 * MILLISECOND,
+    };
+    let (reads, writes, rep, out) = run_replicated(&replicated(lag, None, false, 20.0, 5));
+    assert_eq!(
+        (reads.completed, reads.failed + reads.rejected),
+        (1_496, 502)
+    );
+    assert_eq!(
+        (writes.completed, writes.failed + writes.rejected),
+        (1_496, 502)
+    );
+    assert_eq!(failed_by(&out, "down"), 1_004);
+    assert_eq!(rep.lost_writes, 0);
+    assert!((rep.write_unavailable_s - 5.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_replicated_stage_needs_two_databases() {
+    use crate::parts::Replication;
+    let mut topo = replicated(Replication::Async { lag: 0 }, None, false, 1.0, 5);
+    if let StageKind::Replicated(r) = &mut topo.stages[1].kind {
+        r.replica = 0;
+    }
+    let err = topo.validate().err().unwrap_or_default();
+    assert!(err.contains("two different databases"), "{err}");
+}

@@ -55,6 +55,12 @@ pub struct Route {
 }
 
 impl Route {
+    /// Whether its requests write (a [`ReplicatedStage`] sends them to the
+    /// primary): the routes no cache may answer.
+    pub fn is_write(&self) -> bool {
+        !self.cacheable
+    }
+
     /// A route whose clients wait as long as it takes and never retry.
     pub fn new(name: &str, entry: StageId) -> Self {
         Self {
@@ -97,6 +103,36 @@ pub enum StageKind {
     /// A message queue with consumers: the producer is answered as soon
     /// as its message is stored, and the work happens later.
     Queue(QueueStage),
+    /// A primary database and its replica behind one address
+    /// ([`crate::parts::ReplicatedDb`]): replication, failover when the
+    /// primary goes down, and read-only mode.
+    Replicated(ReplicatedStage),
+}
+
+/// A primary and a replica, both [`StageKind::Database`] stages, behind
+/// one address (a proxy or a cluster manager such as Patroni in front of
+/// PostgreSQL). Every query goes to the primary while it is up. A `Down`
+/// fault on the primary is its crash: what it was answering is lost, and
+/// the fault's duration is how long a manual recovery takes. A route that
+/// is not `cacheable` writes; the others read.
+#[derive(Clone, Debug)]
+pub struct ReplicatedStage {
+    /// Takes every query while it is up.
+    pub primary: StageId,
+    /// Follows the primary; promoted on failover.
+    pub replica: StageId,
+    /// Asynchronous (acknowledged at once, applied `lag` later, so a
+    /// failover loses what was on its way) or synchronous (each write
+    /// waits a round trip for the replica).
+    pub replication: crate::parts::Replication,
+    /// Automatic failover: the crash is noticed after `detect`, and the
+    /// replica takes writes `promote` later, answering nothing while it is
+    /// promoted. None: everything waits for the primary to come back.
+    pub failover: Option<(SimTime, SimTime)>,
+    /// Read-only mode: from the crash until a primary takes writes again,
+    /// writes are refused at once (`read_only`) and reads go to the
+    /// replica (except while it is promoted).
+    pub read_only: bool,
 }
 
 /// A message queue in front of its consumers (SQS, RabbitMQ, a Kafka
@@ -709,7 +745,11 @@ impl Topology {
                                     ));
                                 }
                                 // A running query cannot be taken back.
-                                if into_db && c.policy.on_timeout == OnTimeout::Cancel {
+                                let into_cluster =
+                                    matches!(self.stages[c.to].kind, StageKind::Replicated(_));
+                                if (into_db || into_cluster)
+                                    && c.policy.on_timeout == OnTimeout::Cancel
+                                {
                                     return Err(format!(
                                         "'{}' cannot cancel a database query",
                                         s.name
@@ -756,6 +796,17 @@ impl Topology {
                     stage(l.next, &format!("limiter '{}'", s.name))?;
                     if l.next == i {
                         return Err(format!("limiter '{}' forwards to itself", s.name));
+                    }
+                }
+                StageKind::Replicated(r) => {
+                    stage(r.primary, &format!("replicated '{}'", s.name))?;
+                    stage(r.replica, &format!("replicated '{}'", s.name))?;
+                    let db = |t: StageId| matches!(self.stages[t].kind, StageKind::Database(_));
+                    if r.primary == r.replica || !db(r.primary) || !db(r.replica) {
+                        return Err(format!(
+                            "replicated '{}' needs two different databases",
+                            s.name
+                        ));
                     }
                 }
                 StageKind::Balancer(b) => {

@@ -155,7 +155,38 @@ impl ReplicatedDb {
                 }
                 WriteOutcome::Acked(now)
             }
+            // A promoted replica has no standby of its own to wait for.
+            Replication::Sync { .. } if self.promoted(now) => WriteOutcome::Acked(now),
             Replication::Sync { round_trip } => WriteOutcome::Acked(now + round_trip),
+        }
+    }
+
+    /// When a primary takes writes again after the crash (None: no crash).
+    pub fn writable_again_at(&self) -> Option<SimTime> {
+        self.crashed_at.map(|c| self.writable_again(c))
+    }
+
+    /// When the primary died (None: it has not).
+    pub fn crashed_at(&self) -> Option<SimTime> {
+        self.crashed_at
+    }
+
+    /// Whether, at `now`, the replica has been promoted and takes writes.
+    pub fn promoted(&self, now: SimTime) -> bool {
+        matches!(self.recovery, Recovery::Failover { .. })
+            && self.state(now) == ClusterState::Recovered
+    }
+
+    /// Whether the replica is being promoted at `now`: between the crash
+    /// being noticed and the new primary taking writes. It answers nothing
+    /// meanwhile: it leaves recovery and its clients reconnect to it under
+    /// the primary's address.
+    pub fn promoting(&self, now: SimTime) -> bool {
+        match (self.crashed_at, self.recovery) {
+            (Some(c), Recovery::Failover { detect, promote }) => {
+                now >= c + detect && now < c + detect + promote
+            }
+            _ => false,
         }
     }
 
@@ -234,6 +265,23 @@ mod tests {
         db.crash(10 * SECOND);
         assert_eq!(db.lost_writes(), 0);
         assert_eq!(db.replica_staleness(), 0);
+        // Promoted at 10 + 10 + 20 = 40 s: no standby, no round trip.
+        assert_eq!(db.write(39 * SECOND), WriteOutcome::Unavailable);
+        assert_eq!(db.write(40 * SECOND), WriteOutcome::Acked(40 * SECOND));
+    }
+
+    #[test]
+    fn the_replica_answers_nothing_while_it_is_promoted() {
+        let mut db = ReplicatedDb::new(Replication::Async { lag: 0 }, FAILOVER);
+        assert!(!db.promoting(0));
+        db.crash(60 * SECOND);
+        // Noticed at 70 s (detect 10 s), writable at 90 s (promote 20 s).
+        assert!(!db.promoting(69 * SECOND));
+        assert!(db.promoting(70 * SECOND));
+        assert!(db.promoting(89 * SECOND));
+        assert!(!db.promoting(90 * SECOND));
+        assert!(db.promoted(90 * SECOND) && !db.promoted(89 * SECOND));
+        assert_eq!(db.crashed_at(), Some(60 * SECOND));
     }
 
     #[test]
