@@ -22,6 +22,13 @@
 //! reach the tail and are evicted), which is how most in-process caches and
 //! Redis's passive expiry behave.
 //!
+//! **Stale if error.** A cache built [`keeping_stale`](Cache::keeping_stale)
+//! for a grace period keeps an expired entry until `expires_at + grace`
+//! (still reporting it [`Expired`](Lookup::Expired), so the read goes to the
+//! origin), and [`serve_stale`](Cache::serve_stale) answers from it when the
+//! origin fails: HTTP's `stale-if-error` (RFC 5861 §4), which lets a cache
+//! use a stale response for up to that many seconds when the origin errs.
+//!
 //! **Counting.** Every [`Cache::get`] counts exactly one of
 //! [`hits`](Cache::hits), [`misses`](Cache::misses) (absent) or
 //! [`expired`](Cache::expired) (present but stale): the total number of
@@ -50,7 +57,8 @@ pub enum Lookup {
     Hit,
     /// Not in the cache.
     Miss,
-    /// Present but past its expiry; removed by this lookup.
+    /// Present but past its expiry; removed by this lookup (kept, for
+    /// [`Cache::serve_stale`], while within the grace period).
     Expired,
 }
 
@@ -70,6 +78,9 @@ struct Node {
 pub struct Cache {
     capacity: usize,
     ttl: Option<SimTime>,
+    /// How long past its expiry an entry may still answer for a failed
+    /// origin (0: not at all).
+    stale_grace: SimTime,
     key_space: usize,
     /// Key → slot in `nodes`, or `NIL`. Empty until the first insert.
     index: Vec<u32>,
@@ -85,6 +96,7 @@ pub struct Cache {
     misses: u64,
     expired: u64,
     evictions: u64,
+    stale_served: u64,
 }
 
 impl Cache {
@@ -95,6 +107,7 @@ impl Cache {
         Self {
             capacity: capacity.min(NIL as usize - 1),
             ttl,
+            stale_grace: 0,
             key_space: usize::try_from(key_space).unwrap_or(usize::MAX),
             index: Vec::new(),
             nodes: Vec::new(),
@@ -106,7 +119,15 @@ impl Cache {
             misses: 0,
             expired: 0,
             evictions: 0,
+            stale_served: 0,
         }
+    }
+
+    /// The same cache, keeping expired entries for `grace` more so that
+    /// [`serve_stale`](Self::serve_stale) can answer from them.
+    pub fn keeping_stale(mut self, grace: SimTime) -> Self {
+        self.stale_grace = grace;
+        self
     }
 
     /// Looks `key` up at `now`: a fresh entry is a hit and becomes the most
@@ -118,7 +139,9 @@ impl Cache {
             return Lookup::Miss;
         };
         if self.is_stale(&node, now) {
-            self.remove_slot(slot);
+            if !self.within_grace(&node, now) {
+                self.remove_slot(slot);
+            }
             self.expired += 1;
             Lookup::Expired
         } else {
@@ -178,6 +201,22 @@ impl Cache {
         self.len += 1;
     }
 
+    /// The origin failed to answer a read of `key` at `now`: whether the
+    /// cache answers it instead, from an entry fresh or expired less than
+    /// the grace period ago (counted in [`stale_served`](Self::stale_served)).
+    /// Recency is not touched: an answer for a failure is not a use.
+    pub fn serve_stale(&mut self, key: u64, now: SimTime) -> bool {
+        let slot = self.slot_of(key);
+        let usable = self
+            .nodes
+            .get(slot as usize)
+            .is_some_and(|node| self.within_grace(node, now));
+        if usable {
+            self.stale_served += 1;
+        }
+        usable
+    }
+
     /// Removes `key` (delete on write). Returns whether it was present,
     /// stale or not. Counts nothing.
     pub fn invalidate(&mut self, key: u64) -> bool {
@@ -230,6 +269,11 @@ impl Cache {
         self.evictions
     }
 
+    /// Reads answered by [`serve_stale`](Self::serve_stale).
+    pub fn stale_served(&self) -> u64 {
+        self.stale_served
+    }
+
     /// The slot caching `key`, or `NIL`.
     fn slot_of(&self, key: u64) -> u32 {
         usize::try_from(key)
@@ -241,6 +285,11 @@ impl Cache {
 
     fn is_stale(&self, node: &Node, now: SimTime) -> bool {
         self.ttl.is_some() && now >= node.expires_at
+    }
+
+    /// Fresh, or expired less than the grace period ago.
+    fn within_grace(&self, node: &Node, now: SimTime) -> bool {
+        !self.is_stale(node, now) || now < node.expires_at.saturating_add(self.stale_grace)
     }
 
     /// Unlinks `slot`, clears its key's index entry and frees the slot.
@@ -375,6 +424,36 @@ mod tests {
         // The freed slot is reused.
         cache.insert(6, 2);
         assert_eq!(cache.get(6, 3), Lookup::Hit);
+    }
+
+    #[test]
+    fn stale_if_error_answers_within_the_grace_period_only() {
+        // TTL 10 s, grace 5 s: an entry written at 0 is fresh until 10 s,
+        // may answer for a failed origin until 15 s, and is gone after.
+        let mut cache = Cache::new(4, Some(10 * SECOND), 10).keeping_stale(5 * SECOND);
+        cache.insert(7, 0);
+        assert!(cache.serve_stale(7, secs(3.0))); // fresh: answers too
+        assert_eq!(cache.get(7, secs(12.0)), Lookup::Expired);
+        // Still there after the expired lookup, and usable for an error.
+        assert_eq!(cache.len(), 1);
+        assert!(cache.serve_stale(7, secs(12.0)));
+        assert!(cache.serve_stale(7, 15 * SECOND - 1));
+        assert!(!cache.serve_stale(7, 15 * SECOND));
+        // Past the grace period a lookup removes it, as without one.
+        assert_eq!(cache.get(7, 15 * SECOND), Lookup::Expired);
+        assert!(cache.is_empty());
+        assert!(!cache.serve_stale(7, 15 * SECOND));
+        assert!(!cache.serve_stale(8, 0)); // never cached
+        assert_eq!(cache.stale_served(), 3);
+        assert_eq!(cache.expired(), 2);
+    }
+
+    #[test]
+    fn without_a_grace_period_nothing_stale_is_served() {
+        let mut cache = Cache::new(4, Some(SECOND), 10);
+        cache.insert(1, 0);
+        assert!(!cache.serve_stale(1, SECOND));
+        assert_eq!(cache.stale_served(), 0);
     }
 
     #[test]

@@ -635,6 +635,9 @@ struct StageState {
     s_busy: SeriesId,
     s_errors: SeriesId,
     s_calls: SeriesId,
+    /// Reads its cache answered stale for a failure, a second (0 without a
+    /// cache that serves stale on error).
+    s_stale: SeriesId,
 }
 
 /// A replicated stage's cluster ([`ReplicatedDb`]) and what it did.
@@ -1047,9 +1050,10 @@ impl<'t> Sim<'t> {
                 _ => None,
             };
             let cache = match &s.kind {
-                StageKind::Service(svc) => {
-                    svc.cache.map(|c| Cache::new(c.capacity, c.ttl, objects))
-                }
+                StageKind::Service(svc) => svc.cache.map(|c| {
+                    Cache::new(c.capacity, c.ttl, objects)
+                        .keeping_stale(c.stale_if_error.unwrap_or(0))
+                }),
                 _ => None,
             };
             let scaler = match &s.kind {
@@ -1135,6 +1139,7 @@ impl<'t> Sim<'t> {
                 s_busy: series(&mut rec, "busy", SeriesKind::Gauge),
                 s_errors: series(&mut rec, "errors_rps", SeriesKind::Rate),
                 s_calls: series(&mut rec, "calls_rps", SeriesKind::Rate),
+                s_stale: series(&mut rec, "stale_rps", SeriesKind::Rate),
             });
         }
         let client_sites = topo
@@ -1436,6 +1441,12 @@ impl<'t> Sim<'t> {
             .cache
             .as_ref()
             .map_or((0, 0), |c| (c.hits(), c.hits() + c.misses() + c.expired()))
+    }
+
+    /// Reads stage `s`'s cache answered from a stale entry because its
+    /// handlers failed them ([`super::CacheSpec::stale_if_error`]).
+    pub fn stale_served(&self, s: StageId) -> u64 {
+        self.stages[s].cache.as_ref().map_or(0, Cache::stale_served)
     }
 
     /// Requests that arrived, by priority class (P0, P1, P2).
@@ -2231,10 +2242,18 @@ impl<'t> Sim<'t> {
         };
         self.leave_stage(now, &j);
         let cacheable = self.topo.routes[j.req.route as usize].cacheable;
-        if let (Outcome::Ok { degraded: false }, Some(cache), true) =
-            (outcome, self.stages[j.stage].cache.as_mut(), cacheable)
-        {
-            cache.insert(u64::from(j.req.key), now);
+        let mut outcome = outcome;
+        let st = &mut self.stages[j.stage];
+        if let (Some(cache), true) = (st.cache.as_mut(), cacheable) {
+            match outcome {
+                Outcome::Ok { degraded: false } => cache.insert(u64::from(j.req.key), now),
+                // stale-if-error: an old answer rather than none.
+                Outcome::Fail { .. } if cache.serve_stale(u64::from(j.req.key), now) => {
+                    outcome = Outcome::Ok { degraded: true };
+                    self.rec.count(st.s_stale, now, 1.0);
+                }
+                _ => {}
+            }
         }
         if matches!(outcome, Outcome::Fail { .. }) {
             let st = &mut self.stages[j.stage];

@@ -561,7 +561,7 @@ fn batch(jobs: u64, workers: u32, objects: Option<Objects>, requeue_failed: bool
 fn with_cache(kind: StageKind, capacity: usize, ttl: Option<SimTime>) -> StageKind {
     match kind {
         StageKind::Service(mut svc) => {
-            svc.cache = Some(CacheSpec { capacity, ttl });
+            svc.cache = Some(CacheSpec::new(capacity, ttl));
             StageKind::Service(svc)
         }
         other => other,
@@ -1128,10 +1128,7 @@ fn a_cache_answers_only_cacheable_routes() {
     // Every request asks for object 0; the first one fills the cache. A
     // cacheable route is then answered from it, a write never is.
     let mut svc = Service::new(10, 100, true, vec![work_ms(10.0)]);
-    svc.cache = Some(CacheSpec {
-        capacity: 10,
-        ttl: None,
-    });
+    svc.cache = Some(CacheSpec::new(10, None));
     let mut topo = Topology {
         stages: vec![stage("api", StageKind::Service(svc))],
         routes: vec![Route::new("read", 0)],
@@ -2159,4 +2156,94 @@ fn a_replicated_stage_needs_two_databases() {
     }
     let err = topo.validate().err().unwrap_or_default();
     assert!(err.contains("two different databases"), "{err}");
+}
+
+#[test]
+fn a_cache_serving_stale_on_error_answers_reads_the_database_fails() {
+    // Reads of one object every 100 ms (0 to 9.9 s) through an app whose
+    // cache keeps an entry 1 s, to a database that answers in 1 ms and is
+    // down from 5 s to 8 s. Fills happen at the misses 0, 1.1, 2.2, 3.3 and
+    // 4.4 s (each entry expires 1.001 s after its miss, so the read 1.1 s
+    // later is the first to find it stale); the 4.4 s entry expires at
+    // 5.401 s. The reads 5.5 … 7.9 s (25) find it stale, ask the dead
+    // database and, with stale-if-error, get the old entry; without it
+    // they fail. Writes at the same times are never cached: the 30 of
+    // [5 s, 8 s) fail either way.
+    let topo = |stale: Option<SimTime>| {
+        let mut svc = Service::new(100, 0, true, vec![call(1, CallPolicy::plain())]);
+        svc.cache = Some(CacheSpec {
+            stale_if_error: stale,
+            ..CacheSpec::new(10, Some(SECOND))
+        });
+        let mut write = Route::new("write", 0);
+        write.cacheable = false;
+        let times: Vec<SimTime> = (0..100).map(|k| k * 100 * MILLISECOND).collect();
+        Topology {
+            stages: vec![
+                stage("app", StageKind::Service(svc)),
+                stage(
+                    "db",
+                    StageKind::Database(DatabaseStage {
+                        cores: 8,
+                        max_connections: 100,
+                        contention: 0.0,
+                        connect: 0,
+                        query: Dist::constant(0.001),
+                        storage: None,
+                        statement_timeout: None,
+                    }),
+                ),
+            ],
+            routes: vec![Route::new("read", 0), write],
+            sources: vec![
+                Source::Scheduled {
+                    times: times.clone(),
+                    route: 0,
+                    client: 0,
+                },
+                Source::Scheduled {
+                    times,
+                    route: 1,
+                    client: 0,
+                },
+            ],
+            faults: vec![Fault {
+                start: 5 * SECOND,
+                duration: 3 * SECOND,
+                target: 1,
+                kind: FaultKind::Down,
+            }],
+        }
+    };
+    let run = |stale| {
+        let t = topo(stale);
+        let mut sim = Sim::new(&t, 1, 11 * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+        sim.run();
+        let (reads, writes, served) = (
+            sim.route(0).clone(),
+            sim.route(1).clone(),
+            sim.stale_served(0),
+        );
+        conserved(&sim.finish(vec![]));
+        (reads, writes, served)
+    };
+    let (reads, writes, served) = run(Some(60 * SECOND));
+    assert_eq!((reads.completed, reads.degraded, served), (100, 25, 25));
+    assert_eq!(
+        (writes.completed, writes.failed + writes.rejected),
+        (70, 30)
+    );
+    let (reads, writes, served) = run(None);
+    assert_eq!(
+        (reads.completed, reads.failed + reads.rejected, served),
+        (75, 25, 0)
+    );
+    assert_eq!(
+        (writes.completed, writes.failed + writes.rejected),
+        (70, 30)
+    );
+    // A grace period shorter than the outage: the entry that expired at
+    // 5.401 s answers until 5.401 + 1 = 6.401 s (5.5 … 6.4 s: 10 reads).
+    let (reads, _, served) = run(Some(SECOND));
+    assert_eq!((reads.completed, served), (85, 10));
 }

@@ -330,6 +330,22 @@ pub struct CacheSpec {
     pub capacity: usize,
     /// How long an entry stays fresh (None: forever).
     pub ttl: Option<SimTime>,
+    /// `stale-if-error` (RFC 5861): a read the handlers fail is answered
+    /// from a cached entry expired less than this long ago, as a degraded
+    /// success (None: failures stay failures).
+    pub stale_if_error: Option<SimTime>,
+}
+
+impl CacheSpec {
+    /// `capacity` objects fresh for `ttl` (None: forever), serving nothing
+    /// stale.
+    pub fn new(capacity: usize, ttl: Option<SimTime>) -> Self {
+        Self {
+            capacity,
+            ttl,
+            stale_if_error: None,
+        }
+    }
 }
 
 /// The steps a request goes through at a service.

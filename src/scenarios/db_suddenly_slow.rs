@@ -169,10 +169,9 @@ fn topology(k: &Knobs) -> Topology {
         true,
         vec![Step::Work(Dist::constant(APP_S)), Step::Call(to_db)],
     );
-    app.cache = k.query_cache.then(|| CacheSpec {
-        capacity: QUERY_CACHE_ENTRIES,
-        ttl: Some(secs(QUERY_CACHE_TTL_S)),
-    });
+    app.cache = k
+        .query_cache
+        .then(|| CacheSpec::new(QUERY_CACHE_ENTRIES, Some(secs(QUERY_CACHE_TTL_S))));
     // Until the end of any run: the cause lasts until someone fixes it.
     let rest = 1e6;
     let faults = match k.cause {

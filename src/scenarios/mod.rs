@@ -8,6 +8,7 @@ pub mod bulk_export;
 pub mod bulk_upload;
 pub mod cascading_failures;
 pub mod connection_pool;
+pub mod db_crash_at_peak;
 pub mod db_suddenly_slow;
 pub mod large_datasets;
 pub mod memory_leaks;
@@ -206,6 +207,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting, flow),
     entry!("connection-pool", connection_pool, flow),
+    entry!("db-crash-at-peak", db_crash_at_peak, flow),
     entry!("cascading-failures", cascading_failures, flow),
     entry!("viral-spike", viral_spike, flow),
     entry!("db-suddenly-slow", db_suddenly_slow, flow),

@@ -195,10 +195,7 @@ fn topology(k: &Knobs) -> Topology {
                 service(
                     u32::MAX,
                     vec![Step::Call(plain(PACER))],
-                    Some(CacheSpec {
-                        capacity: OBJECTS as usize,
-                        ttl: Some(k.cache_ttl),
-                    }),
+                    Some(CacheSpec::new(OBJECTS as usize, Some(k.cache_ttl))),
                     false,
                 ),
             ),

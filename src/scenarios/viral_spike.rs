@@ -134,10 +134,9 @@ fn topology(k: &Knobs) -> Topology {
     );
     app.instances = k.min_instances;
     app.balance = crate::flow::balance::Policy::LeastConnections;
-    app.cache = k.cache_ttl.map(|ttl| CacheSpec {
-        capacity: ITEMS as usize,
-        ttl: Some(ttl),
-    });
+    app.cache = k
+        .cache_ttl
+        .map(|ttl| CacheSpec::new(ITEMS as usize, Some(ttl)));
     app.autoscale = k.autoscale.then(|| Autoscale {
         hpa: HpaSpec::kubernetes_defaults(k.min_instances, k.max_instances, TARGET),
         warmup: k.warmup,
