@@ -10,6 +10,7 @@ pub mod heap;
 pub mod jobs;
 pub mod load;
 pub mod lock;
+pub mod mmck;
 pub mod paging;
 pub mod query;
 pub mod rate_limit;
