@@ -91,8 +91,11 @@ fn failover_still_stops_writes_for_detection_plus_promotion() {
         let v = metric(&out, m);
         assert!(near(v, up, 1.5), "{m} {v} vs {up}");
     }
-    // Reads fail too: without read-only mode they go to the dead primary.
+    // Reads are refused too: without read-only mode they go to the dead
+    // primary.
     assert_eq!(reads_answered_between(&out, CRASH_S, CRASH_S + gap), 0.0);
+    assert_eq!(metric(&out, "outage_read_success_pct"), 0.0);
+    assert_eq!(metric(&out, "failed"), 0.0, "every failure is a refusal");
 }
 
 #[test]
@@ -205,6 +208,11 @@ fn a_cache_serving_stale_answers_most_reads_through_the_failover() {
     );
     let want = (DETECT_S + PROMOTE_S * covered) / (DETECT_S + PROMOTE_S);
     assert!(near(with_cache, want, 0.03), "{with_cache} vs {want}");
+    // The page's metric says the same, over whole seconds.
+    let shown = metric(&good, "outage_read_success_pct") / 100.0;
+    assert!(near(shown, want, 0.03), "{shown} vs {want}");
+    let shown = metric(&read_only, "outage_read_success_pct") / 100.0;
+    assert!(near(shown, 1.0 / 3.0, 0.02), "{shown}");
     assert!(with_cache > 0.8);
     // The price: reads answered from expired copies, which may miss the
     // writes made since they were cached.

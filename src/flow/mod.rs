@@ -10,9 +10,12 @@
 //!   [`balance`] (load-balancing policies), [`quota`] (a provider's quota,
 //!   429 and Retry-After), [`cache`] (LRU with TTL), and [`hit_ratio`]
 //!   (its expected hit ratio in closed form, for aggregate models).
+//! * [`aggregate`]: the same kind of traffic as rates through tiers of
+//!   M/M/c/K queues, for loads too heavy to simulate request by request.
 //!
 //! This layer depends on `engine` and `parts` only; scenarios depend on it.
 
+pub mod aggregate;
 pub mod balance;
 pub mod breaker;
 pub mod cache;

@@ -97,7 +97,12 @@ impl Reason {
     fn at_door(self) -> bool {
         matches!(
             self,
-            Reason::Down | Reason::QueueFull | Reason::Throttled | Reason::Shed
+            Reason::Down
+                | Reason::QueueFull
+                | Reason::Throttled
+                | Reason::Shed
+                | Reason::ReadOnly
+                | Reason::Promoting
         )
     }
 }
@@ -1566,6 +1571,26 @@ impl<'t> Sim<'t> {
     /// Calls into stage `to` answered by their fallback.
     pub fn fallbacks(&self, to: StageId) -> u64 {
         self.over_calls_into(to, |s| s.degraded)
+    }
+
+    /// Percentage of route `r`'s requests ending in the whole seconds
+    /// `[from, to)` that succeeded (None when none ended then, or when
+    /// [`Sim::watch_recovery_from`] was not called at or before `from`).
+    pub fn success_between(&self, r: RouteId, from: SimTime, to: SimTime) -> Option<f64> {
+        if self.watch_from > from {
+            return None;
+        }
+        let first = ((from - self.watch_from) / SECOND) as usize;
+        let last = ((to.saturating_sub(self.watch_from)) / SECOND) as usize;
+        let (ok, ended) = self.routes[r]
+            .per_second
+            .get(first..last.min(self.routes[r].per_second.len()).max(first))
+            .unwrap_or(&[])
+            .iter()
+            .fold((0u64, 0u64), |(a, b), &(ok, n)| {
+                (a + u64::from(ok), b + u64::from(n))
+            });
+        (ended > 0).then(|| 100.0 * ok as f64 / ended as f64)
     }
 
     /// Seconds from `from` until every route in `routes` has had at least

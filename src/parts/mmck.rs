@@ -66,6 +66,11 @@ impl MmcK {
         Some(Self { lambda, mu, c, p })
     }
 
+    /// Requests it holds at most (`k`).
+    pub fn room(&self) -> u32 {
+        self.p.len().saturating_sub(1) as u32
+    }
+
     /// Probability that `n` requests are present.
     pub fn state(&self, n: u32) -> f64 {
         self.p.get(n as usize).copied().unwrap_or(0.0)

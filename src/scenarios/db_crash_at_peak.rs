@@ -235,14 +235,21 @@ pub fn topology_for(p: &Params) -> Result<Topology, SpecError> {
 
 /// Runs the scenario.
 pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult, SpecError> {
-    let (_, topo) = super::flow_topology(p, Knobs::read, topology)?;
+    let (k, topo) = super::flow_topology(p, Knobs::read, topology)?;
     let mut sim = super::new_sim(spec, &topo, cfg)?;
+    sim.watch_recovery_from(0);
     sim.run();
     let rep = sim
         .replication(CLUSTER)
         .ok_or_else(|| SpecError::Invalid("db-crash-at-peak: no replicated database".into()))?;
     let mut latency = sim.route_latency(READS).clone();
     latency.merge(sim.route_latency(WRITES));
+    // The failover: from the crash until a primary takes writes again.
+    let crash = secs(k.crash_at_s);
+    let recovered = crash.saturating_add(secs(rep.write_unavailable_s));
+    let during = sim
+        .success_between(READS, crash, recovered)
+        .unwrap_or(100.0);
     let own = vec![
         ("read_success_pct", sim.route(READS).success_pct()),
         ("write_success_pct", sim.route(WRITES).success_pct()),
@@ -255,6 +262,7 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
             sim.route_latency(WRITES).quantile(0.5) / 1e6,
         ),
         ("acked_writes", rep.acked_writes as f64),
+        ("outage_read_success_pct", during),
     ];
     Ok(sim.finish(own))
 }

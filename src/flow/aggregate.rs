@@ -1,0 +1,335 @@
+//! An aggregate model of requests through tiers of servers, for traffic
+//! too heavy to simulate one request at a time (10^5 req/s for minutes).
+//!
+//! A [`Network`] is a set of tiers, each an M/M/c/K queue
+//! ([`crate::parts::mmck`]): `servers` serving one request each with an
+//! exponential time of mean `service_s`, and `room` requests in all
+//! (serving and waiting). Traffic takes [`Path`]s: a share of the requests
+//! goes through a list of tiers in order, plus a fixed latency (network,
+//! an edge cache). A request turned away by a full tier fails there and
+//! goes no further.
+//!
+//! **Assumptions**, each a known approximation:
+//! - steady state: each tier is at its stationary distribution for the
+//!   arrival rate it sees (a model evaluated once per time step assumes the
+//!   queues settle within a step, which holds while they are not
+//!   saturated: a saturated tier's queue is full within `room ÷ excess`
+//!   seconds);
+//! - Poisson arrivals at every tier (Jackson's theorem makes this exact
+//!   for open networks of exponential servers without blocking; with
+//!   blocking it is the usual decomposition approximation);
+//! - tiers independent: a request's waits at two tiers are drawn
+//!   independently (exact in Jackson networks for the marginals; the
+//!   correlation between successive waits is ignored);
+//! - a tier's arrival rate is the traffic of every path through it thinned
+//!   by the blocking of the tiers before it on that path, found by
+//!   fixed-point iteration.
+//!
+//! Latency quantiles come from sampling: [`Steady::sample`] draws one
+//! request's path, its waits (from the state an arrival finds) and its
+//! service times, with a named random stream, so a run is repeatable.
+
+use crate::engine::RngStream;
+use crate::parts::mmck::MmcK;
+
+/// A pool of identical servers in front of which requests queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tier {
+    /// Servers (slots), at least one.
+    pub servers: u32,
+    /// Mean service time, seconds (exponential).
+    pub service_s: f64,
+    /// Requests it holds at most, serving and waiting (at least `servers`).
+    pub room: u32,
+}
+
+/// A share of the traffic and the tiers it goes through, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Path {
+    /// Its share of the requests (shares need not sum to 1: they are
+    /// normalised).
+    pub share: f64,
+    /// Indices into [`Network::tiers`].
+    pub tiers: Vec<usize>,
+    /// Latency added to every request on it, seconds.
+    pub fixed_s: f64,
+}
+
+/// Tiers and the paths through them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// The tiers.
+    pub tiers: Vec<Tier>,
+    /// The paths.
+    pub paths: Vec<Path>,
+}
+
+/// The network's steady state under one arrival rate.
+#[derive(Clone, Debug)]
+pub struct Steady {
+    /// Each tier's queue, at the rate it sees.
+    pub queues: Vec<MmcK>,
+    /// Requests a second reaching each tier.
+    pub offered: Vec<f64>,
+    /// Requests a second entering the network.
+    pub lambda: f64,
+    /// Requests a second answered (not turned away anywhere).
+    pub answered: f64,
+    /// Each path's share, normalised, and its requests answered a second.
+    paths: Vec<(f64, f64)>,
+    /// Per tier, the cumulative probability of each state an accepted
+    /// arrival finds (for sampling).
+    found: Vec<Vec<f64>>,
+}
+
+/// Fixed-point rounds for the tiers' arrival rates; the blocking of a
+/// tier depends on its rate, which depends on the blocking before it.
+const ROUNDS: usize = 64;
+
+impl Network {
+    /// The steady state with `lambda` requests a second arriving. None
+    /// when a tier's parameters are unusable (no positive service rate).
+    pub fn steady(&self, lambda: f64) -> Option<Steady> {
+        let total_share: f64 = self.paths.iter().map(|p| p.share.max(0.0)).sum();
+        let shares: Vec<f64> = self
+            .paths
+            .iter()
+            .map(|p| {
+                if total_share > 0.0 {
+                    p.share.max(0.0) / total_share
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let queue = |t: &Tier, rate: f64| MmcK::new(rate, 1.0 / t.service_s, t.servers, t.room);
+        let mut blocking = vec![0.0_f64; self.tiers.len()];
+        let mut offered = vec![0.0_f64; self.tiers.len()];
+        for _ in 0..ROUNDS {
+            offered.iter_mut().for_each(|o| *o = 0.0);
+            for (path, share) in self.paths.iter().zip(&shares) {
+                let mut rate = lambda * share;
+                for &t in &path.tiers {
+                    if let Some(o) = offered.get_mut(t) {
+                        *o += rate;
+                        rate *= 1.0 - blocking[t];
+                    }
+                }
+            }
+            let mut change = 0.0_f64;
+            for (t, tier) in self.tiers.iter().enumerate() {
+                let b = queue(tier, offered[t])?.blocking();
+                change = change.max((b - blocking[t]).abs());
+                blocking[t] = b;
+            }
+            if change < 1e-12 {
+                break;
+            }
+        }
+        let queues = self
+            .tiers
+            .iter()
+            .zip(&offered)
+            .map(|(tier, &rate)| queue(tier, rate))
+            .collect::<Option<Vec<MmcK>>>()?;
+        let paths: Vec<(f64, f64)> = self
+            .paths
+            .iter()
+            .zip(&shares)
+            .map(|(path, &share)| {
+                let through: f64 = path
+                    .tiers
+                    .iter()
+                    .map(|&t| 1.0 - queues.get(t).map_or(0.0, MmcK::blocking))
+                    .product();
+                (share, lambda * share * through)
+            })
+            .collect();
+        let answered = paths.iter().map(|p| p.1).sum();
+        let found = queues
+            .iter()
+            .map(|q| {
+                let full = q.room();
+                let mut acc = 0.0;
+                (0..full)
+                    .map(|n| {
+                        acc += q.state(n);
+                        acc
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(Steady {
+            queues,
+            offered,
+            lambda,
+            answered,
+            paths,
+            found,
+        })
+    }
+}
+
+impl Steady {
+    /// Share of the arriving requests turned away somewhere.
+    pub fn refused_share(&self) -> f64 {
+        if self.lambda <= 0.0 {
+            0.0
+        } else {
+            1.0 - self.answered / self.lambda
+        }
+    }
+
+    /// Requests a second answered on path `p`.
+    pub fn answered_on(&self, p: usize) -> f64 {
+        self.paths.get(p).map_or(0.0, |x| x.1)
+    }
+
+    /// One request through `net` (the network this state is of): its
+    /// latency in seconds, or None when a tier turned it away. Draws a
+    /// path by share, then at each tier whether it is let in (the blocking
+    /// probability), the state it finds, its wait for `n − c + 1`
+    /// departures at rate `c·μ` and its service.
+    pub fn sample(&self, net: &Network, rng: &mut RngStream) -> Option<f64> {
+        let mut pick = rng.uniform();
+        let mut chosen = net.paths.len().checked_sub(1)?;
+        for (i, &(share, _)) in self.paths.iter().enumerate() {
+            if pick < share {
+                chosen = i;
+                break;
+            }
+            pick -= share;
+        }
+        let path = net.paths.get(chosen)?;
+        let mut latency = path.fixed_s;
+        for &t in &path.tiers {
+            let (tier, queue, found) = (net.tiers.get(t)?, self.queues.get(t)?, self.found.get(t)?);
+            if rng.uniform() < queue.blocking() {
+                return None;
+            }
+            // The state it finds, given that it got in.
+            let accepted = found.last().copied().unwrap_or(1.0);
+            let u = rng.uniform() * accepted;
+            let n = found.partition_point(|&c| c <= u) as u32;
+            let c = tier.servers.max(1);
+            if n >= c {
+                latency += erlang(rng, n - c + 1, f64::from(c) / tier.service_s);
+            }
+            latency += -tier.service_s * libm::log(1.0 - rng.uniform());
+        }
+        Some(latency)
+    }
+}
+
+/// A draw of the time for `m` events of a Poisson process at `rate`: the
+/// sum of `m` exponentials, or for large `m` its normal approximation
+/// (mean m/rate, variance m/rate²), which is within a percent in the
+/// quantiles that matter here once m exceeds a few dozen.
+fn erlang(rng: &mut RngStream, m: u32, rate: f64) -> f64 {
+    if m <= 32 {
+        (0..m).map(|_| -libm::log(1.0 - rng.uniform()) / rate).sum()
+    } else {
+        let (u1, u2) = (1.0 - rng.uniform(), rng.uniform());
+        let z = libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * std::f64::consts::PI * u2);
+        let m = f64::from(m);
+        (m / rate + z * libm::sqrt(m) / rate).max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(servers: u32, service_s: f64, room: u32) -> Tier {
+        Tier {
+            servers,
+            service_s,
+            room,
+        }
+    }
+
+    #[test]
+    fn one_tier_is_its_queue() {
+        // M/M/1/2 with λ = 1, μ = 2: 1/7 turned away (see mmck).
+        let net = Network {
+            tiers: vec![tier(1, 0.5, 2)],
+            paths: vec![Path {
+                share: 1.0,
+                tiers: vec![0],
+                fixed_s: 0.0,
+            }],
+        };
+        let s = net.steady(1.0).expect("valid");
+        assert!((s.refused_share() - 1.0 / 7.0).abs() < 1e-12);
+        assert!((s.answered - 6.0 / 7.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn paths_split_the_traffic_and_blocking_thins_it() {
+        // 100 req/s; 30 % take a path through tier 0 only, 70 % through
+        // tier 0 then tier 1. Tier 0 has no room to queue and is big
+        // enough never to block (Erlang B with 1 000 servers at 10
+        // erlangs is 0); tier 1 is one server with no waiting room at
+        // 70 req/s × 10 ms = 0.7 erlang: Erlang B(1, 0.7) = 0.7 / 1.7.
+        let net = Network {
+            tiers: vec![tier(1_000, 0.1, 1_000), tier(1, 0.01, 1)],
+            paths: vec![
+                Path {
+                    share: 3.0,
+                    tiers: vec![0],
+                    fixed_s: 0.0,
+                },
+                Path {
+                    share: 7.0,
+                    tiers: vec![0, 1],
+                    fixed_s: 0.0,
+                },
+            ],
+        };
+        let s = net.steady(100.0).expect("valid");
+        assert!((s.offered[0] - 100.0).abs() < 1e-9);
+        assert!((s.offered[1] - 70.0).abs() < 1e-9);
+        let b = 0.7 / 1.7;
+        assert!((s.answered_on(1) - 70.0 * (1.0 - b)).abs() < 1e-9);
+        assert!((s.answered - (30.0 + 70.0 * (1.0 - b))).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sampled_latency_matches_the_mm1_sojourn() {
+        // M/M/1 (room enough never to fill) at ρ = 0.5, μ = 100/s: the
+        // sojourn is exponential with rate μ − λ = 50/s, so its median is
+        // ln 2 / 50 and its 95th percentile ln 20 / 50 (≈ 59.9 ms), plus
+        // the path's fixed 5 ms. 40 000 draws put the sample quantiles
+        // within a couple of per cent.
+        let net = Network {
+            tiers: vec![tier(1, 0.01, 10_000)],
+            paths: vec![Path {
+                share: 1.0,
+                tiers: vec![0],
+                fixed_s: 0.005,
+            }],
+        };
+        let s = net.steady(50.0).expect("valid");
+        let mut rng = RngStream::new(3, "aggregate.test");
+        let mut draws: Vec<f64> = (0..40_000)
+            .map(|_| s.sample(&net, &mut rng).expect("never full"))
+            .collect();
+        draws.sort_by(f64::total_cmp);
+        let q = |p: f64| draws[(p * draws.len() as f64) as usize];
+        let p50 = 0.005 + libm::log(2.0) / 50.0;
+        let p95 = 0.005 + libm::log(20.0) / 50.0;
+        assert!((q(0.5) / p50 - 1.0).abs() < 0.03, "{} vs {p50}", q(0.5));
+        assert!((q(0.95) / p95 - 1.0).abs() < 0.03, "{} vs {p95}", q(0.95));
+    }
+
+    #[test]
+    fn the_normal_approximation_keeps_the_erlang_mean_and_spread() {
+        // Erlang(100, 10/s): mean 10 s, standard deviation 1 s.
+        let mut rng = RngStream::new(5, "aggregate.erlang");
+        let draws: Vec<f64> = (0..20_000).map(|_| erlang(&mut rng, 100, 10.0)).collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+        assert!((mean - 10.0).abs() < 0.05, "{mean}");
+        assert!((var.sqrt() - 1.0).abs() < 0.05, "{var}");
+    }
+}
