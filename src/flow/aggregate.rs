@@ -2,12 +2,12 @@
 //! too heavy to simulate one request at a time (10^5 req/s for minutes).
 //!
 //! A [`Network`] is a set of tiers, each an M/M/c/K queue
-//! ([`crate::parts::mmck`]): `servers` serving one request each with an
-//! exponential time of mean `service_s`, and `room` requests in all
-//! (serving and waiting). Traffic takes [`Path`]s: a share of the requests
-//! goes through a list of tiers in order, plus a fixed latency (network,
-//! an edge cache). A request turned away by a full tier fails there and
-//! goes no further.
+//! ([`crate::parts::mmck`]): `servers` serving one request each, and
+//! `room` requests in all (serving and waiting). Traffic takes [`Path`]s:
+//! a share of the requests visits a list of tiers in order, needing an
+//! exponential service time of its own mean at each, plus a fixed latency
+//! (network, an edge cache). A request turned away by a full tier fails
+//! there and goes no further.
 //!
 //! **Assumptions**, each a known approximation:
 //! - steady state: each tier is at its stationary distribution for the
@@ -15,6 +15,10 @@
 //!   queues settle within a step, which holds while they are not
 //!   saturated: a saturated tier's queue is full within `room ÷ excess`
 //!   seconds);
+//! - one service rate per tier: when paths need different mean times at a
+//!   tier, its queue is solved with their traffic-weighted mean, and each
+//!   request is then served for its own path's mean (exact for the
+//!   throughput and the utilisation, approximate for the waits);
 //! - Poisson arrivals at every tier (Jackson's theorem makes this exact
 //!   for open networks of exponential servers without blocking; with
 //!   blocking it is the usual decomposition approximation);
@@ -24,6 +28,12 @@
 //! - a tier's arrival rate is the traffic of every path through it thinned
 //!   by the blocking of the tiers before it on that path, found by
 //!   fixed-point iteration.
+//!
+//! **Checked** against the request-by-request run of the same system
+//! (`the_aggregate_model_agrees_with_the_request_by_request_run` in the
+//! flow tests): throughput within 2 %, refused share within 1 point and
+//! p95 within 10 % with tiers up to about 60 % busy; above about 75 %
+//! busy, with service times of mixed lengths, its tail is optimistic.
 //!
 //! Latency quantiles come from sampling: [`Steady::sample`] draws one
 //! request's path, its waits (from the state an arrival finds) and its
@@ -37,8 +47,6 @@ use crate::parts::mmck::MmcK;
 pub struct Tier {
     /// Servers (slots), at least one.
     pub servers: u32,
-    /// Mean service time, seconds (exponential).
-    pub service_s: f64,
     /// Requests it holds at most, serving and waiting (at least `servers`).
     pub room: u32,
 }
@@ -49,8 +57,9 @@ pub struct Path {
     /// Its share of the requests (shares need not sum to 1: they are
     /// normalised).
     pub share: f64,
-    /// Indices into [`Network::tiers`].
-    pub tiers: Vec<usize>,
+    /// The tiers it visits in order ([`Network::tiers`] indices), each
+    /// with the mean service time (seconds, exponential) it needs there.
+    pub visits: Vec<(usize, f64)>,
     /// Latency added to every request on it, seconds.
     pub fixed_s: f64,
 }
@@ -102,23 +111,33 @@ impl Network {
                 }
             })
             .collect();
-        let queue = |t: &Tier, rate: f64| MmcK::new(rate, 1.0 / t.service_s, t.servers, t.room);
-        let mut blocking = vec![0.0_f64; self.tiers.len()];
-        let mut offered = vec![0.0_f64; self.tiers.len()];
+        let n = self.tiers.len();
+        let mut blocking = vec![0.0_f64; n];
+        let mut offered = vec![0.0_f64; n];
+        // Σ rate × service time at each tier: its offered work.
+        let mut work = vec![0.0_f64; n];
+        let queue = |t: &Tier, rate: f64, work: f64| {
+            // The traffic-weighted mean service time; with no traffic any
+            // positive rate will do.
+            let mean = if rate > 0.0 { work / rate } else { 1.0 };
+            MmcK::new(rate, 1.0 / mean, t.servers, t.room)
+        };
         for _ in 0..ROUNDS {
             offered.iter_mut().for_each(|o| *o = 0.0);
+            work.iter_mut().for_each(|w| *w = 0.0);
             for (path, share) in self.paths.iter().zip(&shares) {
                 let mut rate = lambda * share;
-                for &t in &path.tiers {
-                    if let Some(o) = offered.get_mut(t) {
-                        *o += rate;
+                for &(t, service_s) in &path.visits {
+                    if t < n {
+                        offered[t] += rate;
+                        work[t] += rate * service_s;
                         rate *= 1.0 - blocking[t];
                     }
                 }
             }
             let mut change = 0.0_f64;
             for (t, tier) in self.tiers.iter().enumerate() {
-                let b = queue(tier, offered[t])?.blocking();
+                let b = queue(tier, offered[t], work[t])?.blocking();
                 change = change.max((b - blocking[t]).abs());
                 blocking[t] = b;
             }
@@ -126,11 +145,8 @@ impl Network {
                 break;
             }
         }
-        let queues = self
-            .tiers
-            .iter()
-            .zip(&offered)
-            .map(|(tier, &rate)| queue(tier, rate))
+        let queues = (0..n)
+            .map(|t| queue(&self.tiers[t], offered[t], work[t]))
             .collect::<Option<Vec<MmcK>>>()?;
         let paths: Vec<(f64, f64)> = self
             .paths
@@ -138,9 +154,9 @@ impl Network {
             .zip(&shares)
             .map(|(path, &share)| {
                 let through: f64 = path
-                    .tiers
+                    .visits
                     .iter()
-                    .map(|&t| 1.0 - queues.get(t).map_or(0.0, MmcK::blocking))
+                    .map(|&(t, _)| 1.0 - queues.get(t).map_or(0.0, MmcK::blocking))
                     .product();
                 (share, lambda * share * through)
             })
@@ -202,7 +218,7 @@ impl Steady {
         }
         let path = net.paths.get(chosen)?;
         let mut latency = path.fixed_s;
-        for &t in &path.tiers {
+        for &(t, service_s) in &path.visits {
             let (tier, queue, found) = (net.tiers.get(t)?, self.queues.get(t)?, self.found.get(t)?);
             if rng.uniform() < queue.blocking() {
                 return None;
@@ -213,9 +229,9 @@ impl Steady {
             let n = found.partition_point(|&c| c <= u) as u32;
             let c = tier.servers.max(1);
             if n >= c {
-                latency += erlang(rng, n - c + 1, f64::from(c) / tier.service_s);
+                latency += erlang(rng, n - c + 1, f64::from(c) * queue.service_rate());
             }
-            latency += -tier.service_s * libm::log(1.0 - rng.uniform());
+            latency += -service_s * libm::log(1.0 - rng.uniform());
         }
         Some(latency)
     }
@@ -240,22 +256,18 @@ fn erlang(rng: &mut RngStream, m: u32, rate: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn tier(servers: u32, service_s: f64, room: u32) -> Tier {
-        Tier {
-            servers,
-            service_s,
-            room,
-        }
+    fn tier(servers: u32, room: u32) -> Tier {
+        Tier { servers, room }
     }
 
     #[test]
     fn one_tier_is_its_queue() {
         // M/M/1/2 with λ = 1, μ = 2: 1/7 turned away (see mmck).
         let net = Network {
-            tiers: vec![tier(1, 0.5, 2)],
+            tiers: vec![tier(1, 2)],
             paths: vec![Path {
                 share: 1.0,
-                tiers: vec![0],
+                visits: vec![(0, 0.5)],
                 fixed_s: 0.0,
             }],
         };
@@ -272,16 +284,16 @@ mod tests {
         // erlangs is 0); tier 1 is one server with no waiting room at
         // 70 req/s × 10 ms = 0.7 erlang: Erlang B(1, 0.7) = 0.7 / 1.7.
         let net = Network {
-            tiers: vec![tier(1_000, 0.1, 1_000), tier(1, 0.01, 1)],
+            tiers: vec![tier(1_000, 1_000), tier(1, 1)],
             paths: vec![
                 Path {
                     share: 3.0,
-                    tiers: vec![0],
+                    visits: vec![(0, 0.1)],
                     fixed_s: 0.0,
                 },
                 Path {
                     share: 7.0,
-                    tiers: vec![0, 1],
+                    visits: vec![(0, 0.1), (1, 0.01)],
                     fixed_s: 0.0,
                 },
             ],
@@ -302,10 +314,10 @@ mod tests {
         // the path's fixed 5 ms. 40 000 draws put the sample quantiles
         // within a couple of per cent.
         let net = Network {
-            tiers: vec![tier(1, 0.01, 10_000)],
+            tiers: vec![tier(1, 10_000)],
             paths: vec![Path {
                 share: 1.0,
-                tiers: vec![0],
+                visits: vec![(0, 0.01)],
                 fixed_s: 0.005,
             }],
         };

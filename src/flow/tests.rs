@@ -2247,3 +2247,122 @@ fn a_cache_serving_stale_on_error_answers_reads_the_database_fails() {
     let (reads, _, served) = run(Some(SECOND));
     assert_eq!((reads.completed, served), (85, 10));
 }
+
+/// The aggregate model ([`super::aggregate`]) and the request-by-request
+/// run of the same system: Poisson arrivals, 70 % of them a static page
+/// (1 ms of app work) and 30 % a dynamic one (8 ms of app work, then a
+/// 4 ms database query), all exponential; an async app of `instances` ×
+/// `slots` with a queue of 20 per instance (least connections), and a
+/// database of 16 slots with a queue of 500. Returns (throughput/s,
+/// refused %, p95 s) for the run and for the model.
+fn aggregate_and_flow(rate: f64, instances: u32, slots: u32) -> ([f64; 3], [f64; 3]) {
+    use super::aggregate::{Network, Path, Tier};
+    const RUN_S: u64 = 300;
+    let mut app = Service::new(slots, 20, false, vec![]);
+    app.instances = instances;
+    app.balance = Policy::LeastConnections;
+    app.handlers = vec![
+        Handler {
+            routes: vec![0],
+            steps: vec![Step::Work(Dist::exponential(0.001))],
+        },
+        Handler {
+            routes: vec![1],
+            steps: vec![
+                Step::Work(Dist::exponential(0.008)),
+                call(1, CallPolicy::plain()),
+            ],
+        },
+    ];
+    let db = Service::new(16, 500, true, vec![Step::Work(Dist::exponential(0.004))]);
+    let topo = Topology {
+        stages: vec![
+            stage("app", StageKind::Service(app)),
+            stage("db", StageKind::Service(db)),
+        ],
+        routes: vec![Route::new("static", 0), Route::new("dynamic", 0)],
+        sources: vec![Source::Open {
+            shape: RateShape::Flat(rate),
+            poisson: true,
+            routes: vec![(0, 0.7), (1, 0.3)],
+            objects: None,
+            clients: 0,
+        }],
+        faults: vec![],
+    };
+    let mut sim = Sim::new(&topo, 7, RUN_S * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
+    sim.run();
+    let (s, d) = (sim.route(0).clone(), sim.route(1).clone());
+    let mut latency = sim.route_latency(0).clone();
+    latency.merge(sim.route_latency(1));
+    let ended = (s.completed + s.failed + s.rejected + d.completed + d.failed + d.rejected) as f64;
+    let refused = (s.failed + s.rejected + d.failed + d.rejected) as f64;
+    let flow = [
+        (s.completed + d.completed) as f64 / RUN_S as f64,
+        100.0 * refused / ended,
+        latency.quantile(0.95) / 1e9,
+    ];
+    // The model: the app's instances pooled into one queue (least
+    // connections keeps them about equally loaded), the database as it is.
+    let net = Network {
+        tiers: vec![
+            Tier {
+                servers: instances * slots,
+                room: instances * (slots + 20),
+            },
+            Tier {
+                servers: 16,
+                room: 516,
+            },
+        ],
+        paths: vec![
+            Path {
+                share: 0.7,
+                visits: vec![(0, 0.001)],
+                fixed_s: 0.0,
+            },
+            Path {
+                share: 0.3,
+                visits: vec![(0, 0.008), (1, 0.004)],
+                fixed_s: 0.0,
+            },
+        ],
+    };
+    let steady = net
+        .steady(rate)
+        .unwrap_or_else(|| panic!("a usable network"));
+    let mut rng = crate::engine::RngStream::new(7, "aggregate.sample");
+    let mut draws: Vec<f64> = (0..50_000)
+        .filter_map(|_| steady.sample(&net, &mut rng))
+        .collect();
+    draws.sort_by(f64::total_cmp);
+    let p95 = draws[(0.95 * draws.len() as f64) as usize];
+    let model = [steady.answered, 100.0 * steady.refused_share(), p95];
+    (flow, model)
+}
+
+#[test]
+fn the_aggregate_model_agrees_with_the_request_by_request_run() {
+    // The million-users bar: throughput within 2 %, refused share within
+    // 1 point, p95 within 10 %. The app does 1 000 × (0.7 × 1 + 0.3 × 8)
+    // ms = 3.1 slot-seconds of work a second: on 2 × 8 slots it is 19 %
+    // busy, on one instance of 5 slots 62 %.
+    for (instances, slots) in [(2, 8), (1, 5)] {
+        let (flow, model) = aggregate_and_flow(1_000.0, instances, slots);
+        let case = format!("{instances} × {slots} slots: run {flow:?}, model {model:?}");
+        assert!(
+            (model[0] / flow[0] - 1.0).abs() < 0.02,
+            "throughput, {case}"
+        );
+        assert!((model[1] - flow[1]).abs() < 1.0, "refused, {case}");
+        assert!((model[2] / flow[2] - 1.0).abs() < 0.10, "p95, {case}");
+    }
+    // Its known limit: at 78 % busy (4 slots) the mix of 1 ms and 8 ms
+    // jobs queues worse than the exponential service of the same mean the
+    // model assumes (measured: p95 25.0 ms in the run, 22.2 ms in the
+    // model), so the model is optimistic there. A model built on it must
+    // stay below that load or say so.
+    let (flow, model) = aggregate_and_flow(1_000.0, 1, 4);
+    assert!(model[2] < flow[2], "run {flow:?}, model {model:?}");
+    assert!((model[0] / flow[0] - 1.0).abs() < 0.02);
+}

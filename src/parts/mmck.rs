@@ -66,6 +66,11 @@ impl MmcK {
         Some(Self { lambda, mu, c, p })
     }
 
+    /// One server's service rate, μ a second.
+    pub fn service_rate(&self) -> f64 {
+        self.mu
+    }
+
     /// Requests it holds at most (`k`).
     pub fn room(&self) -> u32 {
         self.p.len().saturating_sub(1) as u32
