@@ -1,9 +1,9 @@
 //! The db-crash-at-peak lessons, asserted on numbers.
 //!
 //! Independent facts used below (the model's documented constants and the
-//! data file's defaults): 100 requests a second (Poisson) for 240 s, 20 %
-//! of them writes; the primary dies at 60 s; detection 10 s, promotion
-//! 20 s; a manual recovery of 2 min; replication lag 1 s; each request
+//! data file's defaults): 50 requests a second (Poisson) for 120 s, 20 %
+//! of them writes; the primary dies at 30 s; detection 10 s, promotion
+//! 20 s; a manual recovery of 1 min; replication lag 1 s; each request
 //! does 1 ms of app work and a query of 2 ms on average (exponential);
 //! a synchronous write waits a 2 ms round trip for the replica.
 
@@ -12,12 +12,12 @@ use common::{claim, metric, outcome, run, series};
 use prodsim::engine::RunResult;
 
 const ID: &str = "db-crash-at-peak";
-const RUN_S: f64 = 240.0;
-const CRASH_S: f64 = 60.0;
+const RUN_S: f64 = 120.0;
+const CRASH_S: f64 = 30.0;
 const DETECT_S: f64 = 10.0;
 const PROMOTE_S: f64 = 20.0;
-const MANUAL_S: f64 = 120.0;
-const RPS: f64 = 100.0;
+const MANUAL_S: f64 = 60.0;
+const RPS: f64 = 50.0;
 const WRITE_SHARE: f64 = 0.2;
 const LAG_S: f64 = 1.0;
 
@@ -58,12 +58,12 @@ fn without_failover_everything_waits_for_the_manual_recovery() {
     let out = preset("bad", &[]);
     assert!(near(metric(&out, "write_unavailable_s"), MANUAL_S, 1e-6));
     // Reads and writes both go to the primary: each is answered for the
-    // 240 − 120 s it is up, half the run. A Poisson count of ~4 800 writes
-    // has a standard deviation of ~1.5 % of itself; allow 2 points.
+    // 120 − 60 s it is up, half the run. A Poisson count of ~1 200 writes
+    // has a standard deviation of ~3 % of itself; allow 3 points.
     let up = (RUN_S - MANUAL_S) / RUN_S * 100.0;
     for m in ["read_success_pct", "write_success_pct"] {
         let v = metric(&out, m);
-        assert!(near(v, up, 2.0), "{m} {v} vs {up}");
+        assert!(near(v, up, 3.0), "{m} {v} vs {up}");
     }
     // It comes back with its own disk: nothing acknowledged is lost.
     assert_eq!(metric(&out, "lost_writes"), 0.0);
@@ -84,12 +84,13 @@ fn failover_still_stops_writes_for_detection_plus_promotion() {
     let out = preset("failover", &[]);
     let gap = DETECT_S + PROMOTE_S;
     assert!(near(metric(&out, "write_unavailable_s"), gap, 1e-6));
-    // 30 s of 240 without answers: 87.5 % of reads and of writes.
+    // 30 s of 120 without answers: 75 % of reads and of writes (a
+    // Poisson count of ~1 200 writes: allow 3 points).
     let up = (RUN_S - gap) / RUN_S * 100.0;
-    assert!(near(up, 87.5, 1e-9));
+    assert!(near(up, 75.0, 1e-9));
     for m in ["read_success_pct", "write_success_pct"] {
         let v = metric(&out, m);
-        assert!(near(v, up, 1.5), "{m} {v} vs {up}");
+        assert!(near(v, up, 3.0), "{m} {v} vs {up}");
     }
     // Reads are refused too: without read-only mode they go to the dead
     // primary.
@@ -102,12 +103,12 @@ fn failover_still_stops_writes_for_detection_plus_promotion() {
 fn async_replication_loses_about_rate_times_share_times_lag() {
     claim("db-crash-at-peak/async-loses-acknowledged-writes");
     // The writes acknowledged in the last `lag` before the crash had not
-    // reached the replica: a Poisson count of mean 100 × 0.2 × 1 s = 20
-    // (standard deviation √20 ≈ 4.5). Over 20 seeds the total is Poisson
+    // reached the replica: a Poisson count of mean 50 × 0.2 × 1 s = 10
+    // (standard deviation √10 ≈ 3.2). Over 40 seeds the total is Poisson
     // with mean 400 and deviation 20: within ±15 % is 3 deviations.
     let expected = RPS * WRITE_SHARE * LAG_S;
-    assert!(near(expected, 20.0, 1e-9));
-    let seeds = 20;
+    assert!(near(expected, 10.0, 1e-9));
+    let seeds = 40;
     let total: f64 = (1..=seeds)
         .map(|seed| metric(&run(ID, Some("failover"), &[], seed, RUN_S), "lost_writes"))
         .sum();
@@ -143,6 +144,13 @@ fn sync_replication_loses_nothing_and_costs_a_round_trip_per_write() {
         "{synchronous}"
     );
     assert!(near(synchronous - asynchronous, 2.0, 0.1));
+    // With the crash, the writes before it pay the round trip and those
+    // after the failover do not: the median falls between the two.
+    let mixed = metric(&preset("sync", &[]), "write_p50_ms");
+    assert!(
+        mixed > median + 0.1 && mixed < median + 2.0 - 0.1,
+        "{mixed}"
+    );
 }
 
 #[test]
@@ -150,14 +158,15 @@ fn read_only_mode_keeps_reads_on_the_replica_until_it_is_promoted() {
     claim("db-crash-at-peak/read-only-keeps-reads");
     let out = preset("read_only", &[]);
     // Writes are refused for the same 30 s; reads fail only while the
-    // replica is promoted, 20 s of 240: 1 − 20/240 ≈ 91.7 %.
+    // replica is promoted, 20 s of 120: 1 − 20/120 ≈ 83.3 % (a Poisson
+    // count of ~4 800 reads: allow 2 points).
     let writes = metric(&out, "write_success_pct");
-    assert!(near(writes, 87.5, 1.5), "{writes}");
+    assert!(near(writes, 75.0, 3.0), "{writes}");
     assert!(outcome(&out, "read_only") > 0);
     assert_eq!(outcome(&out, "down"), 0);
     let reads = metric(&out, "read_success_pct");
     let want = (1.0 - PROMOTE_S / RUN_S) * 100.0;
-    assert!(near(reads, want, 1.0), "{reads} vs {want}");
+    assert!(near(reads, want, 2.0), "{reads} vs {want}");
     // During detection every read is answered, during promotion none.
     assert_eq!(
         reads_answered_between(&out, CRASH_S, CRASH_S + DETECT_S),
@@ -187,10 +196,10 @@ fn a_cache_serving_stale_answers_most_reads_through_the_failover() {
     // was read at least once before (the cache holds all 10 000 objects
     // and serves copies up to 1 200 s past their TTL). Reads of object k
     // come with probability p_k = (1/k) / H (Zipf, s = 1, H the 10 000th
-    // harmonic number); by the promotion's start 70 s × 80 reads/s = 5 600
+    // harmonic number); by the promotion's start 40 s × 40 reads/s = 1 600
     // reads have been answered, so a read is answered with probability
-    // Σ p_k (1 − (1 − p_k)^5 600) ≈ 0.76, and over the whole failover
-    // (10 + 20 × 0.76) ÷ 30 ≈ 0.84.
+    // Σ p_k (1 − (1 − p_k)^1 600) ≈ 0.64, and over the whole failover
+    // (10 + 20 × 0.64) ÷ 30 ≈ 0.76.
     let h: f64 = (1..=10_000).map(|k| 1.0 / k as f64).sum();
     let reads_before = (CRASH_S + DETECT_S) * RPS * (1.0 - WRITE_SHARE);
     let covered: f64 = (1..=10_000)
@@ -199,21 +208,21 @@ fn a_cache_serving_stale_answers_most_reads_through_the_failover() {
             p * (1.0 - (1.0 - p).powf(reads_before))
         })
         .sum();
-    assert!(near(covered, 0.76, 0.01), "{covered}");
+    assert!(near(covered, 0.64, 0.01), "{covered}");
     let promoting = (gap.0 + DETECT_S, gap.1);
     let during_promotion = reads_answered_between(&good, promoting.0, promoting.1);
     assert!(
-        near(during_promotion, covered, 0.03),
+        near(during_promotion, covered, 0.05),
         "{during_promotion} vs {covered}"
     );
     let want = (DETECT_S + PROMOTE_S * covered) / (DETECT_S + PROMOTE_S);
-    assert!(near(with_cache, want, 0.03), "{with_cache} vs {want}");
+    assert!(near(with_cache, want, 0.04), "{with_cache} vs {want}");
     // The page's metric says the same, over whole seconds.
     let shown = metric(&good, "outage_read_success_pct") / 100.0;
-    assert!(near(shown, want, 0.03), "{shown} vs {want}");
+    assert!(near(shown, want, 0.04), "{shown} vs {want}");
     let shown = metric(&read_only, "outage_read_success_pct") / 100.0;
     assert!(near(shown, 1.0 / 3.0, 0.02), "{shown}");
-    assert!(with_cache > 0.8);
+    assert!(with_cache > 0.7);
     // The price: reads answered from expired copies, which may miss the
     // writes made since they were cached.
     let stale = metric(&good, "stale_reads");
@@ -233,9 +242,9 @@ fn the_ttl_decides_how_many_answers_are_stale_not_how_many_are_answered() {
     claim("db-crash-at-peak/ttl-trades-fresh-for-stale");
     // Whatever the TTL, an object read before is answered during the
     // promotion (fresh, or stale within 1 200 s): the same reads succeed.
-    // A 600 s TTL outlasts the whole 90 s until the promotion ends, so no
+    // A 600 s TTL outlasts the whole 60 s until the promotion ends, so no
     // copy has expired and nothing is stale; 5 s makes most copies stale.
-    let runs: Vec<RunResult> = ["5", "60", "600"]
+    let runs: Vec<RunResult> = ["5", "30", "600"]
         .iter()
         .map(|ttl| preset("good", &[("cache_ttl_s", ttl)]))
         .collect();
@@ -269,7 +278,7 @@ fn longer_detection_keeps_reads_flowing_and_writes_refused_longer() {
 #[test]
 fn predict_three_times_the_lag_loses_three_times_the_writes() {
     claim("db-crash-at-peak/predict");
-    // 100 × 0.2 × 3 s = 60 writes on their way (Poisson, deviation ≈ 7.7:
+    // 50 × 0.2 × 3 s = 30 writes on their way (Poisson, deviation ≈ 5.5:
     // allow 3 deviations for the one seed).
     let expected = RPS * WRITE_SHARE * 3.0;
     let out = common::run_predict(ID, 42, RUN_S);
