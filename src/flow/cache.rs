@@ -204,8 +204,14 @@ impl Cache {
     /// The origin failed to answer a read of `key` at `now`: whether the
     /// cache answers it instead, from an entry fresh or expired less than
     /// the grace period ago (counted in [`stale_served`](Self::stale_served)).
+    /// Never, in a cache not built [`keeping_stale`](Self::keeping_stale).
     /// Recency is not touched: an answer for a failure is not a use.
     pub fn serve_stale(&mut self, key: u64, now: SimTime) -> bool {
+        if self.stale_grace == 0 {
+            // Not built to serve on error: a failure stays a failure, even
+            // when another request has just filled the entry.
+            return false;
+        }
         let slot = self.slot_of(key);
         let usable = self
             .nodes
@@ -453,6 +459,10 @@ mod tests {
         let mut cache = Cache::new(4, Some(SECOND), 10);
         cache.insert(1, 0);
         assert!(!cache.serve_stale(1, SECOND));
+        // Not even from a fresh entry: without the option nothing answers
+        // for a failure.
+        cache.insert(2, SECOND);
+        assert!(!cache.serve_stale(2, SECOND));
         assert_eq!(cache.stale_served(), 0);
     }
 
