@@ -2346,8 +2346,14 @@ fn the_aggregate_model_agrees_with_the_request_by_request_run() {
     // The million-users bar: throughput within 2 %, refused share within
     // 1 point, p95 within 10 %. The app does 1 000 × (0.7 × 1 + 0.3 × 8)
     // ms = 3.1 slot-seconds of work a second: on 2 × 8 slots it is 19 %
-    // busy, on one instance of 5 slots 62 %.
-    for (instances, slots) in [(2, 8), (1, 5)] {
+    // busy, on one instance of 5 slots 62 %, of 4 slots 78 %. (The mix of
+    // 1 ms and 8 ms jobs queues worse than one exponential of mean 3.1 ms:
+    // without the Allen–Cunneen factor, 2.07 here, the model's p95 at 78 %
+    // was 11 % low.)
+    // Two instances of 2 slots (78 % busy, each with its own queue behind
+    // least connections) come within the bar too, although the model
+    // pools them into one queue.
+    for (instances, slots) in [(2, 8), (1, 5), (1, 4), (2, 2)] {
         let (flow, model) = aggregate_and_flow(1_000.0, instances, slots);
         let case = format!("{instances} × {slots} slots: run {flow:?}, model {model:?}");
         assert!(
@@ -2357,12 +2363,14 @@ fn the_aggregate_model_agrees_with_the_request_by_request_run() {
         assert!((model[1] - flow[1]).abs() < 1.0, "refused, {case}");
         assert!((model[2] / flow[2] - 1.0).abs() < 0.10, "p95, {case}");
     }
-    // Its known limit: at 78 % busy (4 slots) the mix of 1 ms and 8 ms
-    // jobs queues worse than the exponential service of the same mean the
-    // model assumes (measured: p95 25.0 ms in the run, 22.2 ms in the
-    // model), so the model is optimistic there. A model built on it must
-    // stay below that load or say so.
-    let (flow, model) = aggregate_and_flow(1_000.0, 1, 4);
-    assert!(model[2] < flow[2], "run {flow:?}, model {model:?}");
-    assert!((model[0] / flow[0] - 1.0).abs() < 0.02);
+    // Its known limit is overload: on 3 slots (103 % busy) the async
+    // app's jobs queue again for a slot after their reply and some are
+    // turned away then, with their work done, which the model does not
+    // know: it overstates the throughput (measured 939 against 904 a
+    // second) and understates the refusals.
+    let (flow, model) = aggregate_and_flow(1_000.0, 1, 3);
+    assert!(
+        model[0] > flow[0] && model[1] < flow[1],
+        "run {flow:?}, model {model:?}"
+    );
 }
