@@ -1050,13 +1050,16 @@ mod tests {
             everything.iter().map(|(_, l)| l.len()).sum::<usize>(),
             all.len()
         );
-        // Case does not matter; both scenarios about buckets match.
+        // Case does not matter; every scenario with a token bucket matches.
         let mut bucket: Vec<&str> = filter_catalogue(&all, "Token BUCKET", lesson)
             .iter()
             .flat_map(|(_, l)| l.iter().map(|c| c.id.as_str()))
             .collect();
         bucket.sort_unstable();
-        assert_eq!(bucket, ["rate-limiting", "third-party-rate-limits"]);
+        assert_eq!(
+            bucket,
+            ["million-users", "rate-limiting", "third-party-rate-limits"]
+        );
         assert!(filter_catalogue(&all, "postgres", lesson)
             .iter()
             .any(|(_, l)| l.iter().any(|s| s.id == "connection-pool")));

@@ -43,7 +43,8 @@
 //! request's path, its waits (from the state an arrival finds) and its
 //! service times, with a named random stream, so a run is repeatable.
 
-use crate::engine::RngStream;
+use crate::engine::time::{secs, SimTime, SECOND};
+use crate::engine::{Recorder, RngStream};
 use crate::parts::mmck::MmcK;
 
 /// A pool of identical servers in front of which requests queue.
@@ -239,9 +240,34 @@ impl Steady {
     /// probability), the state it finds, its wait for `n − c + 1`
     /// departures at rate `c·μ` and its service.
     pub fn sample(&self, net: &Network, rng: &mut RngStream) -> Option<f64> {
+        let shares: Vec<f64> = self.paths.iter().map(|p| p.0).collect();
+        self.draw(net, rng, &shares, true)
+    }
+
+    /// One *answered* request through `net`: its latency in seconds, drawn
+    /// given that no tier turned it away (its path in proportion to the
+    /// requests answered on each, then at each tier the state an accepted
+    /// arrival finds). None only when nothing is answered.
+    pub fn sample_answered(&self, net: &Network, rng: &mut RngStream) -> Option<f64> {
+        if self.answered <= 0.0 {
+            return None;
+        }
+        let shares: Vec<f64> = self.paths.iter().map(|p| p.1 / self.answered).collect();
+        self.draw(net, rng, &shares, false)
+    }
+
+    /// A path drawn by `shares`, then its tiers; with `may_refuse` each
+    /// tier turns the request away with its blocking probability.
+    fn draw(
+        &self,
+        net: &Network,
+        rng: &mut RngStream,
+        shares: &[f64],
+        may_refuse: bool,
+    ) -> Option<f64> {
         let mut pick = rng.uniform();
         let mut chosen = net.paths.len().checked_sub(1)?;
-        for (i, &(share, _)) in self.paths.iter().enumerate() {
+        for (i, &share) in shares.iter().enumerate() {
             if pick < share {
                 chosen = i;
                 break;
@@ -252,7 +278,7 @@ impl Steady {
         let mut latency = path.fixed_s;
         for &(t, service_s) in &path.visits {
             let (tier, queue, found) = (net.tiers.get(t)?, self.queues.get(t)?, self.found.get(t)?);
-            if rng.uniform() < queue.blocking() {
+            if may_refuse && rng.uniform() < queue.blocking() {
                 return None;
             }
             // The state it finds, given that it got in.
@@ -267,6 +293,88 @@ impl Steady {
             latency += -service_s * libm::log(1.0 - rng.uniform());
         }
         Some(latency)
+    }
+}
+
+/// Writes spans of steady traffic into a run's [`Recorder`], for models
+/// that step an aggregate network through time: each span's arrivals, its
+/// refusals (`queue_full`) and its answers, the answers spread over the
+/// span as `draws` sampled latencies that share the span's answered count.
+/// Counts are whole requests; the fractions carry over to the next span,
+/// so none is lost.
+#[derive(Debug)]
+pub struct SpanRecorder {
+    rng: RngStream,
+    draws: u32,
+    arrived_carry: f64,
+    refused_carry: f64,
+}
+
+/// What one span added.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SpanCounts {
+    /// Requests that arrived.
+    pub arrived: u64,
+    /// Of them, turned away by a full tier.
+    pub refused: u64,
+    /// Latencies drawn.
+    pub draws: u64,
+}
+
+impl SpanRecorder {
+    /// Latencies from `rng`, `draws` a span (at least one).
+    pub fn new(rng: RngStream, draws: u32) -> Self {
+        Self {
+            rng,
+            draws: draws.max(1),
+            arrived_carry: 0.0,
+            refused_carry: 0.0,
+        }
+    }
+
+    /// Records `[from, to)` at the steady state `s` of `net`.
+    pub fn record(
+        &mut self,
+        s: &Steady,
+        net: &Network,
+        rec: &mut Recorder,
+        from: SimTime,
+        to: SimTime,
+    ) -> SpanCounts {
+        let span = to.saturating_sub(from);
+        let expected = s.lambda.max(0.0) * span as f64 / SECOND as f64 + self.arrived_carry;
+        let arrived = expected.floor().max(0.0);
+        self.arrived_carry = expected - arrived;
+        let refusing = arrived * s.refused_share().clamp(0.0, 1.0) + self.refused_carry;
+        let refused = refusing.floor().clamp(0.0, arrived);
+        self.refused_carry = refusing - refused;
+        let (arrived, refused) = (arrived as u64, refused as u64);
+        let answered = arrived - refused;
+        let k = u64::from(self.draws).min(answered.max(1));
+        let mut counts = SpanCounts {
+            arrived,
+            refused,
+            draws: 0,
+        };
+        for i in 0..k {
+            // Draw i stands for the answers of the i-th k-th of the span.
+            let at = from + span * i / k;
+            let share = answered / k + u64::from(i < answered % k);
+            let refused_here = refused / k + u64::from(i < refused % k);
+            rec.arrivals(at, share + refused_here);
+            if refused_here > 0 {
+                rec.reject_many(at, "queue_full", refused_here);
+            }
+            if share > 0 {
+                if let Some(latency_s) = s.sample_answered(net, &mut self.rng) {
+                    rec.complete_many(at, secs(latency_s), share);
+                    counts.draws += 1;
+                } else {
+                    rec.reject_many(at, "queue_full", share);
+                }
+            }
+        }
+        counts
     }
 }
 
@@ -404,5 +512,42 @@ mod tests {
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
         assert!((mean - 10.0).abs() < 0.05, "{mean}");
         assert!((var.sqrt() - 1.0).abs() < 0.05, "{var}");
+    }
+
+    #[test]
+    fn spans_record_every_request_once_and_refuse_the_blocked_share() {
+        // M/M/1/2 at λ = 1.3, μ = 2 (ρ = 0.65) refuses ρ² ÷ (1 + ρ + ρ²)
+        // of its arrivals. 7 000 one-second spans: 9 100 arrivals, the
+        // fractions carried over, that share of them refused and the
+        // rest answered, each span's answers drawn from the answered state.
+        let net = Network {
+            tiers: vec![tier(1, 2)],
+            paths: vec![Path {
+                share: 1.0,
+                visits: vec![(0, 0.5)],
+                fixed_s: 0.0,
+            }],
+        };
+        let s = net.steady(1.3).expect("valid");
+        let rho: f64 = 0.65;
+        let refused_share = rho * rho / (1.0 + rho + rho * rho);
+        let end = 7_000 * SECOND;
+        let mut rec = Recorder::new(end);
+        let mut spans = SpanRecorder::new(RngStream::new(1, "aggregate.span"), 4);
+        let mut total = SpanCounts::default();
+        for i in 0..7_000 {
+            let c = spans.record(&s, &net, &mut rec, i * SECOND, (i + 1) * SECOND);
+            total.arrived += c.arrived;
+            total.refused += c.refused;
+        }
+        assert_eq!(total.arrived, 9_100);
+        let expected_refused = 9_100.0 * refused_share;
+        assert!((total.refused as f64 - expected_refused).abs() <= 1.0);
+        let out = rec.finish(0, vec![]);
+        let m = |k: &str| out.metric(k).unwrap_or(f64::NAN);
+        assert_eq!(m("requests"), 9_100.0);
+        assert_eq!(m("rejected"), total.refused as f64);
+        assert_eq!(m("completed"), (9_100 - total.refused) as f64);
+        assert_eq!(m("in_flight"), 0.0);
     }
 }

@@ -12,6 +12,7 @@ pub mod db_crash_at_peak;
 pub mod db_suddenly_slow;
 pub mod large_datasets;
 pub mod memory_leaks;
+pub mod million_users;
 pub mod rate_limiting;
 pub mod third_party_rate_limits;
 pub mod viral_spike;
@@ -207,6 +208,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting, flow),
     entry!("connection-pool", connection_pool, flow),
+    entry!("million-users", million_users, flow),
     entry!("db-crash-at-peak", db_crash_at_peak, flow),
     entry!("cascading-failures", cascading_failures, flow),
     entry!("viral-spike", viral_spike, flow),
