@@ -296,16 +296,54 @@ impl Steady {
     }
 }
 
+/// Quantile strata of [`Steady::latency_points`]: 5 % wide up to the 80th
+/// percentile, 1 % up to the 90th, 0.1 % beyond, so the tail that p95 and
+/// p99 read is finely resolved with few points.
+const STRATA: [(f64, f64, usize); 3] = [(0.0, 0.8, 16), (0.8, 0.9, 10), (0.9, 1.0, 100)];
+
+impl Steady {
+    /// The answered latencies (seconds) of this state of `net` as weighted
+    /// points: `draws` requests drawn with [`Steady::sample_answered`],
+    /// sorted, and each quantile stratum stood for by its middle draw with
+    /// the stratum's width as its weight (the weights sum to 1). Recording
+    /// the points instead of every draw keeps a step cheap while the
+    /// quantiles keep the precision of all the draws. Empty when nothing is
+    /// answered.
+    pub fn latency_points(
+        &self,
+        net: &Network,
+        rng: &mut RngStream,
+        draws: usize,
+    ) -> Vec<(f64, f64)> {
+        let mut d: Vec<f64> = (0..draws)
+            .filter_map(|_| self.sample_answered(net, rng))
+            .collect();
+        if d.is_empty() {
+            return vec![];
+        }
+        d.sort_by(f64::total_cmp);
+        let mut points = Vec::new();
+        for (lo, hi, n) in STRATA {
+            let width = (hi - lo) / n as f64;
+            for j in 0..n {
+                let mid = lo + width * (j as f64 + 0.5);
+                let i = ((mid * d.len() as f64) as usize).min(d.len() - 1);
+                points.push((d[i], width));
+            }
+        }
+        points
+    }
+}
+
 /// Writes spans of steady traffic into a run's [`Recorder`], for models
 /// that step an aggregate network through time: each span's arrivals, its
-/// refusals (`queue_full`) and its answers, the answers spread over the
-/// span as `draws` sampled latencies that share the span's answered count.
-/// Counts are whole requests; the fractions carry over to the next span,
-/// so none is lost.
-#[derive(Debug)]
+/// refusals (`queue_full`) and its answers, shared out over the span's
+/// weighted latency points ([`Steady::latency_points`]). A model passes
+/// the same points for every span of one steady state, so a chart of a
+/// steady state is flat rather than sampling noise. Counts are whole
+/// requests; the fractions carry over to the next span, so none is lost.
+#[derive(Debug, Default)]
 pub struct SpanRecorder {
-    rng: RngStream,
-    draws: u32,
     arrived_carry: f64,
     refused_carry: f64,
 }
@@ -317,26 +355,21 @@ pub struct SpanCounts {
     pub arrived: u64,
     /// Of them, turned away by a full tier.
     pub refused: u64,
-    /// Latencies drawn.
-    pub draws: u64,
 }
 
 impl SpanRecorder {
-    /// Latencies from `rng`, `draws` a span (at least one).
-    pub fn new(rng: RngStream, draws: u32) -> Self {
-        Self {
-            rng,
-            draws: draws.max(1),
-            arrived_carry: 0.0,
-            refused_carry: 0.0,
-        }
+    /// Nothing carried over yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Records `[from, to)` at the steady state `s` of `net`.
+    /// Records `[from, to)` at the steady state `s`, its answers taking
+    /// the latencies of `points` (seconds, weight) in proportion to their
+    /// weights (no points: every answer counts as 0 s).
     pub fn record(
         &mut self,
         s: &Steady,
-        net: &Network,
+        points: &[(f64, f64)],
         rec: &mut Recorder,
         from: SimTime,
         to: SimTime,
@@ -350,31 +383,32 @@ impl SpanRecorder {
         self.refused_carry = refusing - refused;
         let (arrived, refused) = (arrived as u64, refused as u64);
         let answered = arrived - refused;
-        let k = u64::from(self.draws).min(answered.max(1));
-        let mut counts = SpanCounts {
-            arrived,
-            refused,
-            draws: 0,
-        };
-        for i in 0..k {
-            // Draw i stands for the answers of the i-th k-th of the span.
-            let at = from + span * i / k;
-            let share = answered / k + u64::from(i < answered % k);
-            let refused_here = refused / k + u64::from(i < refused % k);
-            rec.arrivals(at, share + refused_here);
-            if refused_here > 0 {
-                rec.reject_many(at, "queue_full", refused_here);
+        rec.arrivals(from, arrived);
+        if refused > 0 {
+            rec.reject_many(from, "queue_full", refused);
+        }
+        let total: f64 = points.iter().map(|p| p.1.max(0.0)).sum();
+        if points.is_empty() || total <= 0.0 {
+            if answered > 0 {
+                rec.complete_many(from, 0, answered);
             }
-            if share > 0 {
-                if let Some(latency_s) = s.sample_answered(net, &mut self.rng) {
-                    rec.complete_many(at, secs(latency_s), share);
-                    counts.draws += 1;
-                } else {
-                    rec.reject_many(at, "queue_full", share);
+        } else {
+            // Cumulative rounding: point i gets the answers between the
+            // rounded running totals, so they add up to `answered`.
+            let (mut weight, mut given) = (0.0, 0u64);
+            let k = points.len() as u64;
+            for (i, &(latency_s, w)) in points.iter().enumerate() {
+                weight += w.max(0.0);
+                let upto = ((answered as f64 * weight / total).round() as u64).min(answered);
+                let upto = if i as u64 + 1 == k { answered } else { upto };
+                if upto > given {
+                    let at = from + span * i as u64 / k;
+                    rec.complete_many(at, secs(latency_s), upto - given);
+                    given = upto;
                 }
             }
         }
-        counts
+        SpanCounts { arrived, refused }
     }
 }
 
@@ -533,10 +567,14 @@ mod tests {
         let refused_share = rho * rho / (1.0 + rho + rho * rho);
         let end = 7_000 * SECOND;
         let mut rec = Recorder::new(end);
-        let mut spans = SpanRecorder::new(RngStream::new(1, "aggregate.span"), 4);
+        let mut spans = SpanRecorder::new();
+        let mut rng = RngStream::new(1, "aggregate.span");
+        let points = s.latency_points(&net, &mut rng, 1_000);
+        assert_eq!(points.len(), 126);
+        assert!((points.iter().map(|p| p.1).sum::<f64>() - 1.0).abs() < 1e-9);
         let mut total = SpanCounts::default();
         for i in 0..7_000 {
-            let c = spans.record(&s, &net, &mut rec, i * SECOND, (i + 1) * SECOND);
+            let c = spans.record(&s, &points, &mut rec, i * SECOND, (i + 1) * SECOND);
             total.arrived += c.arrived;
             total.refused += c.refused;
         }

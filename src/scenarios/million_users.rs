@@ -106,8 +106,9 @@ pub const CDN_PER_MILLION: f64 = 1.0;
 
 /// Length of one step of the aggregate run.
 const STEP: SimTime = SECOND;
-/// Latencies drawn per step (each stands for a share of its answers).
-const DRAWS_PER_STEP: u32 = 24;
+/// Latencies drawn per steady state; every step at that state shares out
+/// its answers over their quantile points.
+const DRAWS: usize = 4_096;
 
 /// The parameters, read once.
 #[derive(Clone, Debug)]
@@ -402,7 +403,8 @@ pub fn traffic_for(p: &Params) -> Result<Traffic, SpecError> {
 /// Steady states by the number of serving instances: the traffic is flat,
 /// so only the fleet changes them, and a run sees a handful of sizes.
 struct Steadies {
-    solved: Vec<(u32, Network, Steady)>,
+    solved: Vec<(u32, Network, Steady, Vec<(f64, f64)>)>,
+    rng: RngStream,
 }
 
 impl Steadies {
@@ -415,7 +417,8 @@ impl Steadies {
         let steady = net
             .steady(lambda)
             .ok_or_else(|| SpecError::Invalid("million-users: no usable tiers".into()))?;
-        self.solved.push((ready, net, steady));
+        let latencies = steady.latency_points(&net, &mut self.rng, DRAWS);
+        self.solved.push((ready, net, steady, latencies));
         Ok(self.solved.len() - 1)
     }
 }
@@ -442,8 +445,11 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
     let sync = hpa.sync.max(STEP);
     let mut scaler = Autoscaler::new(hpa);
     let mut fleet = Fleet::new(k.min_instances, secs(WARMUP_S));
-    let mut steadies = Steadies { solved: vec![] };
-    let mut spans = SpanRecorder::new(RngStream::new(cfg.seed, "latency"), DRAWS_PER_STEP);
+    let mut steadies = Steadies {
+        solved: vec![],
+        rng: RngStream::new(cfg.seed, "latency"),
+    };
+    let mut spans = SpanRecorder::new();
     // The rate limit's refusals, whole requests, fractions carried over.
     let mut limited_carry = 0.0;
 
@@ -459,7 +465,7 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
         fleet.advance(now);
         if k.autoscale && now > 0 && now.is_multiple_of(sync) {
             let i = steadies.at(&k, &t, fleet.ready().max(1))?;
-            let (_, net, steady) = &steadies.solved[i];
+            let (_, net, steady, _) = &steadies.solved[i];
             let cores = f64::from(net.tiers[APP].servers.max(1));
             let want = scaler.evaluate_warming(
                 now,
@@ -472,10 +478,10 @@ pub fn run(spec: &ScenarioSpec, p: &Params, cfg: &RunConfig) -> Result<RunResult
         let ready = fleet.ready().max(1);
         instances_max = instances_max.max(fleet.running());
         let i = steadies.at(&k, &t, ready)?;
-        let (_, net, steady) = &steadies.solved[i];
+        let (_, net, steady, latencies) = &steadies.solved[i];
 
-        let counts = spans.record(steady, net, &mut rec, now, next);
-        events += 1 + counts.draws;
+        spans.record(steady, latencies, &mut rec, now, next);
+        events += 1 + latencies.len() as u64;
         let limited = limited_rps * dt + limited_carry;
         let whole = limited.floor().max(0.0);
         limited_carry = limited - whole;
