@@ -403,9 +403,12 @@ pub fn traffic_for(p: &Params) -> Result<Traffic, SpecError> {
 /// Steady states by the number of serving instances: the traffic is flat,
 /// so only the fleet changes them, and a run sees a handful of sizes.
 struct Steadies {
-    solved: Vec<(u32, Network, Steady, Vec<(f64, f64)>)>,
+    solved: Vec<Solved>,
     rng: RngStream,
 }
+
+/// One fleet size's network, steady state and latency points.
+type Solved = (u32, Network, Steady, Vec<(f64, f64)>);
 
 impl Steadies {
     fn at(&mut self, k: &Knobs, t: &Traffic, ready: u32) -> Result<usize, SpecError> {
