@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{claim, metric, run};
+use common::{claim, metric, params, run};
 use prodsim::engine::time::SECOND;
 use prodsim::flow::Sim;
-use prodsim::scenarios::find;
 use prodsim::scenarios::million_users::{
     topology_for, traffic_for, NONCRITICAL_SHARE, ROUTE_SCRAPER, SCRAPER_RPS, SCRAPER_SHARE,
 };
@@ -174,15 +173,7 @@ fn autoscaling_alone_cannot_save_a_saturated_database() {
 /// The request-by-request run of `sets`: throughput (answered a second),
 /// the users' refused share (%), p95 (ms) over every answer.
 fn request_by_request(sets: &[(&str, &str)], run_s: u64) -> [f64; 3] {
-    let scenario = find(ID).unwrap_or_else(|e| panic!("{e}"));
-    let sets: Vec<(String, String)> = sets
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let params = scenario
-        .spec
-        .resolve(None, &sets)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let params = params(ID, None, sets);
     let topo = topology_for(&params).unwrap_or_else(|e| panic!("{e}"));
     let mut sim = Sim::new(&topo, 7, run_s * SECOND, &[]).unwrap_or_else(|e| panic!("{e}"));
     sim.run();
@@ -262,20 +253,7 @@ fn the_aggregate_model_agrees_with_the_request_by_request_run_at_ten_thousand_us
             metric(&out, "error_pct"),
             metric(&out, "p95_ms"),
         ];
-        let t = traffic_for(
-            &find(ID)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .spec
-                .resolve(
-                    None,
-                    &sets
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect::<Vec<_>>(),
-                )
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let t = traffic_for(&params(ID, None, sets)).unwrap_or_else(|e| panic!("{e}"));
         let case = format!("{sets:?}: run {flow:?}, model {model:?}, traffic {t:?}");
         assert!(
             (model[0] / flow[0] - 1.0).abs() < 0.02,

@@ -15,16 +15,22 @@ pub fn run(
     duration_s: f64,
 ) -> RunResult {
     let scenario = find(id).unwrap_or_else(|e| panic!("{e}"));
+    scenario
+        .run(&params(id, preset, sets), &RunConfig { seed, duration_s })
+        .unwrap_or_else(|e| panic!("{id}: {e}"))
+}
+
+/// Scenario `id`'s parameters from `preset` (if any) with `key=value`
+/// overrides.
+pub fn params(id: &str, preset: Option<&str>, sets: &[(&str, &str)]) -> prodsim::spec::Params {
     let sets: Vec<(String, String)> = sets
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let params = scenario
+    find(id)
+        .unwrap_or_else(|e| panic!("{e}"))
         .spec
         .resolve(preset, &sets)
-        .unwrap_or_else(|e| panic!("{id}: {e}"));
-    scenario
-        .run(&params, &RunConfig { seed, duration_s })
         .unwrap_or_else(|e| panic!("{id}: {e}"))
 }
 
