@@ -45,7 +45,7 @@
 //! length. Keys at or above the key space are never cached: inserting one
 //! does nothing and looking one up is a miss.
 
-use crate::engine::time::SimTime;
+use crate::engine::time::{SimTime, MICROSECOND};
 
 /// "No slot": the end of the list, or a key that is not cached.
 const NIL: u32 = u32::MAX;
@@ -67,10 +67,38 @@ pub enum Lookup {
 struct Node {
     key: u64,
     expires_at: SimTime,
+    /// The version of the object the entry holds (see [`Fill`]).
+    version: u32,
+    /// What the value took to compute, microseconds (saturating).
+    cost_us: u32,
     /// Towards the head (more recently used), or the next free slot.
     prev: u32,
     /// Towards the tail (less recently used).
     next: u32,
+}
+
+/// What an insert stores besides presence: the object's version (the
+/// writes it reflects, for telling stale reads), what it took to compute
+/// (XFetch's `δ`), and its own time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    /// The object's version the value reflects.
+    pub version: u32,
+    /// What the value took to compute.
+    pub cost: SimTime,
+    /// How long it stays fresh (None: forever).
+    pub ttl: Option<SimTime>,
+}
+
+/// A stored entry, as [`Cache::entry`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The object's version it holds.
+    pub version: u32,
+    /// When it stops being fresh (`SimTime::MAX`: never).
+    pub expires_at: SimTime,
+    /// What its value took to compute (microsecond precision).
+    pub cost: SimTime,
 }
 
 /// An LRU cache of `u64` keys with an optional time to live.
@@ -158,19 +186,33 @@ impl Cache {
     /// evicted to make room. Does nothing when the capacity is 0 or the key
     /// is outside the key space.
     pub fn insert(&mut self, key: u64, now: SimTime) {
+        let fill = Fill {
+            version: 0,
+            cost: 0,
+            ttl: self.ttl,
+        };
+        self.store(key, now, fill);
+    }
+
+    /// [`insert`](Self::insert) with the entry's version, cost and time to
+    /// live given.
+    pub fn store(&mut self, key: u64, now: SimTime, fill: Fill) {
         let Ok(k) = usize::try_from(key) else {
             return;
         };
         if self.capacity == 0 || k >= self.key_space {
             return;
         }
-        let expires_at = self.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t));
+        let expires_at = fill.ttl.map_or(SimTime::MAX, |t| now.saturating_add(t));
+        let cost_us = u32::try_from(fill.cost / MICROSECOND).unwrap_or(u32::MAX);
         if self.index.is_empty() {
             self.index = vec![NIL; self.key_space];
         }
         let slot = self.slot_of(key);
         if let Some(node) = self.nodes.get_mut(slot as usize) {
             node.expires_at = expires_at;
+            node.version = fill.version;
+            node.cost_us = cost_us;
             self.unlink(slot);
             self.push_front(slot);
             return;
@@ -182,6 +224,8 @@ impl Cache {
         let node = Node {
             key,
             expires_at,
+            version: fill.version,
+            cost_us,
             prev: NIL,
             next: NIL,
         };
@@ -233,6 +277,26 @@ impl Cache {
         } else {
             false
         }
+    }
+
+    /// The entry stored for `key`, fresh or not, without touching its
+    /// recency or any count.
+    pub fn entry(&self, key: u64) -> Option<Entry> {
+        let node = self.nodes.get(self.slot_of(key) as usize)?;
+        Some(Entry {
+            version: node.version,
+            expires_at: node.expires_at,
+            cost: SimTime::from(node.cost_us) * MICROSECOND,
+        })
+    }
+
+    /// Whether the entry for `key` is expired but still within the grace
+    /// period [`keeping_stale`](Self::keeping_stale) gave (stale while
+    /// revalidate may serve it). Counts nothing.
+    pub fn stale_usable(&self, key: u64, now: SimTime) -> bool {
+        self.nodes
+            .get(self.slot_of(key) as usize)
+            .is_some_and(|node| self.is_stale(node, now) && self.within_grace(node, now))
     }
 
     /// Entries currently stored, including stale ones not yet looked up.
@@ -290,7 +354,8 @@ impl Cache {
     }
 
     fn is_stale(&self, node: &Node, now: SimTime) -> bool {
-        self.ttl.is_some() && now >= node.expires_at
+        // Entries without a time to live expire at `SimTime::MAX`: never.
+        node.expires_at != SimTime::MAX && now >= node.expires_at
     }
 
     /// Fresh, or expired less than the grace period ago.
@@ -410,6 +475,38 @@ mod tests {
         cache.insert(3, millis(50.0));
         assert_eq!(cache.get(3, millis(120.0)), Lookup::Hit);
         assert_eq!(cache.get(3, millis(150.0)), Lookup::Expired);
+    }
+
+    #[test]
+    fn a_stored_entry_keeps_its_version_cost_and_own_ttl() {
+        let mut c = Cache::new(4, Some(secs(60.0)), 10);
+        let fill = Fill {
+            version: 7,
+            cost: millis(50.0),
+            ttl: Some(secs(5.0)),
+        };
+        c.store(2, secs(1.0), fill);
+        let e = c.entry(2).expect("stored");
+        assert_eq!(
+            (e.version, e.expires_at, e.cost),
+            (7, secs(6.0), millis(50.0))
+        );
+        // Its own 5 s, not the cache's 60 s.
+        assert_eq!(c.get(2, secs(5.999)), Lookup::Hit);
+        assert_eq!(c.get(2, secs(6.0)), Lookup::Expired);
+        assert_eq!(c.entry(2), None, "removed: no grace period");
+        // Looking at an entry counts nothing.
+        assert_eq!((c.hits(), c.expired()), (1, 1));
+    }
+
+    #[test]
+    fn stale_usable_is_true_only_between_expiry_and_the_end_of_grace() {
+        let mut c = Cache::new(4, Some(secs(10.0)), 10).keeping_stale(secs(10.0));
+        c.insert(1, 0);
+        assert!(!c.stale_usable(1, secs(9.0)), "fresh");
+        assert!(c.stale_usable(1, secs(10.0)));
+        assert!(c.stale_usable(1, secs(19.999)));
+        assert!(!c.stale_usable(1, secs(20.0)));
     }
 
     #[test]

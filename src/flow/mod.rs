@@ -8,8 +8,9 @@
 //! * Pure parts, each with its own tests: [`breaker`] (resilience4j's
 //!   circuit breaker), [`retry`] (backoff with jitter, retry budgets),
 //!   [`balance`] (load-balancing policies), [`quota`] (a provider's quota,
-//!   429 and Retry-After), [`cache`] (LRU with TTL), and [`hit_ratio`]
-//!   (its expected hit ratio in closed form, for aggregate models).
+//!   429 and Retry-After), [`cache`] (LRU with TTL), [`hit_ratio`]
+//!   (its expected hit ratio in closed form, for aggregate models), and
+//!   [`stampede`] (what a cache does when many readers miss one key).
 //! * [`aggregate`]: the same kind of traffic as rates through tiers of
 //!   M/M/c/K queues, for loads too heavy to simulate request by request.
 //!
@@ -23,13 +24,16 @@ pub mod hit_ratio;
 pub mod quota;
 pub mod retry;
 pub mod sim;
+pub mod stampede;
 pub mod topology;
 
 pub use sim::{
-    DatabaseStats, FlowTotals, PoolStats, QueueStats, ReplicationStats, Request, RouteStats,
-    ScalingStats, Sim,
+    CacheStats, DatabaseStats, FlowTotals, PoolStats, QueueStats, ReplicationStats, Request,
+    RouteStats, ScalingStats, Sim,
 };
 pub use topology::*;
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod tests;

@@ -14,12 +14,13 @@
 
 use super::balance::Balancer;
 use super::breaker::CircuitBreaker;
-use super::cache::{Cache, Lookup};
+use super::cache::{Cache, Fill, Lookup};
 use super::quota::{Limiter, Quota, QuotaAnswer, TokenBucket};
 use super::retry::RetryBudget;
+use super::stampede::{self, InFlight, Protection};
 use super::topology::{
-    Call, FaultKind, OnTimeout, Popularity, QuotaRule, RouteId, Service, ShedSignal, Source,
-    StageId, StageKind, Step, Topology,
+    Call, FaultKind, Invalidation, OnTimeout, Popularity, QuotaRule, RouteId, Service, ShedSignal,
+    Source, StageId, StageKind, Step, Topology,
 };
 use crate::engine::dist::Zipf;
 use crate::engine::metrics::SeriesId;
@@ -112,6 +113,9 @@ impl Reason {
 enum Outcome {
     Ok {
         degraded: bool,
+        /// The version of the object the answer carries (0: none; see
+        /// [`Service::system_of_record`]).
+        version: u32,
     },
     Fail {
         reason: Reason,
@@ -255,6 +259,69 @@ struct Job {
     parent: (Ref, u32),
     /// The current step's calls, for cancellation.
     calls: Option<Ref>,
+    /// The version of its object this visit has in hand (see
+    /// [`Service::system_of_record`]).
+    version: u32,
+    /// It recomputes its object for the stage's cache: it fills it when
+    /// it ends, and readers waiting on it get its answer.
+    fetch: bool,
+    /// When it came in.
+    started: SimTime,
+}
+
+/// The caller of a background refresh (stale while revalidate): nobody
+/// waits for it.
+const BACKGROUND: Ref = Ref {
+    idx: u32::MAX - 1,
+    gen: u32::MAX,
+};
+
+/// A read waiting at a cache for a recompute of its object (coalesced),
+/// or to try the cache again (lock).
+#[derive(Clone, Copy, Debug)]
+struct CacheWaiter {
+    stage: StageId,
+    req: Request,
+    parent: (Ref, u32),
+    /// The cache copy it read (its instance's, when per instance).
+    copy: u32,
+}
+
+/// What a read found at a service's cache.
+enum CacheRead {
+    /// Answered from the cache (fresh, or stale while revalidating).
+    Answered,
+    /// Waiting: for a lock's holder, or a recompute in flight.
+    Parked,
+    /// It goes on to the handlers and recomputes the object.
+    Fetch,
+}
+
+/// What a service's cache did, over its copies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups that found a fresh entry.
+    pub hits: u64,
+    /// Every lookup (lock retries look again).
+    pub lookups: u64,
+    /// Recomputes started when none of the same object was in flight
+    /// after a miss or expiry (each begins one refresh cycle).
+    pub refreshes: u64,
+    /// Recomputes started early by XFetch when none was in flight (each
+    /// also begins one cycle).
+    pub early_refreshes: u64,
+    /// Recomputes in all (a stampede starts many per cycle).
+    pub recomputes: u64,
+    /// The most recomputes of one object in flight at once.
+    pub recompute_peak: u32,
+    /// Reads that found the lock taken and waited to look again.
+    pub lock_waits: u64,
+    /// Reads that waited for a recompute in flight.
+    pub coalesced: u64,
+    /// Reads answered from an expired entry while it was refreshed.
+    pub stale_while_revalidate: u64,
+    /// Writes that deleted or replaced the object here.
+    pub invalidations: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,6 +389,8 @@ enum Ev {
     Retry(Ref),
     /// An answer for a call attempt (third parties, refusals at the door).
     Answer(Ref, u32, Outcome),
+    /// A read that found a cache's lock taken looks again.
+    CacheRetry(Ref),
     /// A request starts (batch and scheduled sources); it waits in
     /// [`Sim::starts`] so that events stay small.
     Start(Ref),
@@ -618,7 +687,16 @@ struct StageState {
     latency_rng: RngStream,
     quota: Option<Limiter>,
     next_key: u64,
-    cache: Option<Cache>,
+    /// The cache: one copy per instance, or one for the stage; empty
+    /// without a cache. Instances added later get a copy of `cache_empty`.
+    caches: Vec<Cache>,
+    cache_empty: Option<Cache>,
+    cache_rng: RngStream,
+    /// Recomputes this stage's cache has in flight, per object.
+    fetching: InFlight,
+    /// At a system of record: reads in flight per object.
+    recomputing: InFlight,
+    cache_stats: CacheStats,
     limiter: Option<Box<LimiterState>>,
     db: Option<Box<DbState>>,
     mq: Option<Box<QueueState>>,
@@ -835,6 +913,11 @@ pub struct FlowTotals {
     pub cancelled: u64,
     /// The most requests in flight at once.
     pub peak_jobs: usize,
+    /// Reads answered with a version of their object, where a stage is the
+    /// system of record ([`Service::system_of_record`]).
+    pub versioned_reads: u64,
+    /// Of those, answered with an older version than the latest commit.
+    pub stale_reads: u64,
 }
 
 /// A run of a [`Topology`].
@@ -886,6 +969,14 @@ pub struct Sim<'t> {
     /// Migrations still to go on the timeline: their span (from asking
     /// for the lock to letting go or giving up) is known only at its end.
     migrations_unshown: Vec<u32>,
+    /// Per object, the writes committed at a system of record (empty
+    /// without one).
+    versions: Vec<u32>,
+    /// Reads waiting at a cache for a recompute in flight, by (stage,
+    /// object), in arrival order.
+    coalesced: std::collections::BTreeMap<(StageId, u32), Vec<CacheWaiter>>,
+    /// Reads waiting to look at a cache again (lock).
+    lock_waiters: Slab<CacheWaiter>,
 }
 
 // Events move on every push and pop of the event heap: keep them small.
@@ -1056,10 +1147,18 @@ impl<'t> Sim<'t> {
             };
             let cache = match &s.kind {
                 StageKind::Service(svc) => svc.cache.map(|c| {
+                    let swr = match c.protection {
+                        Protection::StaleWhileRevalidate { grace } => grace,
+                        _ => 0,
+                    };
                     Cache::new(c.capacity, c.ttl, objects)
-                        .keeping_stale(c.stale_if_error.unwrap_or(0))
+                        .keeping_stale(c.stale_if_error.unwrap_or(0).max(swr))
                 }),
                 _ => None,
+            };
+            let per_instance = match &s.kind {
+                StageKind::Service(svc) => svc.cache.is_some_and(|c| c.per_instance),
+                _ => false,
             };
             let scaler = match &s.kind {
                 StageKind::Service(svc) => svc.autoscale.as_ref().map(|a| {
@@ -1128,7 +1227,16 @@ impl<'t> Sim<'t> {
                 latency_rng: RngStream::new(seed, &format!("{name}.latency")),
                 quota,
                 next_key: 0,
-                cache,
+                caches: match &cache {
+                    Some(c) if per_instance => vec![c.clone(); instances.max(1) as usize],
+                    Some(c) => vec![c.clone()],
+                    None => Vec::new(),
+                },
+                cache_empty: cache,
+                cache_rng: RngStream::new(seed, &format!("{name}.cache")),
+                fetching: InFlight::new(objects),
+                recomputing: InFlight::new(objects),
+                cache_stats: CacheStats::default(),
                 limiter,
                 db,
                 mq,
@@ -1241,6 +1349,23 @@ impl<'t> Sim<'t> {
             deliveries: Slab::new(),
             dispatching: false,
             migrations_unshown: Vec::new(),
+            versions: if topo
+                .stages
+                .iter()
+                .any(|s| matches!(&s.kind, StageKind::Service(svc) if svc.system_of_record))
+            {
+                let objects = topo
+                    .sources
+                    .iter()
+                    .filter_map(|src| src.objects().map(|o| o.count))
+                    .max()
+                    .unwrap_or(1);
+                vec![0; usize::try_from(objects).unwrap_or(0)]
+            } else {
+                Vec::new()
+            },
+            coalesced: std::collections::BTreeMap::new(),
+            lock_waiters: Slab::new(),
             traffic_faults: topo
                 .faults
                 .iter()
@@ -1348,6 +1473,11 @@ impl<'t> Sim<'t> {
                 Next::Event(ev) => ev,
             };
             match ev {
+                Ev::CacheRetry(r) => {
+                    if let Some(w) = self.lock_waiters.remove(r) {
+                        self.enter_service(now, w.stage, w.req, w.parent);
+                    }
+                }
                 Ev::Start(r) => {
                     if let Some(req) = self.starts.remove(r) {
                         self.start(now, req);
@@ -1440,18 +1570,34 @@ impl<'t> Sim<'t> {
             .unwrap_or(0)
     }
 
-    /// Stage `s`'s cache lookups: (hits, lookups); (0, 0) without a cache.
+    /// Stage `s`'s cache lookups over its copies: (hits, lookups); (0, 0)
+    /// without a cache.
     pub fn cache_lookups(&self, s: StageId) -> (u64, u64) {
-        self.stages[s]
-            .cache
-            .as_ref()
-            .map_or((0, 0), |c| (c.hits(), c.hits() + c.misses() + c.expired()))
+        self.stages[s].caches.iter().fold((0, 0), |(h, n), c| {
+            (h + c.hits(), n + c.hits() + c.misses() + c.expired())
+        })
+    }
+
+    /// What stage `s`'s cache did about misses and expiries: recomputes,
+    /// their peak per object, waits, stale answers, invalidations.
+    pub fn cache_stats(&self, s: StageId) -> CacheStats {
+        let st = &self.stages[s];
+        CacheStats {
+            recompute_peak: st.fetching.peak(),
+            ..st.cache_stats
+        }
+    }
+
+    /// At a system of record: the most reads of one object it had in
+    /// flight at once (0 elsewhere).
+    pub fn reads_in_flight_peak(&self, s: StageId) -> u32 {
+        self.stages[s].recomputing.peak()
     }
 
     /// Reads stage `s`'s cache answered from a stale entry because its
     /// handlers failed them ([`super::CacheSpec::stale_if_error`]).
     pub fn stale_served(&self, s: StageId) -> u64 {
-        self.stages[s].cache.as_ref().map_or(0, Cache::stale_served)
+        self.stages[s].caches.iter().map(Cache::stale_served).sum()
     }
 
     /// Requests that arrived, by priority class (P0, P1, P2).
@@ -1812,7 +1958,15 @@ impl<'t> Sim<'t> {
         let stats = &mut self.routes[r];
         let mut within_slo = false;
         let good = match outcome {
-            Outcome::Ok { degraded } => {
+            Outcome::Ok { degraded, version } => {
+                if self.topo.routes[r].cacheable && !self.versions.is_empty() {
+                    self.totals.versioned_reads += 1;
+                    let latest = self.versions.get(req.key as usize).copied().unwrap_or(0);
+                    if version < latest {
+                        self.totals.stale_reads += 1;
+                    }
+                }
+                let stats = &mut self.routes[r];
                 stats.completed += 1;
                 stats.last_completed_at = now;
                 if degraded {
@@ -1964,7 +2118,15 @@ impl<'t> Sim<'t> {
                 }
                 mq.enqueued += 1;
                 // Stored: the producer's answer.
-                self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
+                self.answer_now(
+                    now,
+                    req,
+                    parent,
+                    Outcome::Ok {
+                        degraded: false,
+                        version: 0,
+                    },
+                );
                 self.dispatch(now, stage);
             }
             StageKind::Limiter(l) => {
@@ -2011,7 +2173,10 @@ impl<'t> Sim<'t> {
                     if p > 0.0 && self.stages[stage].error_rng.chance(p) {
                         Outcome::fail(Reason::Error)
                     } else {
-                        Outcome::Ok { degraded: false }
+                        Outcome::Ok {
+                            degraded: false,
+                            version: 0,
+                        }
                     }
                 });
                 let st = &mut self.stages[stage];
@@ -2026,100 +2191,327 @@ impl<'t> Sim<'t> {
                 self.q
                     .schedule(now + latency, Ev::Answer(call, gen, outcome));
             }
-            StageKind::Service(svc) => {
-                let handler = svc
-                    .handlers
-                    .iter()
-                    .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)));
-                let Some(handler) = handler else {
-                    // Nothing to do here: answered at once.
-                    self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
-                    return;
-                };
-                let cacheable = self.topo.routes[req.route as usize].cacheable;
-                if let Some(cache) = self.stages[stage].cache.as_mut().filter(|_| cacheable) {
-                    if cache.get(u64::from(req.key), now) == Lookup::Hit {
-                        self.answer_now(now, req, parent, Outcome::Ok { degraded: false });
-                        return;
-                    }
-                }
-                if let Some(sh) = self.stages[stage]
-                    .shedder
-                    .as_mut()
-                    .filter(|sh| !sh.shedder.admits(req.class))
-                {
-                    sh.refused += 1;
-                    self.refuse(now, stage, req, parent, Reason::Shed);
-                    return;
-                }
-                let st = &mut self.stages[stage];
-                let instance = if st.scaler.is_some() {
-                    // Only serving instances take requests: the balancer
-                    // picks among them.
-                    let mut loads = std::mem::take(&mut self.loads);
-                    let mut serving = std::mem::take(&mut self.serving);
-                    serving.clear();
-                    serving.extend(
-                        (0..st.instances.len() as u32)
-                            .filter(|&i| st.instances[i as usize].serving),
-                    );
-                    loads.clear();
-                    loads.extend(serving.iter().map(|&i| st.instances[i as usize].load));
-                    let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads));
-                    let chosen = serving.get(pick).copied().unwrap_or(0);
-                    self.loads = loads;
-                    self.serving = serving;
-                    chosen
-                } else if st.instances.len() == 1 {
-                    0
-                } else {
-                    let mut loads = std::mem::take(&mut self.loads);
-                    loads.clear();
-                    loads.extend(st.instances.iter().map(|i| i.load));
-                    let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads)) as u32;
-                    self.loads = loads;
-                    pick
-                };
-                let st = &mut self.stages[stage];
-                let inst = &mut st.instances[instance as usize];
-                let free = inst.busy < svc.slots;
-                if !free && inst.queue.len() >= svc.queue_limit as usize {
-                    self.refuse(now, stage, req, parent, Reason::QueueFull);
-                    return;
-                }
-                inst.load += 1;
-                st.in_flight += 1;
-                let job = self.jobs.insert(Job {
-                    req,
-                    stage,
-                    instance,
-                    handler: handler as u16,
-                    step: 0,
-                    phase: Phase::Queued,
-                    has_slot: false,
-                    pending: 0,
-                    step_failed: None,
+            StageKind::Service(_) => self.enter_service(now, stage, req, parent),
+        }
+    }
+
+    /// A visit to a service: its cache first (reads), then its shedder,
+    /// then a slot or a place in its instance's queue.
+    fn enter_service(&mut self, now: SimTime, stage: StageId, req: Request, parent: (Ref, u32)) {
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let handler = svc
+            .handlers
+            .iter()
+            .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)));
+        let Some(handler) = handler else {
+            // Nothing to do here: answered at once.
+            self.answer_now(
+                now,
+                req,
+                parent,
+                Outcome::Ok {
                     degraded: false,
-                    parent,
-                    calls: None,
-                });
-                self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
-                if let Some(c) = self.calls.get_mut(parent.0) {
-                    c.callee = Some(job);
-                }
-                let inst = &mut self.stages[stage].instances[instance as usize];
-                if free {
-                    inst.busy += 1;
-                    if let Some(j) = self.jobs.get_mut(job) {
-                        j.has_slot = true;
-                    }
-                    self.show_stage(now, stage);
-                    self.run_step(now, job);
-                } else {
-                    inst.queue.push_back(job);
-                    self.show_stage(now, stage);
-                }
+                    version: 0,
+                },
+            );
+            return;
+        };
+        let cacheable = self.topo.routes[req.route as usize].cacheable;
+        let mut picked = None;
+        let mut fetch = false;
+        if let Some(spec) = svc.cache.filter(|_| cacheable) {
+            // An in-process cache is the picked instance's own.
+            let copy = if spec.per_instance {
+                let i = self.pick_instance(stage);
+                picked = Some(i);
+                i
+            } else {
+                0
+            };
+            match self.read_cache(now, stage, copy, &spec, req, parent) {
+                CacheRead::Answered | CacheRead::Parked => return,
+                CacheRead::Fetch => fetch = true,
             }
+        }
+        if let Some(sh) = self.stages[stage]
+            .shedder
+            .as_mut()
+            .filter(|sh| !sh.shedder.admits(req.class))
+        {
+            sh.refused += 1;
+            self.abandon_fetch(now, stage, req, fetch);
+            self.refuse(now, stage, req, parent, Reason::Shed);
+            return;
+        }
+        let instance = picked.unwrap_or_else(|| self.pick_instance(stage));
+        if !self.admit(now, stage, instance, handler, req, parent, fetch) {
+            self.abandon_fetch(now, stage, req, fetch);
+            self.refuse(now, stage, req, parent, Reason::QueueFull);
+        }
+    }
+
+    /// The instance of `stage` the balancer gives the next visit.
+    fn pick_instance(&mut self, stage: StageId) -> u32 {
+        let st = &mut self.stages[stage];
+        if st.scaler.is_some() {
+            // Only serving instances take requests: the balancer picks
+            // among them.
+            let mut loads = std::mem::take(&mut self.loads);
+            let mut serving = std::mem::take(&mut self.serving);
+            serving.clear();
+            serving.extend(
+                (0..st.instances.len() as u32).filter(|&i| st.instances[i as usize].serving),
+            );
+            loads.clear();
+            loads.extend(serving.iter().map(|&i| st.instances[i as usize].load));
+            let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads));
+            let chosen = serving.get(pick).copied().unwrap_or(0);
+            self.loads = loads;
+            self.serving = serving;
+            chosen
+        } else if st.instances.len() == 1 {
+            0
+        } else {
+            let mut loads = std::mem::take(&mut self.loads);
+            loads.clear();
+            loads.extend(st.instances.iter().map(|i| i.load));
+            let pick = st.balancer.as_mut().map_or(0, |b| b.pick(&loads)) as u32;
+            self.loads = loads;
+            pick
+        }
+    }
+
+    /// Starts a job for `req` at `instance` of `stage`: at once when a
+    /// slot is free, else in its queue. False when the queue is full.
+    #[allow(clippy::too_many_arguments)]
+    fn admit(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        instance: u32,
+        handler: usize,
+        req: Request,
+        parent: (Ref, u32),
+        fetch: bool,
+    ) -> bool {
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return false;
+        };
+        let slots = svc.slots;
+        let queue_limit = svc.queue_limit as usize;
+        // A system of record reads the version committed when the visit
+        // begins, as a query's snapshot does.
+        let version = if svc.system_of_record {
+            self.versions.get(req.key as usize).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let reads_record = svc.system_of_record && self.topo.routes[req.route as usize].cacheable;
+        let st = &mut self.stages[stage];
+        let inst = &mut st.instances[instance as usize];
+        let free = inst.busy < slots;
+        if !free && inst.queue.len() >= queue_limit {
+            return false;
+        }
+        inst.load += 1;
+        st.in_flight += 1;
+        if reads_record {
+            st.recomputing.start(u64::from(req.key));
+        }
+        let job = self.jobs.insert(Job {
+            req,
+            stage,
+            instance,
+            handler: handler as u16,
+            step: 0,
+            phase: Phase::Queued,
+            has_slot: false,
+            pending: 0,
+            step_failed: None,
+            degraded: false,
+            parent,
+            calls: None,
+            version,
+            fetch,
+            started: now,
+        });
+        self.totals.peak_jobs = self.totals.peak_jobs.max(self.jobs.len());
+        if let Some(c) = self.calls.get_mut(parent.0) {
+            c.callee = Some(job);
+        }
+        let inst = &mut self.stages[stage].instances[instance as usize];
+        if free {
+            inst.busy += 1;
+            if let Some(j) = self.jobs.get_mut(job) {
+                j.has_slot = true;
+            }
+            self.show_stage(now, stage);
+            self.run_step(now, job);
+        } else {
+            inst.queue.push_back(job);
+            self.show_stage(now, stage);
+        }
+        true
+    }
+
+    /// A read of `req`'s object at `stage`'s cache `copy`, under the
+    /// cache's stampede protection.
+    fn read_cache(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        copy: u32,
+        spec: &crate::flow::CacheSpec,
+        req: Request,
+        parent: (Ref, u32),
+    ) -> CacheRead {
+        let key = u64::from(req.key);
+        let st = &mut self.stages[stage];
+        while st.caches.len() <= copy as usize {
+            // An instance added by the autoscaler starts cold.
+            let Some(empty) = st.cache_empty.clone() else {
+                return CacheRead::Fetch;
+            };
+            st.caches.push(empty);
+        }
+        let Some(cache) = st.caches.get_mut(copy as usize) else {
+            return CacheRead::Fetch;
+        };
+        st.cache_stats.lookups += 1;
+        let lookup = cache.get(key, now);
+        let entry = cache.entry(key);
+        let stale_usable = cache.stale_usable(key, now);
+        let in_flight = st.fetching.of(key);
+        match (lookup, entry) {
+            (Lookup::Hit, Some(e)) => {
+                st.cache_stats.hits += 1;
+                if let Protection::EarlyExpiration { beta } = spec.protection {
+                    let u = st.cache_rng.uniform();
+                    if stampede::xfetch_recomputes(now, e.expires_at, e.cost, beta, u) {
+                        // This reader recomputes; the others keep reading
+                        // the value until the new one lands.
+                        if in_flight == 0 {
+                            st.cache_stats.early_refreshes += 1;
+                        }
+                        st.fetching.start(key);
+                        st.cache_stats.recomputes += 1;
+                        return CacheRead::Fetch;
+                    }
+                }
+                let answer = Outcome::Ok {
+                    degraded: false,
+                    version: e.version,
+                };
+                self.answer_at(now + spec.hit_latency, req, parent, answer);
+                CacheRead::Answered
+            }
+            _ => match spec.protection {
+                Protection::StaleWhileRevalidate { .. } if stale_usable => {
+                    st.cache_stats.stale_while_revalidate += 1;
+                    let version = entry.map_or(0, |e| e.version);
+                    if in_flight == 0 {
+                        st.cache_stats.refreshes += 1;
+                        st.cache_stats.recomputes += 1;
+                        st.fetching.start(key);
+                        self.refresh_in_background(now, stage, copy, req);
+                    }
+                    let answer = Outcome::Ok {
+                        degraded: false,
+                        version,
+                    };
+                    self.answer_at(now + spec.hit_latency, req, parent, answer);
+                    CacheRead::Answered
+                }
+                Protection::Lock { retry } if in_flight > 0 => {
+                    st.cache_stats.lock_waits += 1;
+                    let w = CacheWaiter {
+                        stage,
+                        req,
+                        parent,
+                        copy,
+                    };
+                    let r = self.lock_waiters.insert(w);
+                    self.q.schedule(now + retry.max(1), Ev::CacheRetry(r));
+                    CacheRead::Parked
+                }
+                Protection::Coalesce if in_flight > 0 => {
+                    st.cache_stats.coalesced += 1;
+                    let w = CacheWaiter {
+                        stage,
+                        req,
+                        parent,
+                        copy,
+                    };
+                    self.coalesced.entry((stage, req.key)).or_default().push(w);
+                    CacheRead::Parked
+                }
+                _ => {
+                    if in_flight == 0 {
+                        st.cache_stats.refreshes += 1;
+                    }
+                    st.cache_stats.recomputes += 1;
+                    st.fetching.start(key);
+                    CacheRead::Fetch
+                }
+            },
+        }
+    }
+
+    /// Stale while revalidate: a job nobody waits for recomputes `req`'s
+    /// object at `stage` and fills cache `copy` (dropped if the queue is
+    /// full).
+    fn refresh_in_background(&mut self, now: SimTime, stage: StageId, copy: u32, req: Request) {
+        let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
+            return;
+        };
+        let Some(handler) = svc
+            .handlers
+            .iter()
+            .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)))
+        else {
+            return;
+        };
+        let per_instance = svc.cache.is_some_and(|c| c.per_instance);
+        let instance = if per_instance {
+            copy
+        } else {
+            self.pick_instance(stage)
+        };
+        if !self.admit(now, stage, instance, handler, req, (BACKGROUND, 0), true) {
+            self.abandon_fetch(now, stage, req, true);
+        }
+    }
+
+    /// A recompute that will not happen after all (refused at the door):
+    /// its in-flight mark goes, and readers waiting on it fail with it.
+    fn abandon_fetch(&mut self, now: SimTime, stage: StageId, req: Request, fetch: bool) {
+        if !fetch {
+            return;
+        }
+        self.stages[stage].fetching.end(u64::from(req.key));
+        self.release_waiters(now, stage, req.key, Outcome::fail(Reason::QueueFull), None);
+    }
+
+    /// Answers the reads coalesced on a recompute of `key` at `stage` with
+    /// its `outcome`, filling each one's cache copy with `fill` if any.
+    fn release_waiters(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        key: u32,
+        outcome: Outcome,
+        fill: Option<Fill>,
+    ) {
+        let Some(waiters) = self.coalesced.remove(&(stage, key)) else {
+            return;
+        };
+        for w in waiters {
+            if let (Some(f), Some(c)) = (fill, self.stages[stage].caches.get_mut(w.copy as usize)) {
+                c.store(u64::from(key), now, f);
+            }
+            self.answer_now(now, w.req, w.parent, outcome);
         }
     }
 
@@ -2141,13 +2533,18 @@ impl<'t> Sim<'t> {
     /// Answers a visit that ended before it began (refused, or nothing to
     /// do), through the queue so that callers never re-enter themselves.
     fn answer_now(&mut self, now: SimTime, req: Request, parent: (Ref, u32), outcome: Outcome) {
+        self.answer_at(now, req, parent, outcome);
+    }
+
+    /// [`answer_now`](Self::answer_now), at time `at`.
+    fn answer_at(&mut self, at: SimTime, req: Request, parent: (Ref, u32), outcome: Outcome) {
         let (call, gen) = parent;
         if call == CLIENT {
             let r = self.starts.insert(req);
-            self.q.schedule(now, Ev::ClientAnswer(r, outcome));
+            self.q.schedule(at, Ev::ClientAnswer(r, outcome));
             return;
         }
-        self.q.schedule(now, Ev::Answer(call, gen, outcome));
+        self.q.schedule(at, Ev::Answer(call, gen, outcome));
     }
 
     /// The answer to a direct client call (see [`Sim::direct_client`]):
@@ -2191,7 +2588,14 @@ impl<'t> Sim<'t> {
         let steps = &svc.handlers[handler].steps;
         let Some(s) = steps.get(step) else {
             let degraded = j.degraded;
-            self.finish_job(now, job, Outcome::Ok { degraded });
+            self.finish_job(
+                now,
+                job,
+                Outcome::Ok {
+                    degraded,
+                    version: 0,
+                },
+            );
             return;
         };
         match s {
@@ -2266,17 +2670,96 @@ impl<'t> Sim<'t> {
             return;
         };
         self.leave_stage(now, &j);
-        let cacheable = self.topo.routes[j.req.route as usize].cacheable;
+        let route = &self.topo.routes[j.req.route as usize];
+        let (cacheable, key) = (route.cacheable, j.req.key);
+        let (system_of_record, spec) = match &self.topo.stages[j.stage].kind {
+            StageKind::Service(svc) => (svc.system_of_record, svc.cache),
+            _ => (false, None),
+        };
         let mut outcome = outcome;
-        let st = &mut self.stages[j.stage];
-        if let (Some(cache), true) = (st.cache.as_mut(), cacheable) {
-            match outcome {
-                Outcome::Ok { degraded: false } => cache.insert(u64::from(j.req.key), now),
-                // stale-if-error: an old answer rather than none.
-                Outcome::Fail { .. } if cache.serve_stale(u64::from(j.req.key), now) => {
-                    outcome = Outcome::Ok { degraded: true };
-                    self.rec.count(st.s_stale, now, 1.0);
+        if let Outcome::Ok { version, .. } = &mut outcome {
+            // The answer carries the object as this visit has it; a write
+            // that commits here makes its next version.
+            *version = j.version;
+            if system_of_record && !cacheable {
+                if let Some(v) = self.versions.get_mut(key as usize) {
+                    *v += 1;
+                    *version = *v;
                 }
+            }
+        }
+        if let Some(spec) = spec {
+            let st = &mut self.stages[j.stage];
+            let copy = if spec.per_instance {
+                j.instance as usize
+            } else {
+                0
+            };
+            match outcome {
+                Outcome::Ok {
+                    degraded: false,
+                    version,
+                } if cacheable => {
+                    let ttl = match (spec.protection, spec.ttl) {
+                        (Protection::TtlJitter { fraction }, Some(ttl)) => Some(
+                            stampede::jittered_ttl(ttl, fraction, st.cache_rng.uniform()),
+                        ),
+                        (_, ttl) => ttl,
+                    };
+                    let fill = Fill {
+                        version,
+                        cost: now - j.started,
+                        ttl,
+                    };
+                    if let Some(c) = st.caches.get_mut(copy) {
+                        c.store(u64::from(key), now, fill);
+                    }
+                    if j.fetch {
+                        self.release_waiters(now, j.stage, key, outcome, Some(fill));
+                    }
+                }
+                Outcome::Ok { version, .. } if !cacheable => {
+                    // A write has committed below: every copy hears of it.
+                    match spec.invalidation {
+                        Invalidation::TtlOnly => {}
+                        Invalidation::DeleteOnWrite => {
+                            st.cache_stats.invalidations += 1;
+                            for c in &mut st.caches {
+                                c.invalidate(u64::from(key));
+                            }
+                        }
+                        Invalidation::WriteThrough => {
+                            st.cache_stats.invalidations += 1;
+                            let fill = Fill {
+                                version,
+                                cost: now - j.started,
+                                ttl: spec.ttl,
+                            };
+                            for c in &mut st.caches {
+                                c.store(u64::from(key), now, fill);
+                            }
+                        }
+                    }
+                }
+                // stale-if-error: an old answer rather than none.
+                Outcome::Fail { .. }
+                    if cacheable
+                        && st
+                            .caches
+                            .get_mut(copy)
+                            .is_some_and(|c| c.serve_stale(u64::from(key), now)) =>
+                {
+                    let version = st.caches.get(copy).and_then(|c| c.entry(u64::from(key)));
+                    outcome = Outcome::Ok {
+                        degraded: true,
+                        version: version.map_or(0, |e| e.version),
+                    };
+                    self.rec.count(st.s_stale, now, 1.0);
+                    if j.fetch {
+                        self.release_waiters(now, j.stage, key, outcome, None);
+                    }
+                }
+                _ if j.fetch => self.release_waiters(now, j.stage, key, outcome, None),
                 _ => {}
             }
         }
@@ -2284,6 +2767,9 @@ impl<'t> Sim<'t> {
             let st = &mut self.stages[j.stage];
             st.errors += 1;
             self.rec.count(st.s_errors, now, 1.0);
+        }
+        if j.parent.0 == BACKGROUND {
+            return;
         }
         let (call, gen) = j.parent;
         if call == CLIENT {
@@ -2297,6 +2783,14 @@ impl<'t> Sim<'t> {
     fn leave_stage(&mut self, now: SimTime, j: &Job) {
         let st = &mut self.stages[j.stage];
         st.in_flight = st.in_flight.saturating_sub(1);
+        if j.fetch {
+            st.fetching.end(u64::from(j.req.key));
+        }
+        if st.recomputing.of(u64::from(j.req.key)) > 0
+            && self.topo.routes[j.req.route as usize].cacheable
+        {
+            st.recomputing.end(u64::from(j.req.key));
+        }
         let inst = &mut st.instances[j.instance as usize];
         inst.load = inst.load.saturating_sub(1);
         if j.has_slot {
@@ -2382,7 +2876,10 @@ impl<'t> Sim<'t> {
                 let fallback = site.call.policy.fallback;
                 let outcome = if fallback {
                     site.degraded += 1;
-                    Outcome::Ok { degraded: true }
+                    Outcome::Ok {
+                        degraded: true,
+                        version: 0,
+                    }
                 } else {
                     Outcome::fail(Reason::BreakerOpen)
                 };
@@ -2492,7 +2989,10 @@ impl<'t> Sim<'t> {
         let outcome = if died {
             Outcome::fail(Reason::Down)
         } else {
-            Outcome::Ok { degraded: false }
+            Outcome::Ok {
+                degraded: false,
+                version: 0,
+            }
         };
         self.reply_arrived(now, call, gen, outcome);
     }
@@ -2656,7 +3156,10 @@ impl<'t> Sim<'t> {
         }
         let outcome = if policy.fallback {
             site.degraded += 1;
-            Outcome::Ok { degraded: true }
+            Outcome::Ok {
+                degraded: true,
+                version: 0,
+            }
         } else {
             Outcome::Fail {
                 reason,
@@ -2698,7 +3201,10 @@ impl<'t> Sim<'t> {
             return;
         };
         match outcome {
-            Outcome::Ok { degraded } => j.degraded |= degraded,
+            Outcome::Ok { degraded, version } => {
+                j.degraded |= degraded;
+                j.version = j.version.max(version);
+            }
             Outcome::Fail { reason, .. } => {
                 j.step_failed.get_or_insert(reason);
             }
@@ -2724,7 +3230,14 @@ impl<'t> Sim<'t> {
         if usize::from(j.step) + 1 >= svc.handlers[usize::from(j.handler)].steps.len() {
             // Nothing left to do: the answer goes back without a slot.
             let degraded = j.degraded;
-            self.finish_job(now, job, Outcome::Ok { degraded });
+            self.finish_job(
+                now,
+                job,
+                Outcome::Ok {
+                    degraded,
+                    version: 0,
+                },
+            );
             return;
         }
         // An async job needs a slot again to go on.
@@ -2748,6 +3261,16 @@ impl<'t> Sim<'t> {
             return;
         };
         self.totals.cancelled += 1;
+        if j.fetch {
+            // Readers waiting on this recompute would wait forever.
+            self.release_waiters(
+                now,
+                j.stage,
+                j.req.key,
+                Outcome::fail(Reason::Timeout),
+                None,
+            );
+        }
         if matches!(j.phase, Phase::Queued | Phase::Resuming) {
             let inst = &mut self.stages[j.stage].instances[j.instance as usize];
             if let Some(pos) = inst.queue.iter().position(|&r| r == job) {
@@ -3259,7 +3782,15 @@ impl<'t> Sim<'t> {
 
     /// A statement's transaction commits: it answers its call.
     fn commit(&mut self, now: SimTime, stage: StageId, token: DbToken) {
-        self.end_statement(now, stage, token, Outcome::Ok { degraded: false });
+        self.end_statement(
+            now,
+            stage,
+            token,
+            Outcome::Ok {
+                degraded: false,
+                version: 0,
+            },
+        );
     }
 
     /// A statement ends (committed or cancelled): it lets go of the table's

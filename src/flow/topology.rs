@@ -262,6 +262,13 @@ pub struct Service {
     /// A load shedder at the door: under pressure it turns away the lowest
     /// priority classes first (answered `shed`, rejected).
     pub shed: Option<Shedding>,
+    /// The system of record for the objects: a write (a route that is not
+    /// cacheable) commits when its visit here ends well, making a new
+    /// version of its object, and a read here sees the version committed
+    /// when its visit began. Caches above it keep the version they were
+    /// given, so a read answered with an older one than the latest commit
+    /// is stale.
+    pub system_of_record: bool,
 }
 
 /// When a service sheds load ([`crate::parts::shed`]).
@@ -319,14 +326,15 @@ impl Service {
             cache: None,
             autoscale: None,
             shed: None,
+            system_of_record: false,
         }
     }
 }
 
 /// A cache's size and freshness ([`super::cache::Cache`]: LRU with a TTL).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CacheSpec {
-    /// Objects it holds at most.
+    /// Objects it holds at most (each copy, when per instance).
     pub capacity: usize,
     /// How long an entry stays fresh (None: forever).
     pub ttl: Option<SimTime>,
@@ -334,18 +342,50 @@ pub struct CacheSpec {
     /// from a cached entry expired less than this long ago, as a degraded
     /// success (None: failures stay failures).
     pub stale_if_error: Option<SimTime>,
+    /// One copy per instance, in its memory (an in-process L1: a request
+    /// sees only the copy of the instance the balancer picked), or one
+    /// copy the whole stage shares (false: Redis, Memcached).
+    pub per_instance: bool,
+    /// The time a hit takes to answer (0 in process; a network round trip
+    /// for a shared cache). A miss's lookup belongs in the handler.
+    pub hit_latency: SimTime,
+    /// What a write passing through does to the cached object.
+    pub invalidation: Invalidation,
+    /// What readers do when the object is missing or about to expire
+    /// ([`super::stampede`]). Its in-flight table is the stage's, shared
+    /// by its instances, as a lock in Redis would be.
+    pub protection: super::stampede::Protection,
 }
 
 impl CacheSpec {
-    /// `capacity` objects fresh for `ttl` (None: forever), serving nothing
-    /// stale.
+    /// `capacity` objects fresh for `ttl` (None: forever), shared by the
+    /// stage, answering hits at once, serving nothing stale, left alone by
+    /// writes and with no stampede protection.
     pub fn new(capacity: usize, ttl: Option<SimTime>) -> Self {
         Self {
             capacity,
             ttl,
             stale_if_error: None,
+            per_instance: false,
+            hit_latency: 0,
+            invalidation: Invalidation::TtlOnly,
+            protection: super::stampede::Protection::None,
         }
     }
+}
+
+/// What a write (a route that is not cacheable) does to a cache it passes
+/// through, once the system of record has taken it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Nothing: the old value stays until its TTL ends.
+    TtlOnly,
+    /// The object is deleted from every copy (per-instance copies hear of
+    /// it at once, as through a pub/sub channel), so the next read
+    /// recomputes it.
+    DeleteOnWrite,
+    /// Every copy is given the new value.
+    WriteThrough,
 }
 
 /// The steps a request goes through at a service.

@@ -153,6 +153,7 @@ fn topology(k: &Knobs) -> Topology {
         cache: None,
         autoscale: None,
         shed: None,
+        system_of_record: false,
         handlers: vec![
             Handler {
                 routes: vec![CHECKOUT],

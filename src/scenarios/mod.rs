@@ -6,6 +6,7 @@
 
 pub mod bulk_export;
 pub mod bulk_upload;
+pub mod caching;
 pub mod cascading_failures;
 pub mod connection_pool;
 pub mod db_crash_at_peak;
@@ -208,6 +209,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("memory-leaks", memory_leaks),
     entry!("rate-limiting", rate_limiting, flow),
     entry!("connection-pool", connection_pool, flow),
+    entry!("caching", caching, flow),
     entry!("million-users", million_users, flow),
     entry!("db-crash-at-peak", db_crash_at_peak, flow),
     entry!("cascading-failures", cascading_failures, flow),
