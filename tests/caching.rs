@@ -57,16 +57,16 @@ fn hot_key_rate() -> f64 {
 #[test]
 fn without_a_cache_every_read_is_a_recompute() {
     claim("caching/no-cache-every-read-recomputes");
-    // 200 requests a second, all at the database; each read waits the
+    // 100 requests a second, all at the database; each read waits the
     // 100 ms recompute.
     let bad = run(ID, Some("bad"), &[], SEED, 60.0);
     let db = metric(&bad, "db_rps");
-    assert!((db - 200.0).abs() < 6.0, "{db}");
+    assert!((db - 100.0).abs() < 4.0, "{db}");
     assert!((metric(&bad, "p50_ms") - 100.0).abs() < 0.5);
-    // Both layers: about 35 a second, and the median read is an L1 hit.
+    // Both layers: about 21 a second, and the median read is an L1 hit.
     let layered = run(ID, None, &[], SEED, 60.0);
     let db = metric(&layered, "db_rps");
-    assert!((30.0..40.0).contains(&db), "about 35: {db}");
+    assert!((18.0..24.0).contains(&db), "about 21: {db}");
     assert!(metric(&layered, "p50_ms") < 0.01);
     assert!(metric(&layered, "l1_hit_pct") > 50.0);
 }
@@ -83,28 +83,28 @@ fn a_shared_lru_hits_what_ches_approximation_predicts() {
     assert!((hit - 0.867).abs() < 0.002, "{hit}");
     // The default minute: lower, every object's first read a miss.
     let minute = metric(&run(ID, Some("l2_only"), &[], SEED, 60.0), "l2_hit_pct");
-    assert!((minute - 84.5).abs() < 0.5, "{minute}");
+    assert!((minute - 82.4).abs() < 0.7, "{minute}");
     assert!(minute < 100.0 * hit);
 }
 
 #[test]
 fn each_instances_own_l1_hits_less_as_instances_grow() {
     claim("caching/l1-falls-with-instances");
-    // Room for every object, TTL T = 10 s, recompute R = 0.1 s, 198 reads
-    // a second (1 % of 200 are writes) spread by Zipf s = 1 over 1 000
+    // Room for every object, TTL T = 10 s, recompute R = 0.1 s, 99 reads
+    // a second (1 % of 100 are writes) spread by Zipf s = 1 over 1 000
     // objects and evenly over N instances: an object read λ a second per
     // instance hits λT ÷ (1 + λ(T + R)) of its reads there.
     let expected = |n: f64| -> f64 {
         zipf(1_000, 1.0)
             .iter()
             .map(|p| {
-                let lambda = 198.0 * p / n;
+                let lambda = 99.0 * p / n;
                 p * lambda * 10.0 / (1.0 + lambda * 10.1)
             })
             .sum::<f64>()
     };
-    assert!((expected(16.0) - 0.450).abs() < 0.001);
-    assert!((expected(1.0) - 0.784).abs() < 0.001);
+    assert!((expected(16.0) - 0.364).abs() < 0.001);
+    assert!((expected(1.0) - 0.708).abs() < 0.001);
     let mut last = 101.0;
     for n in [1, 4, 16] {
         let count = n.to_string();
@@ -136,8 +136,8 @@ fn each_instances_own_l1_hits_less_as_instances_grow() {
         ),
         "l1_hit_pct",
     );
-    assert!((sixteen - 44.0).abs() < 0.5, "{sixteen}");
-    assert!((one - 78.0).abs() < 0.7, "{one}");
+    assert!((sixteen - 36.0).abs() < 0.7, "{sixteen}");
+    assert!((one - 70.0).abs() < 0.7, "{one}");
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn ttl_only_serves_stale_and_delete_on_write_almost_never() {
     let stale = metric(&one_key("ttl_only"), "stale_read_pct");
     assert!((stale - 36.8).abs() < 3.0, "{stale}");
     assert!(metric(&one_key("delete_on_write"), "stale_read_pct") < 0.1);
-    // The preset: 48 %, about 3 % deleting, 0.3 % writing through.
+    // The preset: 42 %, about 2 % deleting, almost none writing through.
     let ttl_only = run(ID, Some("stale_ttl_only"), &[], SEED, 60.0);
     let deleting = run(
         ID,
@@ -271,13 +271,13 @@ fn ttl_only_serves_stale_and_delete_on_write_almost_never() {
         60.0,
     );
     let s = |o: &RunResult| metric(o, "stale_read_pct");
-    assert!((s(&ttl_only) - 48.0).abs() < 1.5, "{}", s(&ttl_only));
-    assert!((1.5..4.0).contains(&s(&deleting)), "{}", s(&deleting));
-    assert!(s(&through) < 0.6, "{}", s(&through));
-    // Deleting turns writes of popular objects into misses: 42 → 51.
+    assert!((s(&ttl_only) - 42.0).abs() < 1.5, "{}", s(&ttl_only));
+    assert!((1.0..3.5).contains(&s(&deleting)), "{}", s(&deleting));
+    assert!(s(&through) < 0.3, "{}", s(&through));
+    // Deleting turns writes of popular objects into misses: 25 → 29.
     let (before, after) = (metric(&ttl_only, "db_rps"), metric(&deleting, "db_rps"));
     assert!(
-        (before - 42.0).abs() < 1.5 && (after - 51.0).abs() < 1.5,
+        (before - 24.7).abs() < 1.0 && (after - 28.6).abs() < 1.0,
         "{before} {after}"
     );
 }
@@ -351,6 +351,9 @@ fn stale_while_revalidate_refreshes_once_in_the_background() {
             before > 60.0 && after < 30.0,
             "seed {seed}: {before} → {after}"
         );
+        // What is left of the peak is the cold start's pile-up.
+        let peak = metric(&swr, "stampede_peak");
+        assert!(peak > 0.5 * hot_key_rate() * 0.5, "seed {seed}: {peak}");
     }
 }
 
