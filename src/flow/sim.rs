@@ -126,6 +126,12 @@ enum Outcome {
 }
 
 impl Outcome {
+    /// A success that carries no object (no version).
+    const DONE: Outcome = Outcome::Ok {
+        degraded: false,
+        version: 0,
+    };
+
     fn fail(reason: Reason) -> Self {
         Outcome::Fail {
             reason,
@@ -147,6 +153,14 @@ const CLIENT: Ref = Ref {
     idx: u32::MAX,
     gen: u32::MAX,
 };
+
+/// The handler of `svc` that serves `route`: the first that lists it or
+/// lists none.
+fn handler_for(svc: &Service, route: u16) -> Option<usize> {
+    svc.handlers
+        .iter()
+        .position(|h| h.routes.is_empty() || h.routes.contains(&(route as usize)))
+}
 
 /// True when a visit entering `stage` is answered with its request at hand
 /// (by a job, a queue, or a refusal at the door), as a direct client call
@@ -2118,15 +2132,7 @@ impl<'t> Sim<'t> {
                 }
                 mq.enqueued += 1;
                 // Stored: the producer's answer.
-                self.answer_now(
-                    now,
-                    req,
-                    parent,
-                    Outcome::Ok {
-                        degraded: false,
-                        version: 0,
-                    },
-                );
+                self.answer_now(now, req, parent, Outcome::DONE);
                 self.dispatch(now, stage);
             }
             StageKind::Limiter(l) => {
@@ -2173,10 +2179,7 @@ impl<'t> Sim<'t> {
                     if p > 0.0 && self.stages[stage].error_rng.chance(p) {
                         Outcome::fail(Reason::Error)
                     } else {
-                        Outcome::Ok {
-                            degraded: false,
-                            version: 0,
-                        }
+                        Outcome::DONE
                     }
                 });
                 let st = &mut self.stages[stage];
@@ -2201,21 +2204,9 @@ impl<'t> Sim<'t> {
         let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
             return;
         };
-        let handler = svc
-            .handlers
-            .iter()
-            .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)));
-        let Some(handler) = handler else {
+        let Some(handler) = handler_for(svc, req.route) else {
             // Nothing to do here: answered at once.
-            self.answer_now(
-                now,
-                req,
-                parent,
-                Outcome::Ok {
-                    degraded: false,
-                    version: 0,
-                },
-            );
+            self.answer_now(now, req, parent, Outcome::DONE);
             return;
         };
         let cacheable = self.topo.routes[req.route as usize].cacheable;
@@ -2466,11 +2457,7 @@ impl<'t> Sim<'t> {
         let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
             return;
         };
-        let Some(handler) = svc
-            .handlers
-            .iter()
-            .position(|h| h.routes.is_empty() || h.routes.contains(&(req.route as usize)))
-        else {
+        let Some(handler) = handler_for(svc, req.route) else {
             return;
         };
         let per_instance = svc.cache.is_some_and(|c| c.per_instance);
@@ -2989,10 +2976,7 @@ impl<'t> Sim<'t> {
         let outcome = if died {
             Outcome::fail(Reason::Down)
         } else {
-            Outcome::Ok {
-                degraded: false,
-                version: 0,
-            }
+            Outcome::DONE
         };
         self.reply_arrived(now, call, gen, outcome);
     }
@@ -3782,15 +3766,7 @@ impl<'t> Sim<'t> {
 
     /// A statement's transaction commits: it answers its call.
     fn commit(&mut self, now: SimTime, stage: StageId, token: DbToken) {
-        self.end_statement(
-            now,
-            stage,
-            token,
-            Outcome::Ok {
-                degraded: false,
-                version: 0,
-            },
-        );
+        self.end_statement(now, stage, token, Outcome::DONE);
     }
 
     /// A statement ends (committed or cancelled): it lets go of the table's
