@@ -256,3 +256,33 @@ fn stale_while_revalidate_answers_at_once_and_refreshes_once_per_cycle() {
     let none = run(&hot_key(Protection::None), 200.0);
     assert!(none.stats.recomputes - none.stats.refreshes > 600);
 }
+
+#[test]
+fn an_in_process_lock_or_coalescing_only_merges_its_own_instances_readers() {
+    // The hot key on 4 instances, each with its own cache: a lock or a
+    // coalescing table in one process cannot see the others' readers, so
+    // each instance recomputes the key itself when its copy is cold or
+    // expired: at most 4 at once at the database, and at least 2 at the
+    // cold start (200 reads a second reach all 4 within a few ms, well
+    // inside the 100 ms recompute).
+    for protection in [
+        Protection::Lock {
+            retry: millis(100.0),
+        },
+        Protection::Coalesce,
+    ] {
+        let spec = CacheSpec {
+            protection,
+            per_instance: true,
+            ..CacheSpec::new(10, Some(secs(5.0)))
+        };
+        let r = run(&cached(spec, 4, 1, 200.0, 0.0, 100.0), 200.0);
+        assert!(
+            (2..=4).contains(&r.db_peak),
+            "{protection:?}: {}",
+            r.db_peak
+        );
+        assert_eq!(r.stats.recompute_peak, 1, "{protection:?}: one per copy");
+        assert_eq!(r.reads.failed + r.reads.rejected, 0, "{protection:?}");
+    }
+}

@@ -706,8 +706,14 @@ struct StageState {
     caches: Vec<Cache>,
     cache_empty: Option<Cache>,
     cache_rng: RngStream,
-    /// Recomputes this stage's cache has in flight, per object.
-    fetching: InFlight,
+    /// Recomputes this stage's cache has in flight, per object, one table
+    /// per copy: an in-process lock or coalescing table only sees its own
+    /// instance's readers.
+    fetching: Vec<InFlight>,
+    /// Whether the cache is one copy per instance.
+    per_instance_cache: bool,
+    /// The objects the sources ask for (each table's key space).
+    object_count: u64,
     /// At a system of record: reads in flight per object.
     recomputing: InFlight,
     cache_stats: CacheStats,
@@ -735,6 +741,18 @@ struct StageState {
     /// Reads its cache answered stale for a failure, a second (0 without a
     /// cache that serves stale on error).
     s_stale: SeriesId,
+}
+
+impl StageState {
+    /// Cache copy `copy`'s table of recomputes in flight (made on first
+    /// use, for an instance the autoscaler added).
+    fn fetching_of(&mut self, copy: u32) -> &mut InFlight {
+        let copy = copy as usize;
+        while self.fetching.len() <= copy {
+            self.fetching.push(InFlight::new(self.object_count));
+        }
+        &mut self.fetching[copy]
+    }
 }
 
 /// A replicated stage's cluster ([`ReplicatedDb`]) and what it did.
@@ -988,7 +1006,7 @@ pub struct Sim<'t> {
     versions: Vec<u32>,
     /// Reads waiting at a cache for a recompute in flight, by (stage,
     /// object), in arrival order.
-    coalesced: std::collections::BTreeMap<(StageId, u32), Vec<CacheWaiter>>,
+    coalesced: std::collections::BTreeMap<(StageId, u32, u32), Vec<CacheWaiter>>,
     /// Reads waiting to look at a cache again (lock).
     lock_waiters: Slab<CacheWaiter>,
 }
@@ -1248,7 +1266,9 @@ impl<'t> Sim<'t> {
                 },
                 cache_empty: cache,
                 cache_rng: RngStream::new(seed, &format!("{name}.cache")),
-                fetching: InFlight::new(objects),
+                fetching: vec![InFlight::new(objects)],
+                per_instance_cache: per_instance,
+                object_count: objects,
                 recomputing: InFlight::new(objects),
                 cache_stats: CacheStats::default(),
                 limiter,
@@ -1489,7 +1509,7 @@ impl<'t> Sim<'t> {
             match ev {
                 Ev::CacheRetry(r) => {
                     if let Some(w) = self.lock_waiters.remove(r) {
-                        self.enter_service(now, w.stage, w.req, w.parent);
+                        self.enter_service(now, w.stage, w.req, w.parent, Some(w.copy));
                     }
                 }
                 Ev::Start(r) => {
@@ -1597,7 +1617,7 @@ impl<'t> Sim<'t> {
     pub fn cache_stats(&self, s: StageId) -> CacheStats {
         let st = &self.stages[s];
         CacheStats {
-            recompute_peak: st.fetching.peak(),
+            recompute_peak: st.fetching.iter().map(InFlight::peak).max().unwrap_or(0),
             ..st.cache_stats
         }
     }
@@ -2194,13 +2214,21 @@ impl<'t> Sim<'t> {
                 self.q
                     .schedule(now + latency, Ev::Answer(call, gen, outcome));
             }
-            StageKind::Service(_) => self.enter_service(now, stage, req, parent),
+            StageKind::Service(_) => self.enter_service(now, stage, req, parent, None),
         }
     }
 
     /// A visit to a service: its cache first (reads), then its shedder,
-    /// then a slot or a place in its instance's queue.
-    fn enter_service(&mut self, now: SimTime, stage: StageId, req: Request, parent: (Ref, u32)) {
+    /// then a slot or a place in its instance's queue. A read that waited
+    /// for an in-process lock comes back `pinned` to its instance.
+    fn enter_service(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        req: Request,
+        parent: (Ref, u32),
+        pinned: Option<u32>,
+    ) {
         let StageKind::Service(svc) = &self.topo.stages[stage].kind else {
             return;
         };
@@ -2215,7 +2243,7 @@ impl<'t> Sim<'t> {
         if let Some(spec) = svc.cache.filter(|_| cacheable) {
             // An in-process cache is the picked instance's own.
             let copy = if spec.per_instance {
-                let i = self.pick_instance(stage);
+                let i = pinned.unwrap_or_else(|| self.pick_instance(stage));
                 picked = Some(i);
                 i
             } else {
@@ -2232,13 +2260,13 @@ impl<'t> Sim<'t> {
             .filter(|sh| !sh.shedder.admits(req.class))
         {
             sh.refused += 1;
-            self.abandon_fetch(now, stage, req, fetch);
+            self.abandon_fetch(now, stage, picked.unwrap_or(0), req, fetch);
             self.refuse(now, stage, req, parent, Reason::Shed);
             return;
         }
         let instance = picked.unwrap_or_else(|| self.pick_instance(stage));
         if !self.admit(now, stage, instance, handler, req, parent, fetch) {
-            self.abandon_fetch(now, stage, req, fetch);
+            self.abandon_fetch(now, stage, picked.unwrap_or(0), req, fetch);
             self.refuse(now, stage, req, parent, Reason::QueueFull);
         }
     }
@@ -2374,7 +2402,7 @@ impl<'t> Sim<'t> {
         let lookup = cache.get(key, now);
         let entry = cache.entry(key);
         let stale_usable = cache.stale_usable(key, now);
-        let in_flight = st.fetching.of(key);
+        let in_flight = st.fetching_of(copy).of(key);
         match (lookup, entry) {
             (Lookup::Hit, Some(e)) => {
                 st.cache_stats.hits += 1;
@@ -2386,7 +2414,7 @@ impl<'t> Sim<'t> {
                         if in_flight == 0 {
                             st.cache_stats.early_refreshes += 1;
                         }
-                        st.fetching.start(key);
+                        st.fetching_of(copy).start(key);
                         st.cache_stats.recomputes += 1;
                         return CacheRead::Fetch;
                     }
@@ -2405,7 +2433,7 @@ impl<'t> Sim<'t> {
                     if in_flight == 0 {
                         st.cache_stats.refreshes += 1;
                         st.cache_stats.recomputes += 1;
-                        st.fetching.start(key);
+                        st.fetching_of(copy).start(key);
                         self.refresh_in_background(now, stage, copy, req);
                     }
                     let answer = Outcome::Ok {
@@ -2435,7 +2463,10 @@ impl<'t> Sim<'t> {
                         parent,
                         copy,
                     };
-                    self.coalesced.entry((stage, req.key)).or_default().push(w);
+                    self.coalesced
+                        .entry((stage, copy, req.key))
+                        .or_default()
+                        .push(w);
                     CacheRead::Parked
                 }
                 _ => {
@@ -2443,7 +2474,7 @@ impl<'t> Sim<'t> {
                         st.cache_stats.refreshes += 1;
                     }
                     st.cache_stats.recomputes += 1;
-                    st.fetching.start(key);
+                    st.fetching_of(copy).start(key);
                     CacheRead::Fetch
                 }
             },
@@ -2467,31 +2498,41 @@ impl<'t> Sim<'t> {
             self.pick_instance(stage)
         };
         if !self.admit(now, stage, instance, handler, req, (BACKGROUND, 0), true) {
-            self.abandon_fetch(now, stage, req, true);
+            self.abandon_fetch(now, stage, copy, req, true);
         }
     }
 
     /// A recompute that will not happen after all (refused at the door):
     /// its in-flight mark goes, and readers waiting on it fail with it.
-    fn abandon_fetch(&mut self, now: SimTime, stage: StageId, req: Request, fetch: bool) {
+    fn abandon_fetch(
+        &mut self,
+        now: SimTime,
+        stage: StageId,
+        copy: u32,
+        req: Request,
+        fetch: bool,
+    ) {
         if !fetch {
             return;
         }
-        self.stages[stage].fetching.end(u64::from(req.key));
-        self.release_waiters(now, stage, req.key, Outcome::fail(Reason::QueueFull), None);
+        self.stages[stage].fetching_of(copy).end(u64::from(req.key));
+        let failed = Outcome::fail(Reason::QueueFull);
+        self.release_waiters(now, stage, copy, req.key, failed, None);
     }
 
-    /// Answers the reads coalesced on a recompute of `key` at `stage` with
-    /// its `outcome`, filling each one's cache copy with `fill` if any.
+    /// Answers the reads coalesced on a recompute of `key` at `stage`'s
+    /// cache `copy` with its `outcome`, filling each one's cache copy with
+    /// `fill` if any.
     fn release_waiters(
         &mut self,
         now: SimTime,
         stage: StageId,
+        copy: u32,
         key: u32,
         outcome: Outcome,
         fill: Option<Fill>,
     ) {
-        let Some(waiters) = self.coalesced.remove(&(stage, key)) else {
+        let Some(waiters) = self.coalesced.remove(&(stage, copy, key)) else {
             return;
         };
         for w in waiters {
@@ -2702,7 +2743,7 @@ impl<'t> Sim<'t> {
                         c.store(u64::from(key), now, fill);
                     }
                     if j.fetch {
-                        self.release_waiters(now, j.stage, key, outcome, Some(fill));
+                        self.release_waiters(now, j.stage, copy as u32, key, outcome, Some(fill));
                     }
                 }
                 Outcome::Ok { version, .. } if !cacheable => {
@@ -2743,10 +2784,10 @@ impl<'t> Sim<'t> {
                     };
                     self.rec.count(st.s_stale, now, 1.0);
                     if j.fetch {
-                        self.release_waiters(now, j.stage, key, outcome, None);
+                        self.release_waiters(now, j.stage, copy as u32, key, outcome, None);
                     }
                 }
-                _ if j.fetch => self.release_waiters(now, j.stage, key, outcome, None),
+                _ if j.fetch => self.release_waiters(now, j.stage, copy as u32, key, outcome, None),
                 _ => {}
             }
         }
@@ -2771,7 +2812,8 @@ impl<'t> Sim<'t> {
         let st = &mut self.stages[j.stage];
         st.in_flight = st.in_flight.saturating_sub(1);
         if j.fetch {
-            st.fetching.end(u64::from(j.req.key));
+            let copy = if st.per_instance_cache { j.instance } else { 0 };
+            st.fetching_of(copy).end(u64::from(j.req.key));
         }
         if st.recomputing.of(u64::from(j.req.key)) > 0
             && self.topo.routes[j.req.route as usize].cacheable
@@ -3247,13 +3289,13 @@ impl<'t> Sim<'t> {
         self.totals.cancelled += 1;
         if j.fetch {
             // Readers waiting on this recompute would wait forever.
-            self.release_waiters(
-                now,
-                j.stage,
-                j.req.key,
-                Outcome::fail(Reason::Timeout),
-                None,
-            );
+            let copy = if self.stages[j.stage].per_instance_cache {
+                j.instance
+            } else {
+                0
+            };
+            let failed = Outcome::fail(Reason::Timeout);
+            self.release_waiters(now, j.stage, copy, j.req.key, failed, None);
         }
         if matches!(j.phase, Phase::Queued | Phase::Resuming) {
             let inst = &mut self.stages[j.stage].instances[j.instance as usize];

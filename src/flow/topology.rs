@@ -352,8 +352,9 @@ pub struct CacheSpec {
     /// What a write passing through does to the cached object.
     pub invalidation: Invalidation,
     /// What readers do when the object is missing or about to expire
-    /// ([`super::stampede`]). Its in-flight table is the stage's, shared
-    /// by its instances, as a lock in Redis would be.
+    /// ([`super::stampede`]). Its in-flight table belongs to the copy: a
+    /// shared cache's is shared by every instance (a lock in Redis), an
+    /// in-process one sees only its own instance's readers.
     pub protection: super::stampede::Protection,
 }
 
